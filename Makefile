@@ -1,0 +1,26 @@
+# `make demo` and `make test` set everything up on a fresh machine (a venv with pinned dependencies).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+.PHONY: setup demo test bench
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/v05 demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q src tests
+
+bench: $(STAMP)
+	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --out runs/bench/v0_demo
+	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --out runs/bench/mmlupro
+	$(BIN)/python benchmarks/speed_baselines.py --out runs/bench/speed
