@@ -1,0 +1,42 @@
+"""Input checks shared by the public entry points (sklearn's message shape, plus the offending row)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_1d(values, name: str, dtype=None) -> np.ndarray:
+    """Return ``values`` as a 1-D array; raise ``ValueError`` naming ``name`` otherwise."""
+    arr = np.asarray(values, dtype=dtype)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+    return arr
+
+
+def check_same_length(**arrays) -> int:
+    """Raise if the named arrays differ in length; return the common length."""
+    lengths = {name: len(a) for name, a in arrays.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"inputs have inconsistent lengths: {lengths}")
+    return next(iter(lengths.values()), 0)
+
+
+def check_in_range(values: np.ndarray, name: str, lo: float, hi: float, *, labels=None) -> None:
+    """Raise ``ValueError`` for the first entry that is not finite or lies outside ``[lo, hi]``."""
+    bad = ~np.isfinite(values) | (values < lo) | (values > hi)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = f" (group {labels[i]!r})" if labels is not None else ""
+        raise ValueError(
+            f"{name}[{i}] = {values[i]!r}{where}: {name} must be finite numbers in [{lo:g}, {hi:g}]"
+            f" ({int(bad.sum())} bad value(s) in all)"
+        )
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Raise ``TypeError``/``ValueError`` unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} == {value}, must be >= {minimum}")
+    return int(value)

@@ -1,0 +1,12 @@
+"""Policy-gradient baselines over flat rollouts (pure numpy): GRPO and rivals, and V0.5 prior fusions.
+
+Every estimator has one signature, ``fn(rewards, group, *, prior=None, prior_var=None, scale="binary",
+**options) -> Baselines``, and is reached by name through :func:`compute`. ``"v05"`` names the default.
+"""
+
+from v05.baselines import empirical, fused  # noqa: F401  (registers the estimators)
+from v05.baselines.batch import RewardScale, make_batch
+from v05.baselines.fused import DEFAULT
+from v05.baselines.registry import Baselines, compute, get_estimator, list_estimators, resolve
+
+__all__ = ["DEFAULT", "Baselines", "RewardScale", "compute", "get_estimator", "list_estimators", "make_batch", "resolve"]

@@ -1,0 +1,173 @@
+"""Validated, group-factorised rollout batches: what every estimator kernel receives.
+
+Rewards are mapped to [0, 1] by the declared reward scale, so every kernel does its arithmetic on one
+scale (a pass rate) and a prior is always a pass rate in [0, 1], whatever the rewards' scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from v05._validation import as_1d, check_in_range, check_same_length
+
+
+@dataclass(frozen=True)
+class RewardScale:
+    """The range [lo, hi] rewards live in. ``binary`` (0/1), ``pm1`` (+-1) or any bounded range.
+
+    The worst-case variance of one reward is (hi - lo)^2 / 4 (a two-point distribution on the ends):
+    1/4 for 0/1 rewards, 1 for +-1 rewards (the paper's s2 = 1/k).
+    """
+
+    lo: float
+    hi: float
+
+    def __post_init__(self):
+        if not (np.isfinite(self.lo) and np.isfinite(self.hi)) or self.hi <= self.lo:
+            raise ValueError(f"reward scale needs finite lo < hi; got lo={self.lo}, hi={self.hi}")
+
+    @classmethod
+    def parse(cls, scale) -> "RewardScale":
+        """Accept ``"binary"``, ``"pm1"``, a ``(lo, hi)`` pair, ``"lo,hi"`` or a ``RewardScale``."""
+        if isinstance(scale, RewardScale):
+            return scale
+        if scale == "binary":
+            return cls(0.0, 1.0)
+        if scale == "pm1":
+            return cls(-1.0, 1.0)
+        if isinstance(scale, str) and "," in scale:
+            lo, hi = (float(x) for x in scale.split(","))
+            return cls(lo, hi)
+        if isinstance(scale, (tuple, list)) and len(scale) == 2:
+            return cls(float(scale[0]), float(scale[1]))
+        raise ValueError(f"scale={scale!r}; expected 'binary', 'pm1', (lo, hi) or 'lo,hi'")
+
+    @property
+    def width(self) -> float:
+        return self.hi - self.lo
+
+    def to_unit(self, rewards: np.ndarray) -> np.ndarray:
+        """Map rewards to [0, 1] (exact for the binary scale)."""
+        return rewards if (self.lo, self.hi) == (0.0, 1.0) else (rewards - self.lo) / self.width
+
+    def from_unit(self, values: np.ndarray) -> np.ndarray:
+        """Map [0, 1] values (baselines, pass rates) back to the reward scale."""
+        return values if (self.lo, self.hi) == (0.0, 1.0) else self.lo + self.width * values
+
+
+def factorize(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(labels, inverse)`` with ``labels[inverse] == group``; labels sorted.
+
+    Non-negative integer ids take an O(n) bincount path (no sort); anything else uses ``np.unique``.
+    """
+    if group.dtype.kind in "iu" and len(group) and group.min() >= 0 and group.max() < 4 * len(group) + 1024:
+        present = np.bincount(group) > 0
+        labels = np.flatnonzero(present)
+        code = np.cumsum(present) - 1
+        return labels, code[group]
+    try:
+        labels, inverse = np.unique(group, return_inverse=True)
+    except TypeError as e:
+        raise TypeError(f"group ids must be mutually comparable (all str or all int); {e}") from None
+    return labels, inverse.reshape(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """Rewards on the unit scale plus group structure and optional per-group prior.
+
+    Attributes
+    ----------
+    y : ndarray of shape (n,)
+        Rewards mapped to [0, 1].
+    inv : ndarray of shape (n,)
+        Group index of each rollout, in ``0..n_groups-1``.
+    labels : ndarray of shape (n_groups,)
+        The caller's group ids.
+    prior, prior_var : ndarray of shape (n_groups,) or None
+        Prior pass rate and its variance, per group.
+    """
+
+    y: np.ndarray
+    inv: np.ndarray
+    labels: np.ndarray
+    prior: np.ndarray | None
+    prior_var: np.ndarray | None
+    scale: RewardScale
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.labels)
+
+    def gsum(self, x: np.ndarray) -> np.ndarray:
+        """Sum of a per-rollout array within each group."""
+        return np.bincount(self.inv, weights=x, minlength=self.n_groups)
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Rollouts per group, shape (n_groups,)."""
+        return np.bincount(self.inv, minlength=self.n_groups)
+
+    @cached_property
+    def total(self) -> np.ndarray:
+        """Sum of unit-scale rewards per group."""
+        return self.gsum(self.y)
+
+    @cached_property
+    def mean(self) -> np.ndarray:
+        """Empirical mean of unit-scale rewards per group."""
+        return self.total / self.counts
+
+    def label(self, g: int):
+        return self.labels[g].item() if hasattr(self.labels[g], "item") else self.labels[g]
+
+
+def _per_group(values: np.ndarray, name: str, inv: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
+    """Collapse a per-rollout column that must be constant within each group to one value per group."""
+    first = np.empty(n_groups, dtype=np.float64)
+    first[inv[::-1]] = values[::-1]  # the last write wins: the first rollout of each group
+    bad = values != first[inv]
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        g = inv[i]
+        raise ValueError(
+            f"{name}[{i}] = {values[i]!r} but another rollout of group {labels[g]!r} has {first[g]!r}: "
+            f"{name} must be constant within a group (it is per prompt)"
+        )
+    return first
+
+
+def make_batch(rewards, group, *, prior=None, prior_var=None, scale="binary") -> Batch:
+    """Validate inputs once, at the public entry point, and factorise the groups.
+
+    Raises
+    ------
+    ValueError
+        Rewards not finite or outside the scale; prior outside [0, 1]; prior_var negative or not finite;
+        lengths that differ; a prior that differs within a group. Messages name the field, row and group.
+    """
+    scale = RewardScale.parse(scale)
+    rewards = as_1d(rewards, "rewards")
+    if rewards.dtype.kind not in "fiub":
+        raise TypeError(f"rewards must be numbers; got dtype {rewards.dtype}")
+    rewards = rewards.astype(np.float64, copy=False)
+    group = as_1d(group, "group")
+    prior = None if prior is None else as_1d(prior, "prior", dtype=np.float64)
+    prior_var = None if prior_var is None else as_1d(prior_var, "prior_var", dtype=np.float64)
+    n = check_same_length(rewards=rewards, group=group, prior=prior, prior_var=prior_var)
+    if n == 0:
+        raise ValueError("rewards is empty: an estimator needs at least one rollout")
+    labels, inv = factorize(group)
+    if not np.isfinite(rewards).all() or rewards.min() < scale.lo or rewards.max() > scale.hi:
+        check_in_range(rewards, "rewards", scale.lo, scale.hi, labels=group)
+    prior_g = var_g = None
+    if prior is not None:
+        check_in_range(prior, "prior", 0.0, 1.0, labels=group)
+        prior_g = _per_group(prior, "prior", inv, labels, len(labels))
+    if prior_var is not None:
+        check_in_range(prior_var, "prior_var", 0.0, np.finfo(np.float64).max, labels=group)
+        var_g = _per_group(prior_var, "prior_var", inv, labels, len(labels))
+    return Batch(scale.to_unit(rewards), inv, labels, prior_g, var_g, scale)

@@ -1,0 +1,218 @@
+"""Estimators that fuse a prior pass rate V with the empirical mean v of the rollouts: b = w v + (1 - w) V.
+
+All arithmetic is on the unit scale (rewards mapped to [0, 1], V a pass rate). The estimators differ only
+in the weight w on the empirical mean:
+
+- ``v05_paper``: METHOD.md 2.2, positive-part James-Stein with the worst-case sampling variance,
+  w = max(0, 1 - s2 / (v - V)^2), s2 = 1/(4k) on the unit scale (= the paper's 1/k for +-1 rewards).
+- ``v05_bernoulli``: the same with a Bernoulli plug-in s2 = p(1-p)/k, p the Jeffreys-smoothed group mean
+  (k v + 1/2) / (k + 1), so an all-equal group does not claim zero noise.
+- ``v05_prior_var``: w = D2 / (D2 + s2) with the prior's squared error D2 = max(prior_var, (v-V)^2 - s2):
+  the value model's own variance sets how far to trust it, and the deviation test still overrides an
+  over-confident prior.
+- ``v05_eb``: empirical Bayes over the batch. If true pass rates scatter around the prior with variance
+  rho V(1-V) (a Beta prior of strength 1/rho - 1), the optimal weight is w = k rho / (k rho + 1 - rho), and
+  E[(v - V)^2] = V(1-V) (rho + (1-rho)/k) gives rho by the method of moments over the batch. A useless
+  prior drives rho to 1 (w = 1: the plain mean, exactly); a perfect one to 0.
+
+Each has a leave-one-out twin (``*_loo``): the baseline of rollout i uses the mean of the *other* k-1
+rollouts (and, for ``v05_eb_loo``, rho fitted without the rollout's own group), so it does not depend on
+r_i and the policy gradient stays unbiased (RLOO's property, which GRPO and the paper form lack).
+
+Edge-case rules: a group of one rollout is defined (its LOO baseline is the prior, w = 0); a prior of
+exactly 0 or 1 is used as given for the baseline, and clipped to [0.02, 0.98] only where it sets a variance
+V(1-V) (``v05_eb``), so one confident prior cannot dominate the batch's moment equation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from v05.baselines.batch import Batch
+from v05.baselines.registry import KernelOut, register, register_alias
+
+EB_VARIANCE_CLIP = 0.02
+"""Priors are clipped to [0.02, 0.98] where they set a Bernoulli variance V(1-V) in ``v05_eb``."""
+
+
+def fuse(v: np.ndarray, prior: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """b = w v + (1 - w) V; written so that w = 1 returns v exactly and w = 0 returns V exactly."""
+    return w * v + (1.0 - w) * prior
+
+
+def worst_case_var(k: np.ndarray) -> np.ndarray:
+    """Worst-case variance of a k-rollout mean on the unit scale: 1/(4k) (infinite for k = 0)."""
+    with np.errstate(divide="ignore"):
+        return 0.25 / k
+
+
+def bernoulli_var(v: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Plug-in variance p(1-p)/k of a k-rollout mean, with p = (k v + 1/2)/(k + 1) (Jeffreys-smoothed)."""
+    p = (k * v + 0.5) / (k + 1.0)
+    with np.errstate(divide="ignore"):
+        return p * (1.0 - p) / k
+
+
+def shrinkage_weight(d2: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """Positive-part James-Stein weight on the mean: max(0, 1 - s2 / d2); 0 when d2 <= s2 (prior kept)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(d2 > s2, 1.0 - s2 / d2, 0.0)
+
+
+def bayes_weight(d2_prior: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """MSE-optimal weight D2 / (D2 + s2) for a prior with squared error D2 and a mean with variance s2."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(d2_prior + s2 > 0, d2_prior / (d2_prior + s2), 1.0)
+
+
+def eb_weight(k: np.ndarray, rho: np.ndarray | float) -> np.ndarray:
+    """Beta-Binomial posterior weight k rho / (k rho + 1 - rho); 0 for k = 0 and exactly 1 for rho = 1."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 0, k * rho / (k * rho + 1.0 - rho), 0.0)
+
+
+def eb_moments(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group terms of the moment equation for rho: (d2 - a/k, a (1 - 1/k)), zero for single rollouts.
+
+    Summed over groups, num / den estimates rho. Groups of one rollout are left out: for them
+    E[d2] = a whatever rho is, so they carry no information about the prior, only noise.
+    """
+    v_prior = np.clip(batch.prior, EB_VARIANCE_CLIP, 1.0 - EB_VARIANCE_CLIP)
+    a = v_prior * (1.0 - v_prior)
+    k = batch.counts
+    informative = k >= 2
+    num = np.where(informative, (batch.mean - batch.prior) ** 2 - a / k, 0.0)
+    den = np.where(informative, a * (1.0 - 1.0 / k), 0.0)
+    return num, den
+
+
+def _check_rho(rho: float | None) -> None:
+    if rho is not None and not (np.isfinite(rho) and 0.0 <= rho <= 1.0):
+        raise ValueError(f"rho={rho!r}: the prior's relative spread must be a number in [0, 1]")
+
+
+def fit_rho(batch: Batch) -> float:
+    """Method-of-moments estimate of rho in [0, 1] from the whole batch."""
+    num, den = eb_moments(batch)
+    if den.sum() <= 0:
+        raise ValueError(
+            "v05_eb learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
+            "none; pass rho= (0 trusts the prior fully, 1 ignores it) or use v05_paper"
+        )
+    return float(np.clip(num.sum() / den.sum(), 0.0, 1.0))
+
+
+def _loo_means(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """Per-rollout mean of the other rollouts of its group and their count k-1 (mean := prior when k = 1)."""
+    k_other = batch.counts[batch.inv] - 1
+    prior = batch.prior[batch.inv]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v_other = np.where(k_other > 0, (batch.total[batch.inv] - batch.y) / k_other, prior)
+    return v_other, k_other.astype(np.float64)
+
+
+# -- estimators -------------------------------------------------------------------------------------------
+
+
+@register("prior", uses_prior=True)
+def prior_only(batch: Batch) -> KernelOut:
+    """The prior alone: b = V for every rollout (a frozen critic with no test)."""
+    return KernelOut(batch.prior[batch.inv], weight=np.zeros(len(batch.y)))
+
+
+def _group_fusion(batch: Batch, w: np.ndarray) -> KernelOut:
+    w = np.clip(w, 0.0, 1.0)
+    return KernelOut(fuse(batch.mean, batch.prior, w)[batch.inv], weight=w[batch.inv])
+
+
+def _rollout_fusion(batch: Batch, v_other: np.ndarray, w: np.ndarray) -> KernelOut:
+    w = np.clip(w, 0.0, 1.0)
+    return KernelOut(fuse(v_other, batch.prior[batch.inv], w), weight=w)
+
+
+@register("v05_paper", uses_prior=True)
+def v05_paper(batch: Batch) -> KernelOut:
+    """V0.5 paper form: w = max(0, 1 - s2/(v - V)^2) with the worst-case s2 of the reward scale."""
+    k = batch.counts.astype(np.float64)
+    return _group_fusion(batch, shrinkage_weight((batch.mean - batch.prior) ** 2, worst_case_var(k)))
+
+
+@register("v05_paper_loo", uses_prior=True)
+def v05_paper_loo(batch: Batch) -> KernelOut:
+    """Leave-one-out paper form: the fusion of V with the mean of the other k-1 rollouts."""
+    v, k = _loo_means(batch)
+    prior = batch.prior[batch.inv]
+    return _rollout_fusion(batch, v, shrinkage_weight((v - prior) ** 2, worst_case_var(k)))
+
+
+@register("v05_bernoulli", uses_prior=True)
+def v05_bernoulli(batch: Batch) -> KernelOut:
+    """Paper form with a Bernoulli plug-in variance p(1-p)/k instead of the worst case."""
+    k = batch.counts.astype(np.float64)
+    return _group_fusion(batch, shrinkage_weight((batch.mean - batch.prior) ** 2, bernoulli_var(batch.mean, k)))
+
+
+@register("v05_bernoulli_loo", uses_prior=True)
+def v05_bernoulli_loo(batch: Batch) -> KernelOut:
+    """Leave-one-out ``v05_bernoulli``."""
+    v, k = _loo_means(batch)
+    prior = batch.prior[batch.inv]
+    return _rollout_fusion(batch, v, shrinkage_weight((v - prior) ** 2, bernoulli_var(v, k)))
+
+
+def _prior_var_weight(v, k, prior, prior_var):
+    s2 = bernoulli_var(v, k)
+    d2_prior = np.maximum(prior_var, (v - prior) ** 2 - s2)
+    return np.where(k > 0, bayes_weight(d2_prior, s2), 0.0)
+
+
+@register("v05_prior_var", uses_prior=True, needs_prior_var=True)
+def v05_prior_var(batch: Batch) -> KernelOut:
+    """Per-prompt prior variance: w = D2/(D2 + s2), D2 = max(prior_var, (v-V)^2 - s2)."""
+    k = batch.counts.astype(np.float64)
+    return _group_fusion(batch, _prior_var_weight(batch.mean, k, batch.prior, batch.prior_var))
+
+
+@register("v05_prior_var_loo", uses_prior=True, needs_prior_var=True)
+def v05_prior_var_loo(batch: Batch) -> KernelOut:
+    """Leave-one-out ``v05_prior_var``."""
+    v, k = _loo_means(batch)
+    w = _prior_var_weight(v, k, batch.prior[batch.inv], batch.prior_var[batch.inv])
+    return _rollout_fusion(batch, v, w)
+
+
+@register("v05_eb", uses_prior=True)
+def v05_eb(batch: Batch, *, rho: float | None = None) -> KernelOut:
+    """Batch empirical Bayes: w = k rho/(k rho + 1 - rho), rho fitted on the batch by moments.
+
+    ``rho`` fixes the prior's relative spread instead of fitting it (1 = ignore the prior: the plain mean).
+    Raises if rho is not given and no group has >= 2 rollouts (rho is then not identifiable).
+    """
+    _check_rho(rho)
+    rho = fit_rho(batch) if rho is None else rho
+    return _group_fusion(batch, eb_weight(batch.counts.astype(np.float64), rho))
+
+
+@register("v05_eb_loo", uses_prior=True)
+def v05_eb_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
+    """Leave-one-out empirical Bayes: mean of the other k-1 rollouts, rho fitted without the own group."""
+    _check_rho(rho)
+    v, k = _loo_means(batch)
+    if rho is None:
+        num, den = eb_moments(batch)
+        den_other = den.sum() - den
+        if (den_other <= 0).any():
+            g = int(np.flatnonzero(den_other <= 0)[0])
+            raise ValueError(
+                f"v05_eb_loo fits rho without each group's own rollouts, and without group {batch.label(g)!r} "
+                "no group has >= 2 rollouts; pass rho= or use v05_eb"
+            )
+        rho_g = np.clip((num.sum() - num) / den_other, 0.0, 1.0)
+        rho = rho_g[batch.inv]
+    return _rollout_fusion(batch, v, eb_weight(k, rho))
+
+
+DEFAULT = "v05_eb"
+"""The default V0.5 estimator (``compute("v05", ...)``); README "Choosing the default" has the figures."""
+
+register_alias("v05", DEFAULT)

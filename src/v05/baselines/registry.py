@@ -1,0 +1,168 @@
+"""One registry of baseline estimators, one signature, one validated entry point.
+
+An estimator is written as a kernel over a validated :class:`~v05.baselines.batch.Batch`; ``register``
+wraps it into the public function ``fn(rewards, group, *, prior=None, prior_var=None, scale="binary",
+**its own keyword options) -> Baselines``. Every caller, our own loop included, goes through here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from v05.baselines.batch import Batch, make_batch
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """What an estimator returns, one entry per rollout (shape (n,)).
+
+    Attributes
+    ----------
+    baseline : the baseline b on the reward scale.
+    advantage : r - b, divided by a std where the estimator scales (GRPO, REINFORCE++).
+    weight : weight on the empirical mean in a prior fusion (1 = ignore the prior), or None.
+    keep : False for rollouts a filter drops (DAPO); all True otherwise.
+    """
+
+    baseline: np.ndarray
+    advantage: np.ndarray
+    weight: np.ndarray | None
+    keep: np.ndarray
+
+
+@dataclass(frozen=True)
+class KernelOut:
+    """A kernel's result on the unit scale; ``scale_by`` (reward units) divides the advantage."""
+
+    baseline: np.ndarray
+    weight: np.ndarray | None = None
+    keep: np.ndarray | None = None
+    scale_by: np.ndarray | float | None = None
+
+
+@dataclass(frozen=True)
+class Estimator:
+    name: str
+    fn: Callable[..., Baselines]
+    uses_prior: bool
+    needs_prior_var: bool
+    min_group_size: int
+    options: tuple[str, ...]
+    summary: str
+
+
+_REGISTRY: dict[str, Estimator] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = False, min_group_size: int = 1):
+    """Decorator: register a kernel ``kernel(batch, **options) -> KernelOut`` under ``name``."""
+
+    def wrap(kernel: Callable[..., KernelOut]) -> Callable[..., Baselines]:
+        if name in _REGISTRY or name in _ALIASES:
+            raise ValueError(f"estimator name {name!r} is already registered")
+        options = tuple(p for p in inspect.signature(kernel).parameters if p != "batch")
+
+        def estimator(rewards, group, *, prior=None, prior_var=None, scale="binary", **kwargs) -> Baselines:
+            unknown = set(kwargs) - set(options)
+            if unknown:
+                raise TypeError(f"{name} got unknown option(s) {sorted(unknown)}; its options: {list(options)}")
+            if uses_prior and prior is None:
+                raise ValueError(f"{name} fuses a prior: pass prior= (per-rollout pass rates in [0, 1])")
+            if needs_prior_var and prior_var is None:
+                raise ValueError(f"{name} weights the prior by its variance: pass prior_var= (per rollout, >= 0)")
+            batch = make_batch(rewards, group, prior=prior if uses_prior else None,
+                               prior_var=prior_var if needs_prior_var else None, scale=scale)
+            if min_group_size > 1:
+                _check_group_sizes(batch, name, min_group_size)
+            out = kernel(batch, **kwargs)
+            return _finish(batch, np.asarray(rewards, dtype=np.float64), out)
+
+        estimator.__name__ = name
+        estimator.__qualname__ = name
+        estimator.__doc__ = kernel.__doc__
+        estimator.__wrapped__ = kernel
+        summary = (kernel.__doc__ or "").strip().splitlines()[0] if kernel.__doc__ else ""
+        _REGISTRY[name] = Estimator(name, estimator, uses_prior, needs_prior_var, min_group_size, options, summary)
+        return estimator
+
+    return wrap
+
+
+def register_alias(alias: str, target: str) -> None:
+    """Make ``alias`` resolve to the registered estimator ``target`` (e.g. ``"v05"``)."""
+    if alias in _REGISTRY or alias in _ALIASES:
+        raise ValueError(f"estimator name {alias!r} is already registered")
+    if target not in _REGISTRY:
+        raise KeyError(f"cannot alias {alias!r} to unknown estimator {target!r}")
+    _ALIASES[alias] = target
+
+
+def _check_group_sizes(batch: Batch, name: str, minimum: int) -> None:
+    small = np.flatnonzero(batch.counts < minimum)
+    if len(small):
+        g = small[0]
+        raise ValueError(
+            f"group {batch.label(g)!r} has {batch.counts[g]} rollout(s); {name} needs >= {minimum} "
+            f"({len(small)} group(s) too small)"
+        )
+
+
+def _finish(batch: Batch, rewards: np.ndarray, out: KernelOut) -> Baselines:
+    """Map the kernel's unit-scale baseline to rewards and form the advantages."""
+    baseline = batch.scale.from_unit(out.baseline)
+    advantage = rewards - baseline
+    if out.scale_by is not None:
+        advantage = advantage / out.scale_by
+    keep = np.ones(len(rewards), dtype=bool) if out.keep is None else out.keep
+    return Baselines(baseline, advantage, out.weight, keep)
+
+
+def resolve(name: str) -> str:
+    """The registered name behind ``name`` (aliases resolved)."""
+    return _ALIASES.get(name, name)
+
+
+def get_estimator(name: str) -> Estimator:
+    """The registry entry for ``name``; unknown names list the known ones."""
+    key = resolve(name)
+    if key not in _REGISTRY:
+        raise KeyError(f"unknown estimator {name!r}; known: {', '.join(list_estimators(aliases=True))}")
+    return _REGISTRY[key]
+
+
+def list_estimators(*, aliases: bool = False) -> list[str]:
+    """Registered estimator names, sorted (with aliases if asked)."""
+    return sorted(list(_REGISTRY) + (list(_ALIASES) if aliases else []))
+
+
+def compute(name: str, rewards, group, *, prior=None, prior_var=None, scale="binary", **options) -> Baselines:
+    """Run the estimator ``name`` on flat ``rewards`` grouped by ``group``.
+
+    Parameters
+    ----------
+    rewards : array-like of shape (n,)
+        One reward per rollout, inside ``scale``.
+    group : array-like of shape (n,)
+        The prompt each rollout belongs to (any ints or strings); groups may be ragged and unordered.
+    prior : array-like of shape (n,), optional
+        The prior pass rate in [0, 1] of each rollout's prompt (constant within a group). Needed by the
+        fused estimators, ignored by the others.
+    prior_var : array-like of shape (n,), optional
+        Variance of that prior (pass-rate units), for ``v05_prior_var``.
+    scale : {"binary", "pm1"} or (lo, hi)
+        The rewards' range; fixes the worst-case variance and maps the prior onto the reward scale.
+    **options
+        The estimator's own keyword options (unknown ones raise ``TypeError``).
+
+    Examples
+    --------
+    >>> res = compute("rloo", [1.0, 0.0, 1.0, 0.0], ["a", "a", "b", "b"])
+    >>> res.baseline.tolist(), res.advantage.tolist()
+    ([0.0, 1.0, 0.0, 1.0], [1.0, -1.0, 1.0, -1.0])
+    """
+    return get_estimator(name).fn(rewards, group, prior=prior, prior_var=prior_var, scale=scale, **options)

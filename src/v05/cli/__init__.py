@@ -1,0 +1,10 @@
+"""The ``v05`` command: one typer app; each sub-command lives in its own module."""
+
+import typer
+
+from v05.cli.bench import app as bench_app
+from v05.cli.data import app as data_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="V0.5 baselines, value model and RL engine.")
+app.add_typer(bench_app, name="bench")
+app.add_typer(data_app, name="data")

@@ -1,0 +1,69 @@
+"""Quality metrics of pass-rate predictions: intra-context AUC, Brier, MSE, ECE and variance coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm, rankdata
+
+POSITIVE_AT = 0.5
+"""Targets are binarised as ``pass_rate >= 0.5`` for the AUC (V0's convention)."""
+
+
+def auc(score: np.ndarray, label: np.ndarray) -> float:
+    """ROC AUC of ``score`` for binary ``label`` (Mann-Whitney, ties count 1/2); ``nan`` if one class is absent.
+
+    Examples
+    --------
+    >>> auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))
+    0.75
+    """
+    label = np.asarray(label, dtype=bool)
+    n_pos, n_neg = int(label.sum()), int((~label).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def intra_context_auc(score: np.ndarray, pass_rate: np.ndarray, group: np.ndarray) -> float:
+    """AUC within each group (policy), averaged over the groups where both classes occur."""
+    values = [auc(score[group == g], pass_rate[group == g] >= POSITIVE_AT) for g in np.unique(group)]
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def ece(mean: np.ndarray, pass_rate: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error: bin-size-weighted |mean prediction - mean pass rate| over equal-width bins."""
+    bins = np.minimum((mean * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, mean - pass_rate, n_bins))
+    return float(gap.sum() / max(count.sum(), 1))
+
+
+def observed_variance(mean: np.ndarray, var: np.ndarray, n_samples: np.ndarray) -> np.ndarray:
+    """Variance of an observed pass rate from ``n_samples`` rollouts: ``var + (mean (1 - mean) - var) / n``."""
+    return var + np.maximum(mean * (1 - mean) - var, 0.0) / n_samples
+
+
+def coverage(mean, var, pass_rate, n_samples, level: float) -> float:
+    """Fraction of observed pass rates within the central ``level`` normal interval of the predictive
+    distribution of the *observation* (prior variance plus binomial sampling noise)."""
+    half = norm.ppf(0.5 + level / 2) * np.sqrt(observed_variance(mean, var, n_samples))
+    return float(np.mean(np.abs(pass_rate - mean) <= half + 1e-12))
+
+
+def summarize(mean, pass_rate, group, *, var=None, n_samples=None, score=None) -> dict:
+    """All metrics of one method as a dict (coverage only when ``var`` and ``n_samples`` are given).
+
+    ``score`` ranks prompts for the AUC (default ``mean``).
+    """
+    out = {
+        "auc": intra_context_auc(mean if score is None else score, pass_rate, group),
+        "brier": float(np.mean((mean - (pass_rate >= POSITIVE_AT)) ** 2)),
+        "mse": float(np.mean((mean - pass_rate) ** 2)),
+        "ece": ece(mean, pass_rate),
+    }
+    if var is not None and n_samples is not None:
+        out["coverage_1sigma"] = coverage(mean, var, pass_rate, n_samples, 0.6827)
+        out["coverage_90"] = coverage(mean, var, pass_rate, n_samples, 0.90)
+    return out

@@ -1,0 +1,327 @@
+"""``ValueModel``: predict a policy's pass rate on unseen prompts, with a variance, from in-context history.
+
+The head is the item-response model of :mod:`v05.value.irt`: ``logit p = ability - difficulty``. The
+ability of the policy is read from its context (no parameter update); a prompt's difficulty comes from its
+outcome history (other policies or earlier checkpoints) when it has one, and from its text otherwise
+(meta-trained weights over sentence embeddings). The predictive variance adds the difficulty's posterior
+variance (``tau2`` when cold, shrinking with history), the ability's, and the policy-by-prompt interaction
+``s2``, and is mapped to the pass-rate scale exactly (logit-normal moments).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from v05._validation import as_1d, check_in_range
+from v05.value.embed import get_encoder
+from v05.value.irt import fit_irt, logit_normal_moments
+from v05.value.train import fit_text_difficulty, select_variances
+
+FORMAT = "v05.value/1"
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
+DEFAULT_CONTEXT_SAMPLES = 4
+"""Rollouts assumed behind each context pass rate when the caller does not say (V0.5's k_init)."""
+
+
+class NotFittedError(RuntimeError):
+    """The model has no weights yet."""
+
+
+class ValueModel:
+    """Generalist value model: in-context item-response head over text embeddings.
+
+    Parameters
+    ----------
+    encoder : str, default="minilm-l6-v2"
+        Text encoder name (:func:`v05.value.embed.get_encoder`), e.g. ``"hashing-256"`` for tests.
+    ridge : float, default=0.01
+        L2 penalty on the text-difficulty weights.
+    rank_weight : float, default=0.25
+        Weight of V0's pairwise ranking loss (the rest is soft cross-entropy).
+    n_pairs : int, default=20000
+        Ranking pairs drawn per training policy.
+    random_state : int or None, default=0
+    cache_dir : path, False or None, default=None
+        Embedding cache (``None``: the default folder; ``False``: no cache).
+
+    Examples
+    --------
+    >>> from v05.data import PassRateTable
+    >>> t = PassRateTable.from_columns(prompt_id=["a", "b", "a", "b"], policy=["p", "p", "q", "q"],
+    ...     pass_rate=[0.9, 0.1, 0.7, 0.2], prompt=["easy sum", "hard proof", "easy sum", "hard proof"])
+    >>> vm = ValueModel(encoder="hashing-64", cache_dir=False).fit(t)
+    >>> mean, var = vm.predict(["easy sum"], np.array([0.8]), ["hard proof", "new prompt"], history=t)
+    >>> bool(mean[0] < 0.5 and var[0] < var[1])
+    True
+    """
+
+    def __init__(self, encoder="minilm-l6-v2", *, ridge=0.01, rank_weight=0.25, n_pairs=20000, random_state=0, cache_dir=None):
+        self.encoder = encoder
+        self.ridge = ridge
+        self.rank_weight = rank_weight
+        self.n_pairs = n_pairs
+        self.random_state = random_state
+        self.cache_dir = cache_dir
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *tables) -> "ValueModel":
+        """Meta-train across the policies of one or more pass-rate tables (each needs a ``prompt`` column).
+
+        Returns
+        -------
+        self
+        """
+        if not tables:
+            raise ValueError("fit needs at least one PassRateTable")
+        if not 0.0 <= float(self.rank_weight) <= 1.0:
+            raise ValueError(f"rank_weight == {self.rank_weight!r}, must be in [0, 1]")
+        if not float(self.ridge) > 0:
+            raise ValueError(f"ridge == {self.ridge!r}, must be > 0")
+        rng = np.random.default_rng(self.random_state)
+        texts, policy, prompt, p, n = _stack_tables(tables)
+        if len(np.unique(policy)) < 2:
+            raise ValueError("fit needs at least 2 policies (the variances are fitted across policies)")
+        raw = self._raw_features(texts)
+        self.feature_mean_ = raw.mean(axis=0)
+        self.feature_scale_ = raw.std(axis=0) + 1e-6
+        x = (raw - self.feature_mean_) / self.feature_scale_
+        kwargs = dict(ridge=float(self.ridge), rank_weight=float(self.rank_weight), n_pairs=int(self.n_pairs))
+        self.coef_ = fit_text_difficulty(x, policy, prompt, p, rng=rng, **kwargs)
+        fold = rng.integers(0, 2, len(texts))  # cross-fitting: each prompt's f comes from the other fold
+        f_oof = np.empty(len(texts))
+        for k in (0, 1):
+            train = fold[prompt] != k
+            w = fit_text_difficulty(x, policy[train], prompt[train], p[train], rng=rng, **kwargs)
+            f_oof[fold == k] = x[fold == k] @ w
+        self.tau2_, self.s2_, self.heldout_loglik_ = select_variances(policy, prompt, p, n, f_oof, rng=rng)
+        self.n_policies_, self.n_rows_ = int(len(np.unique(policy))), int(len(p))
+        return self
+
+    def _raw_features(self, texts) -> np.ndarray:
+        """Embedding plus log character length, shape (n_texts, dim + 1)."""
+        emb = get_encoder(self.encoder).encode(texts, cache_dir=self.cache_dir, progress=len(texts) > 500)
+        length = np.log1p([len(t) for t in texts])[:, None]
+        return np.hstack([emb.astype(np.float64), length])
+
+    def text_difficulty(self, texts) -> np.ndarray:
+        """Prior mean difficulty ``f(x)`` of each text (logit scale; higher = harder)."""
+        self._check_fitted()
+        return ((self._raw_features(texts) - self.feature_mean_) / self.feature_scale_) @ self.coef_
+
+    # ---------------------------------------------------------------- predicting
+    def predict(self, context_prompts, context_pass_rates, target_prompts, *, history=None, context_n_samples=None):
+        """Predicted pass rate and its variance for each target prompt.
+
+        Parameters
+        ----------
+        context_prompts : list of str, length n_context
+            Prompts the policy was evaluated on.
+        context_pass_rates : array-like of shape (n_context,)
+            Its observed pass rates there, in [0, 1].
+        target_prompts : list of str, length n_targets
+        history : PassRateTable or None
+            Rows of *other* policies or earlier checkpoints (needs a ``prompt`` column); rows whose prompt
+            text equals a target give it history. ``n_samples`` defaults to 1 per row when absent.
+        context_n_samples : int or array-like, optional
+            Rollouts behind each context pass rate (default 4).
+
+        Returns
+        -------
+        mean : ndarray of shape (n_targets,)
+            Predicted pass rate in [0, 1].
+        var : ndarray of shape (n_targets,)
+            Its predictive variance (> 0): uncertainty about the true pass rate.
+        """
+        self._check_fitted()
+        ctx_p, ctx_n = _check_context(context_prompts, context_pass_rates, target_prompts, context_n_samples)
+        texts = list(dict.fromkeys([*context_prompts, *target_prompts]))
+        pol, rows_prompt, rows_p, rows_n = [np.zeros(len(ctx_p), dtype=np.int64)], [list(context_prompts)], [ctx_p], [ctx_n]
+        if history is not None:
+            h_pol, h_texts, h_p, h_n = _history_rows(history)
+            texts = list(dict.fromkeys([*texts, *h_texts]))
+            pol.append(h_pol + 1)
+            rows_prompt.append(h_texts)
+            rows_p.append(h_p)
+            rows_n.append(h_n)
+        index = {t: i for i, t in enumerate(texts)}
+        prompt_idx = np.fromiter((index[t] for part in rows_prompt for t in part), dtype=np.int64)
+        policy_idx = np.concatenate(pol)
+        fit = fit_irt(
+            policy_idx, prompt_idx, np.concatenate(rows_p), np.concatenate(rows_n), self.text_difficulty(texts),
+            int(policy_idx.max()) + 1, tau2=self.tau2_, s2=self.s2_,
+        )
+        target = np.fromiter((index[t] for t in target_prompts), dtype=np.int64)
+        mean = fit.a[0] - fit.d[target]
+        var = fit.d_var[target] + fit.a_var[0] + self.s2_
+        return logit_normal_moments(mean, var)
+
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("ValueModel is not fitted; call fit() or ValueModel.load(path)")
+
+    # ------------------------------------------------------------- persistence
+    def get_params(self) -> dict:
+        """Constructor arguments (sklearn contract)."""
+        return {k: getattr(self, k) for k in ("encoder", "ridge", "rank_weight", "n_pairs", "random_state", "cache_dir")}
+
+    def save(self, path, *, command: str | None = None) -> Path:
+        """Write ``config.json`` and ``weights.safetensors`` into directory ``path``; returns it.
+
+        ``command`` (the training command line) is recorded in the config so the weights can be rebuilt.
+        """
+        from safetensors.numpy import save_file
+
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        params = {k: v for k, v in self.get_params().items() if k != "cache_dir"}
+        config = {
+            "format": FORMAT, "params": params, "tau2": self.tau2_, "s2": self.s2_,
+            "heldout_loglik": self.heldout_loglik_, "n_policies": self.n_policies_, "n_rows": self.n_rows_,
+            "n_features": int(len(self.coef_)), "training_command": command,
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        tensors = {"coef": self.coef_, "feature_mean": self.feature_mean_, "feature_scale": self.feature_scale_}
+        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}, str(path / WEIGHTS_FILE))
+        return path
+
+    @classmethod
+    def load(cls, name_or_path="default", *, cache_dir=None) -> "ValueModel":
+        """Load shipped weights by name (``"default"``) or from a directory written by :meth:`save`.
+
+        Only JSON and safetensors are read: loading never executes code from the files.
+
+        Raises
+        ------
+        FileNotFoundError
+            Unknown name, missing directory or missing file.
+        ValueError
+            Malformed config or weights.
+        """
+        path = _resolve(name_or_path)
+        config = _read_config(path / CONFIG_FILE)
+        tensors = _read_weights(path / WEIGHTS_FILE, config["n_features"])
+        params = config["params"]
+        vm = cls(**{**params, "cache_dir": cache_dir})
+        vm.coef_, vm.feature_mean_, vm.feature_scale_ = tensors["coef"], tensors["feature_mean"], tensors["feature_scale"]
+        vm.tau2_, vm.s2_ = float(config["tau2"]), float(config["s2"])
+        vm.heldout_loglik_ = config.get("heldout_loglik")
+        vm.n_policies_, vm.n_rows_ = int(config["n_policies"]), int(config["n_rows"])
+        return vm
+
+
+def shipped_models() -> list[str]:
+    """Names of the weight sets shipped in the package."""
+    root = resources.files("v05") / "weights" / "value"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file())
+
+
+def _resolve(name_or_path) -> Path:
+    text = str(name_or_path)
+    if "/" not in text and "\\" not in text and not Path(text).exists():
+        candidate = Path(str(resources.files("v05") / "weights" / "value" / text))
+        if not (candidate / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"unknown value model {text!r}; shipped: {shipped_models()}, or pass a directory")
+        return candidate
+    path = Path(text)
+    if not path.is_dir():
+        raise FileNotFoundError(f"value model directory {path} does not exist")
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path}: missing {name} (a value model directory holds {CONFIG_FILE} and {WEIGHTS_FILE})")
+    return path
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a value model config (expected \"format\": {FORMAT!r})")
+    for key, kind in (("params", dict), ("tau2", (int, float)), ("s2", (int, float)), ("n_features", int),
+                      ("n_policies", int), ("n_rows", int)):
+        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
+            raise ValueError(f"{path}: field {key!r} is missing or has the wrong type ({config.get(key)!r})")
+    for key in ("tau2", "s2"):
+        if not (np.isfinite(config[key]) and config[key] > 0):
+            raise ValueError(f"{path}: field {key!r} = {config[key]!r}, must be a finite number > 0")
+    allowed = {"encoder", "ridge", "rank_weight", "n_pairs", "random_state"}
+    if set(config["params"]) - allowed:
+        raise ValueError(f"{path}: unknown params {sorted(set(config['params']) - allowed)}")
+    get_encoder(config["params"].get("encoder", "minilm-l6-v2"))  # raises for an unknown encoder
+    return config
+
+
+def _read_weights(path: Path, n_features: int) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a valid safetensors file ({e})") from None
+    for name in ("coef", "feature_mean", "feature_scale"):
+        t = tensors.get(name)
+        if t is None or t.shape != (n_features,):
+            shape = None if t is None else t.shape
+            raise ValueError(f"{path}: tensor {name!r} has shape {shape}, expected ({n_features},)")
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"{path}: tensor {name!r} has non-finite values")
+    return {k: tensors[k].astype(np.float64) for k in ("coef", "feature_mean", "feature_scale")}
+
+
+def _check_context(context_prompts, context_pass_rates, target_prompts, context_n_samples):
+    for name, texts in (("context_prompts", context_prompts), ("target_prompts", target_prompts)):
+        if isinstance(texts, str):
+            raise TypeError(f"{name} must be a list of str, not a single str")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"{name}[{i}] is {type(t).__name__}, expected str")
+    if len(context_prompts) == 0:
+        raise ValueError("context is empty: the policy's ability is read from at least one (prompt, pass rate)")
+    p = as_1d(context_pass_rates, "context_pass_rates", dtype=np.float64)
+    if len(p) != len(context_prompts):
+        raise ValueError(f"context_pass_rates has {len(p)} values for {len(context_prompts)} context_prompts")
+    check_in_range(p, "context_pass_rates", 0.0, 1.0)
+    n = np.full(len(p), float(DEFAULT_CONTEXT_SAMPLES)) if context_n_samples is None else np.broadcast_to(
+        np.asarray(context_n_samples, dtype=np.float64), p.shape).copy()
+    if not np.all(np.isfinite(n) & (n >= 1)):
+        i = int(np.flatnonzero(~(np.isfinite(n) & (n >= 1)))[0])
+        raise ValueError(f"context_n_samples[{i}] = {n[i]!r}: must be >= 1")
+    return p, n
+
+
+def _history_rows(history):
+    from v05.data import PassRateTable
+
+    if not isinstance(history, PassRateTable):
+        raise TypeError(f"history must be a v05.data.PassRateTable or None, got {type(history).__name__}")
+    if history.prompt is None:
+        raise ValueError("history has no 'prompt' column; the value model matches history rows by prompt text")
+    _, pol = np.unique(history.policy, return_inverse=True)
+    n = np.ones(len(history)) if history.n_samples is None else history.n_samples.astype(np.float64)
+    return pol.astype(np.int64), history.prompt.tolist(), history.pass_rate.astype(np.float64), n
+
+
+def _stack_tables(tables):
+    """Concatenate tables into (unique texts, policy idx, prompt idx, pass rate, n_samples)."""
+    from v05.data import PassRateTable
+
+    texts, policies, p, n = [], [], [], []
+    for k, t in enumerate(tables):
+        if not isinstance(t, PassRateTable):
+            raise TypeError(f"tables[{k}] is {type(t).__name__}, expected a v05.data.PassRateTable")
+        if t.prompt is None:
+            raise ValueError(f"tables[{k}] has no 'prompt' column; the value model needs prompt texts")
+        texts.extend(t.prompt.tolist())
+        policies.extend(f"{k}/{name}" for name in t.policy.tolist())
+        p.append(t.pass_rate)
+        n.append(np.ones(len(t)) if t.n_samples is None else t.n_samples.astype(np.float64))
+    unique, prompt = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
+    _, policy = np.unique(policies, return_inverse=True)
+    return unique.tolist(), policy.astype(np.int64), prompt.astype(np.int64), np.concatenate(p), np.concatenate(n)
