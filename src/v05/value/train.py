@@ -17,8 +17,8 @@ import torch
 
 from v05.value.irt import fit_irt, logit_normal_loglik
 
-TAU2_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
-S2_GRID = (0.05, 0.2, 0.5, 1.0, 2.0)
+TAU2_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+S2_GRID = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
 
 
 def fit_text_difficulty(

@@ -1,0 +1,100 @@
+"""Speed and memory of the estimators on 10 million rollouts in ragged groups of 1-16.
+
+Times each estimator end to end through the public entry point (validation and group factorisation
+included), best of ``--repeats``, and its peak extra memory (tracemalloc, which sees numpy's buffers).
+Writes speed.json, speed.md and speed.png under --out. Goal: the default ``v05`` within 3x the plain mean.
+
+    python benchmarks/speed_baselines.py --rollouts 10000000 --out runs/bench/speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import tracemalloc
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from v05.baselines import DEFAULT, compute, get_estimator  # noqa: E402
+
+ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05", "v05_eb_loo")
+
+
+def make_batch(n: int, rng: np.random.Generator) -> dict:
+    """Ragged groups of 1-16 rollouts (contiguous, as trainers lay them out), 0/1 rewards, per-group prior."""
+    sizes = rng.integers(1, 17, size=n // 8 + 16)
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
+    group = np.repeat(np.arange(len(sizes)), sizes)[:n]
+    n_groups = group[-1] + 1
+    truth = rng.random(n_groups)
+    prior = np.clip(truth + rng.normal(0, 0.1, n_groups), 0, 1)
+    return {
+        "rewards": (rng.random(n) < truth[group]).astype(np.float64),
+        "group": group,
+        "prior": prior[group],
+        "prior_var": np.full(n, 0.01),
+    }
+
+
+def measure(name: str, batch: dict, repeats: int) -> dict:
+    est = get_estimator(name)
+    kwargs = {"std_scale": "batch"} if name == "grpo" else {}  # group std is undefined for singletons
+    args = dict(rewards=batch["rewards"], group=batch["group"],
+                prior=batch["prior"] if est.uses_prior else None,
+                prior_var=batch["prior_var"] if est.needs_prior_var else None)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        compute(name, **args, **kwargs)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    compute(name, **args, **kwargs)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    best = min(times)
+    return {"estimator": name, "seconds": best, "rollouts_per_s": len(batch["rewards"]) / best,
+            "peak_mib": peak / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rollouts", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/speed"))
+    args = parser.parse_args()
+    batch = make_batch(args.rollouts, np.random.default_rng(0))
+    n_groups = int(batch["group"][-1]) + 1
+    rows = [measure(name, batch, args.repeats) for name in ESTIMATORS]
+    base = next(r for r in rows if r["estimator"] == "mean")["seconds"]
+    for r in rows:
+        r["x_mean"] = r["seconds"] / base
+    result = {"rollouts": args.rollouts, "groups": n_groups, "default": DEFAULT, "rows": rows,
+              "input_mib": sum(v.nbytes for v in batch.values()) / 2**20}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(result, indent=1))
+    lines = [f"{args.rollouts:,} rollouts in {n_groups:,} ragged groups (1-16), best of {args.repeats}; "
+             f"inputs {result['input_mib']:.0f} MiB. `v05` = `{DEFAULT}`.", "",
+             "| estimator | seconds | rollouts/s | x mean | peak extra MiB |", "|---|---|---|---|---|"]
+    lines += [f"| {r['estimator']} | {r['seconds']:.3f} | {r['rollouts_per_s']:.3g} | {r['x_mean']:.2f} | "
+              f"{r['peak_mib']:.0f} |" for r in rows]
+    (args.out / "speed.md").write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.barh([r["estimator"] for r in rows], [r["rollouts_per_s"] / 1e6 for r in rows],
+            color=["tab:orange" if r["estimator"] in ("v05", "mean") else "tab:blue" for r in rows])
+    ax.set(xlabel="million rollouts per second (higher is better)",
+           title=f"{args.rollouts / 1e6:g}M rollouts, ragged groups 1-16")
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(args.out / "speed.png", dpi=110)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

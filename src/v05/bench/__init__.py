@@ -1,0 +1,1 @@
+"""Benchmarks with JSON, Markdown and PNG reports."""

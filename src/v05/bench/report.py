@@ -1,0 +1,133 @@
+"""Reports of the baseline-MSE benchmark: JSON for machines, Markdown and PNG plots for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo")
+"""Estimators drawn in the plots (the table lists them all)."""
+
+
+def _index(result: dict) -> dict:
+    return {(r["estimator"], r["k"], r["prior"], r["osla"]): r for r in result["rows"]}
+
+
+def _order_priors(result: dict) -> list[str]:
+    return sorted(result["prior_mse"], key=lambda name: result["prior_mse"][name])
+
+
+def markdown(result: dict, title: str) -> str:
+    """Per prior source, MSE x 1e3 of every estimator at every k, with its ratio to the plain mean."""
+    idx = _index(result)
+    ks = result["config"]["ks"]
+    estimators = sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e != "mean", e))
+    lines = [f"# {title}", "",
+             f"Baseline MSE against the true pass rate (x 1e3; ratio to the plain mean `mean` in brackets), "
+             f"{result['config']['seeds']} seed(s), {result['config']['n_rows']} prompts, batches of "
+             f"{result['config']['batch_size']}. Default estimator `v05` = `{result['default']}`.", ""]
+    for prior in _order_priors(result):
+        lines += [f"## prior: {prior} (prior MSE x 1e3 = {1e3 * result['prior_mse'][prior]:.1f})", "",
+                  "| estimator | " + " | ".join(f"k={k}" for k in ks) + " |",
+                  "|---|" + "---|" * len(ks)]
+        for est in estimators:
+            cells = []
+            for k in ks:
+                row, ref = idx.get((est, k, prior, False)), idx.get(("mean", k, prior, False))
+                if row is None:
+                    cells.append("-")
+                else:
+                    ratio = f" ({row['mse'] / ref['mse']:.2f})" if ref and ref["mse"] > 0 else ""
+                    cells.append(f"{1e3 * row['mse']:.2f}{ratio}")
+            if any(c != "-" for c in cells):
+                name = f"**{est}**" if est == result["default"] else est
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    osla_rows = [r for r in result["rows"] if r["osla"]]
+    if osla_rows:
+        cfg = result["config"]["osla"]
+        lines += [f"## OSLA (k_init={cfg['k_init']}, k_max={cfg['k_max']}, c={cfg['cost']}, variance={cfg['variance']})",
+                  "", "| prior | estimator | mean rollouts | MSE x 1e3 | mean at k=k_init | mean at k=k_max |",
+                  "|---|---|---|---|---|---|"]
+        for r in sorted(osla_rows, key=lambda r: (result["prior_mse"][r["prior"]], r["estimator"])):
+            lo = idx.get(("mean", cfg["k_init"], r["prior"], False))
+            hi = idx.get(("mean", cfg["k_max"], r["prior"], False))
+            fmt = lambda x: "-" if x is None else f"{1e3 * x['mse']:.2f}"  # noqa: E731
+            lines.append(f"| {r['prior']} | {r['estimator']} | {r['mean_rollouts']:.2f} | {1e3 * r['mse']:.2f} | "
+                         f"{fmt(lo)} | {fmt(hi)} |")
+        lines.append("")
+    if result["undefined"]:
+        lines += ["Undefined (left out): " + "; ".join(result["undefined"]), ""]
+    return "\n".join(lines)
+
+
+def plot_mse_vs_k(result: dict, path: Path) -> None:
+    """One panel per prior source: MSE against k (log-log) for the plotted estimators."""
+    idx = _index(result)
+    priors = _order_priors(result)
+    ks = result["config"]["ks"]
+    cols = min(3, len(priors))
+    rows = -(-len(priors) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, sharey=True)
+    for ax, prior in zip(axes.flat, priors):
+        for est in PLOTTED:
+            pts = [(k, idx[(est, k, prior, False)]["mse"]) for k in ks if (est, k, prior, False) in idx]
+            if pts:
+                style = "--" if est.endswith("_loo") or est == "rloo" else "-"
+                width = 2.6 if est in ("mean", result["default"]) else 1.3
+                ax.plot(*zip(*pts), style, marker="o", ms=3, lw=width, label=est)
+        ax.set(xscale="log", yscale="log", title=f"prior {prior} (MSE {result['prior_mse'][prior]:.3f})",
+               xlabel="rollouts per prompt k")
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("baseline MSE vs true pass rate")
+    for ax in list(axes.flat)[len(priors):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_mse_vs_prior(result: dict, path: Path) -> None:
+    """One panel per k: each fused estimator's MSE relative to the plain mean against the prior's MSE."""
+    idx = _index(result)
+    priors = _order_priors(result)
+    ks = [k for k in result["config"]["ks"] if any(("mean", k, p, False) in idx for p in priors)]
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.8 * len(ks), 3.6), squeeze=False, sharey=True)
+    for ax, k in zip(axes.flat, ks):
+        for est in PLOTTED:
+            if est == "mean":
+                continue
+            pts = [(result["prior_mse"][p], idx[(est, k, p, False)]["mse"] / idx[("mean", k, p, False)]["mse"])
+                   for p in priors if (est, k, p, False) in idx and idx[("mean", k, p, False)]["mse"] > 0]
+            if pts:
+                style = "--" if est.endswith("_loo") or est == "rloo" else "-"
+                width = 2.6 if est == result["default"] else 1.3
+                ax.plot(*zip(*pts), style, marker="o", ms=3, lw=width, label=est)
+        ax.axhline(1.0, color="black", lw=1)
+        ax.set(xscale="log", yscale="log", title=f"k = {k}", xlabel="prior MSE (worse prior ->)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel("MSE / MSE of the plain mean")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(result: dict, out: Path, title: str) -> dict[str, Path]:
+    """Write baseline.json, baseline.md, mse_vs_k.png and mse_vs_prior.png under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "baseline.json", "markdown": out / "baseline.md",
+             "mse_vs_k": out / "mse_vs_k.png", "mse_vs_prior": out / "mse_vs_prior.png"}
+    paths["json"].write_text(json.dumps(result, indent=1))
+    paths["markdown"].write_text(markdown(result, title))
+    plot_mse_vs_k(result, paths["mse_vs_k"])
+    plot_mse_vs_prior(result, paths["mse_vs_prior"])
+    return paths

@@ -1,0 +1,102 @@
+"""The baseline-MSE benchmark and its CLI: output schema, numbers that must hold, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from v05.baselines import DEFAULT
+from v05.bench.baseline import BenchConfig, PriorSource, noise_prior, prior_sources, run
+from v05.budget import OslaConfig
+from v05.cli import app
+from v05.data import PassRateTable, save_table
+
+
+def synthetic_table(n=256, seed=0, with_prior=True) -> PassRateTable:
+    rng = np.random.default_rng(seed)
+    p = rng.beta(0.7, 0.7, size=n)
+    cols = dict(prompt_id=[f"q{i}" for i in range(n)], policy=["pi"] * n, pass_rate=p)
+    if with_prior:
+        cols["prior"] = np.clip(p + rng.normal(0, 0.05, n), 0, 1)
+    return PassRateTable.from_columns(**cols)
+
+
+def test_mean_mse_matches_bernoulli_variance():
+    """The plain mean's MSE is E[p(1-p)]/k: the simulation must reproduce it."""
+    table = synthetic_table(n=2000, with_prior=False)
+    src = [PriorSource("exact", table.pass_rate.copy())]
+    result = run(table, src, BenchConfig(ks=(4,), seeds=2, estimators=("mean", "prior")), progress=False)
+    rows = {r["estimator"]: r for r in result["rows"]}
+    expected = np.mean(table.pass_rate * (1 - table.pass_rate)) / 4
+    assert rows["mean"]["mse"] == pytest.approx(expected, rel=0.08)
+    assert rows["prior"]["mse"] == 0.0
+    assert rows["mean"]["mean_rollouts"] == 4
+
+
+def test_default_beats_mean_with_good_prior_and_matches_it_with_useless_prior():
+    table = synthetic_table(n=1024, with_prior=False)
+    rng = np.random.default_rng(1)
+    good, useless = noise_prior(table.pass_rate, 0.25, rng), noise_prior(table.pass_rate, 8.0, rng)
+    result = run(table, [good, useless], BenchConfig(ks=(4,), seeds=2, estimators=("mean", DEFAULT)), progress=False)
+    mse = {(r["estimator"], r["prior"]): r["mse"] for r in result["rows"]}
+    assert mse[(DEFAULT, "noise=0.25")] < 0.5 * mse[("mean", "noise=0.25")]
+    assert mse[(DEFAULT, "noise=8")] < 1.05 * mse[("mean", "noise=8")]
+
+
+def test_osla_rows_report_rollouts_spent():
+    table = synthetic_table(n=256)
+    srcs = prior_sources(table, [4.0], np.random.default_rng(0))
+    cfg = BenchConfig(ks=(4,), seeds=1, estimators=("mean", "v05_paper", DEFAULT), osla=OslaConfig())
+    result = run(table, srcs, cfg, progress=False)
+    osla = {(r["estimator"], r["prior"]): r for r in result["rows"] if r["osla"]}
+    assert set(osla) == {("v05_paper", "table"), (DEFAULT, "table"), ("v05_paper", "noise=4"), (DEFAULT, "noise=4")}
+    # a prior with small error stops early; a useless one buys more rollouts
+    assert 4 <= osla[(DEFAULT, "table")]["mean_rollouts"] < osla[(DEFAULT, "noise=4")]["mean_rollouts"] <= 16
+
+
+def test_undefined_estimators_are_left_out_not_faked():
+    table = synthetic_table(n=64)
+    result = run(table, prior_sources(table, [], np.random.default_rng(0)),
+                 BenchConfig(ks=(1, 2), seeds=1, estimators=("rloo", "mean")), progress=False)
+    assert {(r["estimator"], r["k"]) for r in result["rows"]} == {("mean", 1), ("mean", 2), ("rloo", 2)}
+    assert result["undefined"] == ["rloo at k=1 (table)"]
+
+
+def test_config_and_prior_errors():
+    with pytest.raises(KeyError, match="unknown estimator 'nope'; known: dapo"):
+        BenchConfig(estimators=("nope",))
+    with pytest.raises(ValueError, match="every k must be"):
+        BenchConfig(ks=(0,))
+    with pytest.raises(ValueError, match="no prior"):
+        prior_sources(synthetic_table(with_prior=False), [], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="sd == -1"):
+        noise_prior(np.array([0.5]), -1, np.random.default_rng(0))
+
+
+def test_cli_writes_json_markdown_and_plots(tmp_path):
+    path = save_table(synthetic_table(n=200), tmp_path / "t.csv")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(path), "--k", "2,4", "--seeds", "1",
+                                   "--prior-noise", "0.5,3", "--osla", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "baseline.json").read_text())
+    assert data["default"] == DEFAULT
+    priors = {r["prior"] for r in data["rows"]}
+    assert priors == {"table", "noise=0.5", "noise=3"}
+    for r in data["rows"]:
+        assert set(r) >= {"estimator", "k", "prior", "mse", "mean_rollouts"}
+        assert np.isfinite(r["mse"]) and r["mse"] >= 0
+    assert any(r["estimator"] == "mean" for r in data["rows"])
+    md = (out / "baseline.md").read_text()
+    assert "| mean |" in md and f"**{DEFAULT}**" in md and "## OSLA" in md
+    for png in ("mse_vs_k.png", "mse_vs_prior.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_rejects_bad_table(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt_id": "q", "policy": "p", "pass_rate": 2}\n')
+    res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "row 1, column 'pass_rate'" in res.output
