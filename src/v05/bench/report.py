@@ -11,7 +11,33 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo")
-"""Estimators drawn in the plots (the table lists them all)."""
+"""Estimators drawn in the plots (the table lists them all), each with one colour in every panel."""
+COLOURS = {est: f"C{i}" for i, est in enumerate(PLOTTED)}
+
+
+def _style(est: str, default: str) -> dict:
+    return {"color": COLOURS[est], "ls": "--" if est.endswith("_loo") or est == "rloo" else "-",
+            "lw": 2.6 if est in ("mean", default) else 1.3, "marker": "o", "ms": 3, "label": est}
+
+
+def _grid(n: int, width: float, height: float):
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey=True)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def _legend(fig, axes) -> None:
+    handles = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    ordered = [lab for lab in PLOTTED if lab in handles]
+    fig.legend([handles[lab] for lab in ordered], ordered, loc="lower center", ncol=len(ordered), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
 
 
 def _index(result: dict) -> dict:
@@ -71,26 +97,19 @@ def plot_mse_vs_k(result: dict, path: Path) -> None:
     idx = _index(result)
     priors = _order_priors(result)
     ks = result["config"]["ks"]
-    cols = min(3, len(priors))
-    rows = -(-len(priors) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, sharey=True)
+    fig, axes = _grid(len(priors), 4.6, 3.6)
     for ax, prior in zip(axes.flat, priors):
         for est in PLOTTED:
             pts = [(k, idx[(est, k, prior, False)]["mse"]) for k in ks if (est, k, prior, False) in idx]
             if pts:
-                style = "--" if est.endswith("_loo") or est == "rloo" else "-"
-                width = 2.6 if est in ("mean", result["default"]) else 1.3
-                ax.plot(*zip(*pts), style, marker="o", ms=3, lw=width, label=est)
+                ax.plot(*zip(*pts), **_style(est, result["default"]))
         ax.set(xscale="log", yscale="log", title=f"prior {prior} (MSE {result['prior_mse'][prior]:.3f})",
                xlabel="rollouts per prompt k")
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.grid(alpha=0.3, which="both")
     for ax in axes[:, 0]:
         ax.set_ylabel("baseline MSE vs true pass rate")
-    for ax in list(axes.flat)[len(priors):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
+    _legend(fig, axes)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -100,7 +119,7 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
     idx = _index(result)
     priors = _order_priors(result)
     ks = [k for k in result["config"]["ks"] if any(("mean", k, p, False) in idx for p in priors)]
-    fig, axes = plt.subplots(1, len(ks), figsize=(3.8 * len(ks), 3.6), squeeze=False, sharey=True)
+    fig, axes = _grid(len(ks), 4.4, 3.6)
     for ax, k in zip(axes.flat, ks):
         for est in PLOTTED:
             if est == "mean":
@@ -108,15 +127,13 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
             pts = [(result["prior_mse"][p], idx[(est, k, p, False)]["mse"] / idx[("mean", k, p, False)]["mse"])
                    for p in priors if (est, k, p, False) in idx and idx[("mean", k, p, False)]["mse"] > 0]
             if pts:
-                style = "--" if est.endswith("_loo") or est == "rloo" else "-"
-                width = 2.6 if est == result["default"] else 1.3
-                ax.plot(*zip(*pts), style, marker="o", ms=3, lw=width, label=est)
+                ax.plot(*zip(*pts), **_style(est, result["default"]))
         ax.axhline(1.0, color="black", lw=1)
         ax.set(xscale="log", yscale="log", title=f"k = {k}", xlabel="prior MSE (worse prior ->)")
         ax.grid(alpha=0.3, which="both")
-    axes[0, 0].set_ylabel("MSE / MSE of the plain mean")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("MSE / MSE of the plain mean")
+    _legend(fig, axes)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
