@@ -102,8 +102,9 @@ class Allocation:
 Generate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _draw(generate: Generate, idx: np.ndarray, n: np.ndarray, scale: RewardScale, round_no: int) -> np.ndarray:
-    rewards = as_1d(generate(idx, n), f"generate(...) output in round {round_no}", dtype=np.float64)
+def _draw(generate: Generate, ids: np.ndarray, idx: np.ndarray, n: np.ndarray, scale: RewardScale,
+          round_no: int) -> np.ndarray:
+    rewards = as_1d(generate(ids[idx], n), f"generate(...) output in round {round_no}", dtype=np.float64)
     if len(rewards) != int(n.sum()):
         raise ValueError(
             f"generate returned {len(rewards)} rewards in round {round_no}; it was asked for {int(n.sum())} "
@@ -117,6 +118,7 @@ def allocate(
     generate: Generate,
     prior,
     *,
+    prompt_ids=None,
     config: OslaConfig = OslaConfig(),
     prior_var=None,
     budget: int | None = None,
@@ -126,11 +128,14 @@ def allocate(
 
     Parameters
     ----------
-    generate : callable ``(prompt_idx (m,), n (m,)) -> rewards (n.sum(),)``
-        Draws ``n[j]`` rollouts of prompt ``prompt_idx[j]``, returned prompt by prompt. All prompts that
+    generate : callable ``(prompts (m,), n (m,)) -> rewards (n.sum(),)``
+        Draws ``n[j]`` rollouts of prompt ``prompts[j]``, returned prompt by prompt. All prompts that
         want more in a round are asked for in one call (one generation batch per round).
     prior : array-like of shape (M,)
         Prior pass rate of each prompt, in [0, 1].
+    prompt_ids : array-like of shape (M,), optional
+        What ``generate`` receives to name the prompts; by default their positions 0..M-1.
+        ``Allocation.group`` always holds positions.
     prior_var : array-like of shape (M,), optional
         The prior's variance; floors OSLA's estimate of the prior's squared error.
     budget : int, optional
@@ -158,6 +163,9 @@ def allocate(
     m = len(prior)
     if m == 0:
         raise ValueError("prior is empty: allocate needs at least one prompt")
+    ids = np.arange(m) if prompt_ids is None else as_1d(prompt_ids, "prompt_ids")
+    if len(ids) != m:
+        raise ValueError(f"prompt_ids has {len(ids)} entries for {m} prompts")
     if budget is not None:
         check_positive_int(budget, "budget")
         if budget < m * config.k_init:
@@ -165,7 +173,7 @@ def allocate(
 
     idx = np.arange(m)
     n = np.full(m, config.k_init)
-    chunks = [(_draw(generate, idx, n, scale, 0), np.repeat(idx, n), 0)]
+    chunks = [(_draw(generate, ids, idx, n, scale, 0), np.repeat(idx, n), 0)]
     counts = n.copy()
     totals = np.bincount(chunks[0][1], weights=scale.to_unit(chunks[0][0]), minlength=m)
     spent, round_no = int(counts.sum()), 0
@@ -184,7 +192,7 @@ def allocate(
         round_no += 1
         order = np.argsort(want, kind="stable")  # ask in prompt order
         want, extra = want[order], extra[order]
-        rewards = _draw(generate, want, extra, scale, round_no)
+        rewards = _draw(generate, ids, want, extra, scale, round_no)
         group = np.repeat(want, extra)
         chunks.append((rewards, group, round_no))
         counts[want] += extra
