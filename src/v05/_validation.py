@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def py(value):
+    """A numpy scalar as the plain Python value, so messages read ``nan`` and ``'b'``, not ``np.float64(nan)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def as_1d(values, name: str, dtype=None) -> np.ndarray:
     """Return ``values`` as a 1-D array; raise ``ValueError`` naming ``name`` otherwise."""
     arr = np.asarray(values, dtype=dtype)
@@ -26,9 +31,9 @@ def check_in_range(values: np.ndarray, name: str, lo: float, hi: float, *, label
     bad = ~np.isfinite(values) | (values < lo) | (values > hi)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        where = f" (group {labels[i]!r})" if labels is not None else ""
+        where = f" (group {py(labels[i])!r})" if labels is not None else ""
         raise ValueError(
-            f"{name}[{i}] = {values[i]!r}{where}: {name} must be finite numbers in [{lo:g}, {hi:g}]"
+            f"{name}[{i}] = {py(values[i])!r}{where}: {name} must be finite numbers in [{lo:g}, {hi:g}]"
             f" ({int(bad.sum())} bad value(s) in all)"
         )
 

@@ -185,8 +185,9 @@ def allocate(
         if budget is not None:
             order = np.argsort(-gain[want], kind="stable")
             want, extra = want[order], extra[order]
-            fits = np.cumsum(extra) <= budget - spent
-            want, extra = want[fits], extra[fits]
+            before = np.cumsum(extra) - extra  # rollouts promised to larger gains
+            extra = np.clip(budget - spent - before, 0, extra)
+            want, extra = want[extra > 0], extra[extra > 0]
         if len(want) == 0:
             break
         round_no += 1

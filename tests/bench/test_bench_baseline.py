@@ -64,7 +64,7 @@ def test_undefined_estimators_are_left_out_not_faked():
 
 
 def test_config_and_prior_errors():
-    with pytest.raises(KeyError, match="unknown estimator 'nope'; known: dapo"):
+    with pytest.raises(ValueError, match="unknown estimator 'nope'; known: dapo"):
         BenchConfig(estimators=("nope",))
     with pytest.raises(ValueError, match="every k must be"):
         BenchConfig(ks=(0,))

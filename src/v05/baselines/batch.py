@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from v05._validation import as_1d, check_in_range, check_same_length
+from v05._validation import as_1d, check_in_range, check_same_length, py
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,26 @@ class Batch:
         return self.gsum(self.y)
 
     @cached_property
+    def first(self) -> np.ndarray:
+        """The first unit-scale reward of each group."""
+        first = np.empty(self.n_groups, dtype=np.float64)
+        first[self.inv[::-1]] = self.y[::-1]  # the last write wins: the first rollout of each group
+        return first
+
+    @cached_property
+    def all_equal(self) -> np.ndarray:
+        """True for groups whose rewards are all exactly equal (lone rollouts included)."""
+        return np.bincount(self.inv, weights=self.y != self.first[self.inv], minlength=self.n_groups) == 0
+
+    @cached_property
     def mean(self) -> np.ndarray:
-        """Empirical mean of unit-scale rewards per group."""
-        return self.total / self.counts
+        """Empirical mean of unit-scale rewards per group; exactly the common value for all-equal groups,
+        so that their deviations r - mean are exactly 0 (a float sum of three 0.1s is not 0.3)."""
+        return np.where(self.all_equal, self.first, self.total / self.counts)
 
     def label(self, g: int):
-        return self.labels[g].item() if hasattr(self.labels[g], "item") else self.labels[g]
+        """The caller's id of group ``g`` as a plain Python value (for messages)."""
+        return py(self.labels[g])
 
 
 def _per_group(values: np.ndarray, name: str, inv: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
@@ -134,7 +148,7 @@ def _per_group(values: np.ndarray, name: str, inv: np.ndarray, labels: np.ndarra
         i = int(np.flatnonzero(bad)[0])
         g = inv[i]
         raise ValueError(
-            f"{name}[{i}] = {values[i]!r} but another rollout of group {labels[g]!r} has {first[g]!r}: "
+            f"{name}[{i}] = {py(values[i])!r} but another rollout of group {py(labels[g])!r} has {py(first[g])!r}: "
             f"{name} must be constant within a group (it is per prompt)"
         )
     return first

@@ -13,6 +13,11 @@ from v05.baselines.batch import Batch
 from v05.baselines.registry import KernelOut, register
 
 
+def check_eps(eps: float) -> None:
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps == {eps!r}, must be a finite number > 0 (it keeps all-equal groups at 0, not NaN)")
+
+
 def group_std(batch: Batch, ddof: int) -> np.ndarray:
     """Per-group std of the unit-scale rewards (two-pass, so it is exact for all-equal groups)."""
     dev = batch.y - batch.mean[batch.inv]
@@ -49,6 +54,7 @@ def grpo(batch: Batch, *, std_scale: str = "group", eps: float = 1e-6, ddof: int
     ``std_scale="batch"`` is TRL's ``scale_rewards="batch"``; ``"none"`` is Dr. GRPO. Stds use ``ddof=1``
     (torch's default, as both frameworks). A group of one rollout raises under ``std_scale="group"``.
     """
+    check_eps(eps)
     baseline = batch.mean[batch.inv]
     width = batch.scale.width
     if std_scale == "group":
@@ -88,6 +94,7 @@ def reinforce_pp(batch: Batch, *, group_baseline: bool = True, eps: float = 1e-8
     ``masked_whiten``: (a - mean(a)) / sqrt(var(a, ddof=1) + eps). The reported baseline is the group (or
     batch) mean plus the batch centring shift, so that r - baseline is the centred, un-scaled advantage.
     """
+    check_eps(eps)
     baseline = batch.mean[batch.inv] if group_baseline else np.full(len(batch.y), batch.y.mean())
     adv = batch.scale.width * (batch.y - baseline)
     if len(adv) < 2:
@@ -106,8 +113,9 @@ def dapo(batch: Batch, *, eps: float = 1e-6) -> KernelOut:
     a single rollout): those groups carry no signal and DAPO drops them and samples more prompts. Their
     advantage is 0.
     """
+    check_eps(eps)
     baseline = batch.mean[batch.inv]
-    std = np.where(batch.counts > 1, group_std(batch, ddof=1), 0.0)
-    keep = (std > 0)[batch.inv]
+    std = np.where(batch.all_equal, 0.0, group_std(batch, ddof=1))
+    keep = ~batch.all_equal[batch.inv]
     scale_by = np.where(keep, batch.scale.width * std[batch.inv] + eps, 1.0)
     return KernelOut(baseline, keep=keep, scale_by=scale_by)

@@ -36,8 +36,8 @@ EB_VARIANCE_CLIP = 0.02
 
 
 def fuse(v: np.ndarray, prior: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """b = w v + (1 - w) V; written so that w = 1 returns v exactly and w = 0 returns V exactly."""
-    return w * v + (1.0 - w) * prior
+    """b = V + w (v - V); exactly v for w = 1, exactly V for w = 0 or v = V."""
+    return np.where(w == 1.0, v, prior + w * (v - prior))
 
 
 def worst_case_var(k: np.ndarray) -> np.ndarray:

@@ -79,8 +79,7 @@ def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = Fal
                                prior_var=prior_var if needs_prior_var else None, scale=scale)
             if min_group_size > 1:
                 _check_group_sizes(batch, name, min_group_size)
-            out = kernel(batch, **kwargs)
-            return _finish(batch, np.asarray(rewards, dtype=np.float64), out)
+            return _finish(batch, kernel(batch, **kwargs))
 
         estimator.__name__ = name
         estimator.__qualname__ = name
@@ -98,7 +97,7 @@ def register_alias(alias: str, target: str) -> None:
     if alias in _REGISTRY or alias in _ALIASES:
         raise ValueError(f"estimator name {alias!r} is already registered")
     if target not in _REGISTRY:
-        raise KeyError(f"cannot alias {alias!r} to unknown estimator {target!r}")
+        raise ValueError(f"cannot alias {alias!r} to unknown estimator {target!r}")
     _ALIASES[alias] = target
 
 
@@ -112,13 +111,16 @@ def _check_group_sizes(batch: Batch, name: str, minimum: int) -> None:
         )
 
 
-def _finish(batch: Batch, rewards: np.ndarray, out: KernelOut) -> Baselines:
-    """Map the kernel's unit-scale baseline to rewards and form the advantages."""
+def _finish(batch: Batch, out: KernelOut) -> Baselines:
+    """Map the kernel's unit-scale baseline to rewards and form the advantages.
+
+    The advantage is taken on the unit scale and then stretched, so r = b gives exactly 0 on any scale.
+    """
     baseline = batch.scale.from_unit(out.baseline)
-    advantage = rewards - baseline
+    advantage = batch.scale.width * (batch.y - out.baseline)
     if out.scale_by is not None:
         advantage = advantage / out.scale_by
-    keep = np.ones(len(rewards), dtype=bool) if out.keep is None else out.keep
+    keep = np.ones(len(batch.y), dtype=bool) if out.keep is None else out.keep
     return Baselines(baseline, advantage, out.weight, keep)
 
 
@@ -131,7 +133,7 @@ def get_estimator(name: str) -> Estimator:
     """The registry entry for ``name``; unknown names list the known ones."""
     key = resolve(name)
     if key not in _REGISTRY:
-        raise KeyError(f"unknown estimator {name!r}; known: {', '.join(list_estimators(aliases=True))}")
+        raise ValueError(f"unknown estimator {name!r}; known: {', '.join(list_estimators(aliases=True))}")
     return _REGISTRY[key]
 
 

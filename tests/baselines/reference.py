@@ -1,0 +1,276 @@
+"""Slow, obvious twins of every registered baseline estimator (STYLE.md 6.2).
+
+Written from the formulas in the module docstrings of ``v05.baselines`` and METHOD.md sections 2 and 4,
+not from the vectorised code: a dict of lists over groups, plain Python loops and ``math``. Only the
+*estimator-defined* failures are raised here (``ValueError``: a singleton for ``rloo`` or a per-group
+GRPO std, ``v05_eb`` with no group of >= 2 rollouts, ...); input validation is tested separately.
+
+Conventions shared with the fast code (so that the two agree to rounding):
+- rewards are mapped to the unit scale u = (r - lo) / (hi - lo); a prior is a pass rate on that scale;
+- a group mean is the plain left-to-right sum of the group's unit rewards, in rollout order, over k;
+- a baseline b on the unit scale is mapped back as lo + (hi - lo) b, and the advantage is r - baseline
+  (divided by a std for grpo / dapo / reinforce_pp, the std expressed in reward units).
+"""
+
+from __future__ import annotations
+
+import math
+
+EB_CLIP = 0.02  # v05_eb: priors are clipped to [0.02, 0.98] where they set a variance V(1-V)
+
+REFERENCE_NAMES = (
+    "dapo", "dr_grpo", "grpo", "mean", "prior", "reinforce_pp", "rloo",
+    "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo",
+    "v05_paper", "v05_paper_loo", "v05_prior_var", "v05_prior_var_loo",
+)
+ALIASES = {"v05": "v05_eb"}
+FUSED = tuple(n for n in REFERENCE_NAMES if n.startswith("v05_")) + ("prior",)
+
+
+def parse_scale(scale):
+    """(lo, hi) of a reward scale: 'binary' -> (0, 1), 'pm1' -> (-1, 1), (lo, hi) or 'lo,hi'."""
+    if scale == "binary":
+        return 0.0, 1.0
+    if scale == "pm1":
+        return -1.0, 1.0
+    if isinstance(scale, str):
+        lo, hi = scale.split(",")
+        return float(lo), float(hi)
+    lo, hi = scale
+    return float(lo), float(hi)
+
+
+def _mean(values):
+    """Arithmetic mean; exactly the common value when all values are equal (the documented rule)."""
+    return values[0] if len(set(values)) == 1 else sum(values) / len(values)
+
+
+def _std(values, ddof):
+    m = _mean(values)
+    return math.sqrt(sum((x - m) ** 2 for x in values) / (len(values) - ddof))
+
+
+def _fuse(w, v, prior):
+    return w * v + (1.0 - w) * prior
+
+
+# -- weights on the empirical mean (unit scale) -------------------------------------------------------
+
+
+def paper_weight(v, k, prior):
+    """METHOD 2.2: w = max(0, 1 - s2 / (v - V)^2), s2 = 1/(4k) (the paper's 1/k on the +-1 scale)."""
+    if k == 0:
+        return 0.0
+    s2 = 1.0 / (4.0 * k)
+    d2 = (v - prior) ** 2
+    if d2 <= s2:
+        return 0.0  # the deviation test keeps the prior
+    return 1.0 - s2 / d2
+
+
+def bernoulli_s2(v, k):
+    """p(1-p)/k with the Jeffreys-smoothed p = (k v + 1/2) / (k + 1)."""
+    p = (k * v + 0.5) / (k + 1.0)
+    return p * (1.0 - p) / k
+
+
+def bernoulli_weight(v, k, prior):
+    if k == 0:
+        return 0.0
+    s2 = bernoulli_s2(v, k)
+    d2 = (v - prior) ** 2
+    if d2 <= s2:
+        return 0.0
+    return 1.0 - s2 / d2
+
+
+def prior_var_weight(v, k, prior, prior_var):
+    """w = D2 / (D2 + s2), D2 = max(prior_var, (v - V)^2 - s2), s2 Bernoulli."""
+    if k == 0:
+        return 0.0
+    s2 = bernoulli_s2(v, k)
+    d2 = max(prior_var, (v - prior) ** 2 - s2)
+    return d2 / (d2 + s2)
+
+
+def eb_weight(k, rho):
+    """Beta-Binomial weight k rho / (k rho + 1 - rho); 0 with no rollouts."""
+    if k == 0:
+        return 0.0
+    return k * rho / (k * rho + 1.0 - rho)
+
+
+def fit_rho(groups, exclude=None):
+    """Moment fit of rho over the groups with >= 2 rollouts (optionally leaving one group out).
+
+    E[(v - V)^2] = a (rho + (1 - rho)/k), a = Vc (1 - Vc), Vc = V clipped to [0.02, 0.98], so
+    rho = sum(d2 - a/k) / sum(a (1 - 1/k)), clipped to [0, 1]. Raises if no group is informative.
+    """
+    num = den = 0.0
+    for gid, g in groups.items():
+        if gid == exclude or g["k"] < 2:
+            continue
+        vc = min(max(g["prior"], EB_CLIP), 1.0 - EB_CLIP)
+        a = vc * (1.0 - vc)
+        num += (g["mean"] - g["prior"]) ** 2 - a / g["k"]
+        den += a * (1.0 - 1.0 / g["k"])
+    if den <= 0:
+        raise ValueError("rho is not identifiable: no other group has >= 2 rollouts")
+    return min(max(num / den, 0.0), 1.0)
+
+
+# -- the reference --------------------------------------------------------------------------------------
+
+
+def reference(name, rewards, group, *, prior=None, prior_var=None, scale="binary", **options):
+    """Return ``{"baseline", "advantage", "weight", "keep"}`` as lists (weight None if not a fusion)."""
+    name = ALIASES.get(name, name)
+    lo, hi = parse_scale(scale)
+    width = hi - lo
+    r = [float(x) for x in rewards]
+    gids = [g.item() if hasattr(g, "item") else g for g in group]
+    n = len(r)
+    y = [(x - lo) / width for x in r] if (lo, hi) != (0.0, 1.0) else list(r)
+
+    groups = {}  # id -> {"idx": [...], "y": [...], "k", "mean", "prior", "prior_var"}
+    for i, gid in enumerate(gids):
+        g = groups.setdefault(gid, {"idx": [], "y": []})
+        g["idx"].append(i)
+        g["y"].append(y[i])
+        if prior is not None:
+            g.setdefault("prior", float(prior[i]))
+        if prior_var is not None:
+            g.setdefault("prior_var", float(prior_var[i]))
+    for g in groups.values():
+        g["k"] = len(g["y"])
+        g["mean"] = _mean(g["y"])
+
+    base = [0.0] * n  # unit scale
+    weight = [0.0] * n if name in FUSED else None
+    keep = [True] * n
+    divide = [1.0] * n  # advantage divisor, reward units
+    zero_adv = [False] * n
+
+    def others(g, i):
+        rest = [g["y"][j] for j in range(g["k"]) if g["idx"][j] != i]
+        return (_mean(rest) if rest else None), len(rest)
+
+    if name in ("mean", "dr_grpo"):
+        for g in groups.values():
+            for i in g["idx"]:
+                base[i] = g["mean"]
+
+    elif name == "grpo":
+        std_scale = options.get("std_scale", "group")
+        eps = options.get("eps", 1e-6)
+        ddof = options.get("ddof", 1)
+        if std_scale == "batch" and n <= ddof:
+            raise ValueError("batch std undefined")
+        batch_std = width * _std(y, ddof) if std_scale == "batch" else None
+        for gid, g in groups.items():
+            if std_scale == "group":
+                if g["k"] <= ddof:
+                    raise ValueError(f"group {gid!r}: std undefined")
+                std = width * _std(g["y"], ddof)
+            for i in g["idx"]:
+                base[i] = g["mean"]
+                if std_scale == "group":
+                    divide[i] = std + eps
+                elif std_scale == "batch":
+                    divide[i] = batch_std + eps
+
+    elif name == "rloo":
+        for gid, g in groups.items():
+            if g["k"] < 2:
+                raise ValueError(f"group {gid!r} has 1 rollout")
+            for i in g["idx"]:
+                base[i] = others(g, i)[0]
+
+    elif name == "reinforce_pp":
+        group_baseline = options.get("group_baseline", True)
+        eps = options.get("eps", 1e-8)
+        if n < 2:
+            raise ValueError("needs >= 2 rollouts")
+        batch_mean = _mean(y)
+        b0 = [0.0] * n
+        for g in groups.values():
+            for i in g["idx"]:
+                b0[i] = g["mean"] if group_baseline else batch_mean
+        a = [width * (y[i] - b0[i]) for i in range(n)]  # reward units
+        centre = _mean(a)
+        std = math.sqrt(sum((x - centre) ** 2 for x in a) / (n - 1) + eps)
+        for i in range(n):
+            # whitened advantage (a - mean(a)) / std, reported as r - baseline over std
+            base[i] = b0[i] + centre / width
+            divide[i] = std
+
+    elif name == "dapo":
+        eps = options.get("eps", 1e-6)
+        for g in groups.values():
+            all_equal = len(set(g["y"])) == 1  # all correct, all wrong, or one rollout
+            std = None if all_equal else width * _std(g["y"], 1)
+            for i in g["idx"]:
+                base[i] = g["mean"]
+                if all_equal:
+                    keep[i] = False
+                    zero_adv[i] = True
+                else:
+                    divide[i] = std + eps
+
+    elif name == "prior":
+        for g in groups.values():
+            for i in g["idx"]:
+                base[i] = g["prior"]
+
+    elif name in ("v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb"):
+        if name == "v05_eb":
+            rho = options.get("rho")
+            if rho is not None and not 0.0 <= rho <= 1.0:
+                raise ValueError("rho must lie in [0, 1]")
+            if rho is None:
+                rho = fit_rho(groups)
+        for g in groups.values():
+            v, k, p = g["mean"], g["k"], g["prior"]
+            if name == "v05_paper":
+                w = paper_weight(v, k, p)
+            elif name == "v05_bernoulli":
+                w = bernoulli_weight(v, k, p)
+            elif name == "v05_prior_var":
+                w = prior_var_weight(v, k, p, g["prior_var"])
+            else:
+                w = eb_weight(k, rho)
+            for i in g["idx"]:
+                base[i] = _fuse(w, v, p)
+                weight[i] = w
+
+    elif name in ("v05_paper_loo", "v05_bernoulli_loo", "v05_prior_var_loo", "v05_eb_loo"):
+        rho_by_group = {}
+        if name == "v05_eb_loo":
+            rho = options.get("rho")
+            if rho is not None and not 0.0 <= rho <= 1.0:
+                raise ValueError("rho must lie in [0, 1]")
+            for gid in groups:
+                rho_by_group[gid] = rho if rho is not None else fit_rho(groups, exclude=gid)
+        for gid, g in groups.items():
+            p = g["prior"]
+            for i in g["idx"]:
+                v, k = others(g, i)
+                if k == 0:  # a singleton: its leave-one-out baseline is the prior
+                    w, v = 0.0, p
+                elif name == "v05_paper_loo":
+                    w = paper_weight(v, k, p)
+                elif name == "v05_bernoulli_loo":
+                    w = bernoulli_weight(v, k, p)
+                elif name == "v05_prior_var_loo":
+                    w = prior_var_weight(v, k, p, g["prior_var"])
+                else:
+                    w = eb_weight(k, rho_by_group[gid])
+                base[i] = _fuse(w, v, p)
+                weight[i] = w
+
+    else:
+        raise KeyError(f"no reference for estimator {name!r}")
+
+    baseline = [lo + width * b if (lo, hi) != (0.0, 1.0) else b for b in base]
+    advantage = [0.0 if zero_adv[i] else (r[i] - baseline[i]) / divide[i] for i in range(n)]
+    return {"baseline": baseline, "advantage": advantage, "weight": weight, "keep": keep}

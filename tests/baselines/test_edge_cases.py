@@ -1,0 +1,157 @@
+"""One test per edge-case rule stated in the module docstrings of ``empirical.py`` and ``fused.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from v05.baselines import compute, get_estimator, list_estimators
+
+ALL = list_estimators()
+FUSED_LOO = [n for n in ALL if get_estimator(n).uses_prior and n.endswith("_loo")]
+
+
+def kw(name, n, prior=0.5, prior_var=0.01):
+    entry = get_estimator(name)
+    return {"prior": [prior] * n if entry.uses_prior else None,
+            "prior_var": [prior_var] * n if entry.needs_prior_var else None}
+
+
+@pytest.mark.parametrize("name", ["mean", "dr_grpo"])
+def test_singleton_under_mean_has_baseline_reward_and_zero_advantage(name):
+    out = compute(name, [0.3, 1.0, 0.0, 0.7], ["solo", "a", "a", "solo2"])
+    assert out.baseline[0] == 0.3 and out.advantage[0] == 0.0
+    assert out.baseline[3] == 0.7 and out.advantage[3] == 0.0
+    out = compute(name, [-1.0, 1.0, -1.0], ["s", "a", "a"], scale="pm1")
+    assert out.baseline[0] == -1.0 and out.advantage[0] == 0.0
+
+
+def test_rloo_singleton_raises_naming_the_group():
+    with pytest.raises(ValueError, match=r"group 'gsm8k/41' has 1 rollout\(s\); rloo needs >= 2 \(1 group\(s\) too small\)"):
+        compute("rloo", [1.0, 0.0, 1.0], ["gsm8k/7", "gsm8k/7", "gsm8k/41"])
+    with pytest.raises(ValueError, match=r"group 12 has 1 rollout\(s\); rloo needs >= 2 \(2 group"):
+        compute("rloo", [1.0, 0.0, 1.0, 0.0], [3, 3, 12, 40])
+
+
+def test_grpo_group_std_singleton_raises_but_batch_and_none_do_not():
+    with pytest.raises(ValueError, match=r"group 'x' has 1 rollout\(s\); grpo with std_scale='group' and ddof=1 needs >= 2"):
+        compute("grpo", [1.0, 0.0, 1.0], ["a", "a", "x"])
+    for std_scale in ("batch", "none"):
+        out = compute("grpo", [1.0, 0.0, 1.0], ["a", "a", "x"], std_scale=std_scale)
+        assert out.advantage[2] == 0.0 and np.isfinite(out.advantage).all()
+    out = compute("grpo", [1.0, 0.0, 1.0], ["a", "a", "x"], ddof=0)  # population std: defined for k = 1
+    assert out.advantage[2] == 0.0
+
+
+def test_dapo_drops_singletons_and_all_equal_groups():
+    rewards = [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.5]
+    group = ["ok", "ok", "all1", "all0", "all0", "solo", "ok", "all1", "half", "half"]
+    out = compute("dapo", rewards, group)
+    keep = np.array([g == "ok" for g in group])
+    np.testing.assert_array_equal(out.keep, keep)
+    np.testing.assert_array_equal(out.advantage[~keep], 0.0)
+    assert (out.advantage[keep] != 0).all()
+
+
+def test_dapo_drops_an_all_equal_group_of_non_dyadic_rewards():
+    out = compute("dapo", [0.1, 0.1, 0.1, 1.0, 0.0], ["a", "a", "a", "b", "b"])
+    np.testing.assert_array_equal(out.keep, [False, False, False, True, True])
+    np.testing.assert_array_equal(out.advantage[:3], 0.0)
+
+
+@pytest.mark.parametrize("name", ["grpo", "dapo"])
+@pytest.mark.parametrize("rewards, scale", [([0.1, 0.1, 0.1], "binary"), ([1.491501] * 3, (-2.0, 3.0))])
+def test_all_equal_group_advantage_is_exactly_zero(name, rewards, scale):
+    out = compute(name, rewards + [1.0, 0.0], ["a"] * 3 + ["b", "b"], scale=scale)
+    np.testing.assert_array_equal(out.advantage[:3], 0.0)
+
+
+@pytest.mark.parametrize("name", FUSED_LOO)
+@pytest.mark.parametrize("scale, reward", [("binary", 1.0), ("binary", 0.0), ("pm1", -1.0), ((0.0, 10.0), 7.0)])
+def test_fused_loo_singleton_baseline_is_the_prior(name, scale, reward):
+    lo, hi = {"binary": (0.0, 1.0), "pm1": (-1.0, 1.0)}.get(scale, scale) if isinstance(scale, str) else scale
+    rewards = [reward, hi, lo, hi, lo, lo]
+    group = ["solo", "a", "a", "b", "b", "b"]
+    prior = [0.3, 0.5, 0.5, 0.9, 0.9, 0.9]
+    out = compute(name, rewards, group, prior=prior, prior_var=[0.02] * 6, scale=scale)
+    assert out.baseline[0] == lo + (hi - lo) * 0.3
+    assert out.weight[0] == 0.0
+    assert out.advantage[0] == pytest.approx(reward - out.baseline[0], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if get_estimator(n).uses_prior])
+@pytest.mark.parametrize("prior", [0.0, 1.0])
+def test_prior_exactly_zero_or_one(name, prior):
+    # one group agreeing with the prior (all 0 / all 1), one contradicting it, one mixed
+    agree = [prior] * 4
+    contradict = [1.0 - prior] * 4
+    rewards = agree + contradict + [1.0, 0.0, 1.0, 0.0]
+    group = ["agree"] * 4 + ["contra"] * 4 + ["mixed"] * 4
+    out = compute(name, rewards, group, prior=[prior] * 12, prior_var=[0.0] * 12)
+    for arr in (out.baseline, out.advantage, out.weight):
+        assert np.isfinite(arr).all()
+    assert ((out.weight >= 0) & (out.weight <= 1)).all()
+    np.testing.assert_array_equal(out.baseline[:4], prior)  # prior == every rollout: used as given
+    assert ((out.baseline >= 0) & (out.baseline <= 1)).all()
+
+
+def test_eb_clips_priors_only_where_they_set_a_variance():
+    """Hand moment fit: V = 1 and V = 0 enter a = V(1-V) as 0.98 * 0.02, not as 0."""
+    rewards = [1.0] * 4 + [0.0] * 4 + [1.0] * 4
+    group = ["A"] * 4 + ["B"] * 4 + ["C"] * 4
+    prior = [1.0] * 4 + [0.0] * 4 + [0.5] * 4
+    # A, B: d2 = 0, a = 0.0196, num = -0.0196/4, den = 0.0196 * 3/4; C: d2 = 1/4, a = 1/4, num = 3/16, den = 3/16
+    rho = (3 / 16 - 2 * 0.0049) / (3 / 16 + 2 * 0.0147)  # 0.8192715537...
+    w = 4 * rho / (4 * rho + 1 - rho)  # 0.94773333...
+    out = compute("v05_eb", rewards, group, prior=prior)
+    np.testing.assert_allclose(out.weight, w, rtol=1e-12)
+    np.testing.assert_allclose(out.baseline, [1.0] * 4 + [0.0] * 4 + [w + (1 - w) * 0.5] * 4, rtol=1e-12)
+    np.testing.assert_array_equal(out.baseline[:8], [1.0] * 4 + [0.0] * 4)  # prior used as given
+
+
+def test_eb_leaves_singletons_out_of_the_moment_fit():
+    base = compute("v05_eb", [1.0, 1.0, 0.0, 0.0, 1.0, 0.0], list("aaabbb"), prior=[0.2] * 3 + [0.6] * 3)
+    # a singleton far from its prior would push rho up if it were counted
+    more = compute("v05_eb", [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0], list("aaabbbs"), prior=[0.2] * 3 + [0.6] * 3 + [0.0])
+    np.testing.assert_array_equal(more.weight[:6], base.weight)
+    rho = base.weight[0] / (3 - 2 * base.weight[0])  # invert w = 3 rho / (3 rho + 1 - rho) = 3 rho / (2 rho + 1)
+    np.testing.assert_allclose(more.weight[6], rho, rtol=1e-12)  # k = 1: w = rho
+
+
+def test_eb_with_only_singletons_raises_unless_rho_given():
+    with pytest.raises(ValueError, match=r"v05_eb learns how far to trust the prior.*pass rho="):
+        compute("v05_eb", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5])
+    out = compute("v05_eb", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5], rho=0.5)
+    np.testing.assert_allclose(out.weight, 0.5)
+
+
+def test_eb_loo_fits_rho_without_the_own_group_and_names_the_group_it_cannot_fit():
+    with pytest.raises(ValueError, match=r"without group 'only' no group has >= 2 rollouts"):
+        compute("v05_eb_loo", [1.0, 0.0, 1.0, 0.0], ["only", "only", "s1", "s2"], prior=[0.5] * 4)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("scale", ["binary", "pm1", (0.0, 10.0)])
+def test_all_equal_groups_give_finite_advantages(name, scale):
+    lo, hi = {"binary": (0.0, 1.0), "pm1": (-1.0, 1.0)}.get(scale, scale) if isinstance(scale, str) else scale
+    unit = [1.0] * 3 + [0.0] * 3 + [0.3] * 3 + [1.0, 0.0, 1.0]
+    rewards = [lo + (hi - lo) * u for u in unit]
+    group = ["ones"] * 3 + ["zeros"] * 3 + ["point3"] * 3 + ["mixed"] * 3
+    for prior in (0.0, 0.5, 1.0):
+        out = compute(name, rewards, group, scale=scale, **kw(name, 12, prior=prior, prior_var=0.0))
+        assert np.isfinite(out.baseline).all() and np.isfinite(out.advantage).all()
+        if not get_estimator(name).uses_prior and name not in ("rloo", "reinforce_pp"):
+            # group-mean baselines: an all-equal group carries no signal, so its advantage is ~0
+            assert np.abs(out.advantage[:9]).max() < 1e-9
+
+
+def test_whole_batch_all_equal_is_finite_for_batch_scaled_estimators():
+    for name, options in [("grpo", {"std_scale": "batch"}), ("reinforce_pp", {}),
+                          ("reinforce_pp", {"group_baseline": False})]:
+        out = compute(name, [1.0] * 5, [0, 0, 1, 1, 1], **options)
+        np.testing.assert_array_equal(out.advantage, 0.0)
+
+
+def test_reinforce_pp_needs_two_rollouts():
+    with pytest.raises(ValueError, match="reinforce_pp whitens over the batch: it needs >= 2 rollouts"):
+        compute("reinforce_pp", [1.0], ["a"])
