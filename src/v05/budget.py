@@ -6,6 +6,11 @@ max(0, (v - V)^2 - s2_k) (or floored at the value model's variance). One more ro
 MSE(k) - MSE(k+1) exceeds its cost c, up to k_max. A prior the rollouts accept (D2 = 0) stops at k_init;
 a clearly wrong one (D2 large) continues to k_max = 16 with the paper's c = 0.0039, a moderately wrong one
 stops in between.
+
+``rule="eb"`` [ours] uses the model behind ``v05_eb`` instead: true pass rates scatter around the prior with
+the batch's fitted rho, so a prompt's pass rate has a Beta posterior, and one more rollout reduces its
+variance by p(1-p)/(n+1)^2 (n the posterior's total count). Rollouts then go where the posterior is least
+certain; the batch, not one prompt's k rollouts, decides how far the prior is trusted.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import numpy as np
 
 from v05._validation import as_1d, check_in_range, check_positive_int
 from v05.baselines.batch import RewardScale
-from v05.baselines.fused import bernoulli_var, worst_case_var
+from v05.baselines.fused import bernoulli_var, fit_rho, worst_case_var
 
 VARIANCES = ("worst", "bernoulli")
+RULES = ("paper", "eb")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class OslaConfig:
     """Sampling-variance model of the mean: 'worst' (the paper's bound) or 'bernoulli' (plug-in)."""
     per_round: int = 1
     """Extra rollouts a prompt that wants more gets in one round."""
+    rule: str = "paper"
+    """'paper': the per-prompt deviation test's plug-in MSE (METHOD.md 2.4); 'eb': the Beta posterior
+    variance under the batch's fitted rho (needs k_init >= 2)."""
 
     def __post_init__(self):
         check_positive_int(self.k_init, "k_init")
@@ -48,6 +57,10 @@ class OslaConfig:
             raise ValueError(f"cost == {self.cost!r}, must be a finite number >= 0")
         if self.variance not in VARIANCES:
             raise ValueError(f"variance={self.variance!r}; expected one of {VARIANCES}")
+        if self.rule not in RULES:
+            raise ValueError(f"rule={self.rule!r}; expected one of {RULES}")
+        if self.rule == "eb" and self.k_init < 2:
+            raise ValueError(f"rule='eb' fits rho from the first round: k_init ({self.k_init}) must be >= 2")
 
 
 def _sampling_var(v: np.ndarray, k: np.ndarray, variance: str) -> np.ndarray:
@@ -76,6 +89,19 @@ def expected_gain(v, k, prior, *, prior_var=None, variance: str = "worst") -> np
         now = np.where(d2 + s2_now > 0, d2 * s2_now / (d2 + s2_now), 0.0)
         nxt = np.where(d2 + s2_next > 0, d2 * s2_next / (d2 + s2_next), 0.0)
     return now - nxt
+
+
+def eb_gain(mean, k, prior, rho: float) -> np.ndarray:
+    """Expected posterior-variance reduction (unit scale) of one more rollout under the Beta prior of
+    strength m = 1/rho - 1 centred on the prior (plus Jeffreys' half counts): p(1-p)/(n+1)^2."""
+    mean, k, prior = np.asarray(mean, float), np.asarray(k, float), np.asarray(prior, float)
+    if rho <= 0.0:
+        return np.zeros_like(mean)
+    m = 1.0 / rho - 1.0
+    alpha = m * prior + k * mean + 0.5
+    n = m + k + 1.0
+    p = alpha / n
+    return p * (1.0 - p) / (n + 1.0) ** 2
 
 
 def wants_more(v, k, prior, config: OslaConfig, *, prior_var=None) -> np.ndarray:
@@ -179,7 +205,10 @@ def allocate(
     spent, round_no = int(counts.sum()), 0
     while True:
         mean = totals / counts
-        gain = expected_gain(mean, counts, prior, prior_var=prior_var, variance=config.variance)
+        if config.rule == "eb":
+            gain = eb_gain(mean, counts, prior, fit_rho(mean, counts, prior))
+        else:
+            gain = expected_gain(mean, counts, prior, prior_var=prior_var, variance=config.variance)
         want = np.flatnonzero((counts < config.k_max) & (4.0 * gain > config.cost))
         extra = np.minimum(config.per_round, config.k_max - counts[want])
         if budget is not None:

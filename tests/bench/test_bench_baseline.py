@@ -47,9 +47,11 @@ def test_default_beats_mean_with_good_prior_and_matches_it_with_useless_prior():
 def test_osla_rows_report_rollouts_spent():
     table = synthetic_table(n=256)
     srcs = prior_sources(table, [4.0], np.random.default_rng(0))
-    cfg = BenchConfig(ks=(4,), seeds=1, estimators=("mean", "v05_paper", DEFAULT), osla=OslaConfig())
+    cfg = BenchConfig(ks=(4,), seeds=1, estimators=("mean", "v05_paper", DEFAULT),
+                      oslas=(OslaConfig(), OslaConfig(rule="eb")))
     result = run(table, srcs, cfg, progress=False)
-    osla = {(r["estimator"], r["prior"]): r for r in result["rows"] if r["osla"]}
+    assert {r["osla"] for r in result["rows"]} == {None, "paper", "eb"}
+    osla = {(r["estimator"], r["prior"]): r for r in result["rows"] if r["osla"] == "paper"}
     assert set(osla) == {("v05_paper", "table"), (DEFAULT, "table"), ("v05_paper", "noise=4"), (DEFAULT, "noise=4")}
     # a prior with small error stops early; a useless one buys more rollouts
     assert 4 <= osla[(DEFAULT, "table")]["mean_rollouts"] < osla[(DEFAULT, "noise=4")]["mean_rollouts"] <= 16
@@ -78,7 +80,8 @@ def test_cli_writes_json_markdown_and_plots(tmp_path):
     path = save_table(synthetic_table(n=200), tmp_path / "t.csv")
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(path), "--k", "2,4", "--seeds", "1",
-                                   "--prior-noise", "0.5,3", "--osla", "--out", str(out)])
+                                   "--prior-noise", "0.5,3", "--osla", "--osla-rule", "paper,eb",
+                                   "--out", str(out)])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "baseline.json").read_text())
     assert data["default"] == DEFAULT
@@ -89,7 +92,7 @@ def test_cli_writes_json_markdown_and_plots(tmp_path):
         assert np.isfinite(r["mse"]) and r["mse"] >= 0
     assert any(r["estimator"] == "mean" for r in data["rows"])
     md = (out / "baseline.md").read_text()
-    assert "| mean |" in md and f"**{DEFAULT}**" in md and "## OSLA" in md
+    assert "| mean |" in md and f"**{DEFAULT}**" in md and "## OSLA rule 'eb'" in md
     for png in ("mse_vs_k.png", "mse_vs_prior.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -392,3 +392,47 @@ def test_prompt_ids_are_what_generate_receives_and_group_holds_positions():
         np.testing.assert_array_equal(alloc.rewards[alloc.group == j], tables[name][: alloc.counts[j]])
     with pytest.raises(ValueError, match=r"prompt_ids has 2 entries for 3 prompts"):
         allocate(generate, prior=[0.0, 0.5, 0.0], prompt_ids=names[:2])
+
+
+# -- rule="eb": Beta posterior variance under the batch's fitted rho --------------------------------------
+
+
+def hand_eb_gain(total, k, prior, rho):
+    m = 1 / rho - 1
+    a, b = m * prior + total + 0.5, m * (1 - prior) + (k - total) + 0.5
+    n = a + b
+    var_now = a * b / (n * n * (n + 1))
+    # expected posterior variance after one more Bernoulli draw with P(success) = a / n
+    p = a / n
+    var_hit = (a + 1) * b / ((n + 1) ** 2 * (n + 2))
+    var_miss = a * (b + 1) / ((n + 1) ** 2 * (n + 2))
+    return var_now - (p * var_hit + (1 - p) * var_miss)
+
+
+@pytest.mark.parametrize("total, k, prior, rho", [(2, 4, 0.5, 0.3), (0, 4, 0.9, 1.0), (7, 9, 0.1, 0.05), (4, 4, 1.0, 0.6)])
+def test_eb_gain_is_the_preposterior_variance_reduction(total, k, prior, rho):
+    from v05.budget import eb_gain
+
+    assert eb_gain(total / k, k, prior, rho) == pytest.approx(hand_eb_gain(total, k, prior, rho), rel=1e-12)
+    assert eb_gain(total / k, k, prior, 0.0) == 0.0  # a perfect prior: nothing to learn
+
+
+def test_eb_rule_needs_two_initial_rollouts():
+    with pytest.raises(ValueError, match=r"rule='eb' fits rho from the first round: k_init \(1\) must be >= 2"):
+        OslaConfig(rule="eb", k_init=1)
+    with pytest.raises(ValueError, match="rule='nope'"):
+        OslaConfig(rule="nope")
+
+
+def test_eb_rule_trusts_a_batch_of_good_priors_and_spends_on_uncertain_prompts_otherwise():
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0.05, 0.95, 64)
+    table = bernoulli_table(truth, seed=4)
+    cfg = OslaConfig(rule="eb")
+    good = allocate(FakeGenerate(table), prior=truth, config=cfg)
+    assert good.counts.mean() < 4.5
+    useless = allocate(FakeGenerate(table), prior=rng.uniform(0, 1, 64), config=cfg)
+    assert useless.counts.mean() > 8
+    first4 = np.array([sum(row[:4]) for row in table])
+    mixed, pure = (first4 % 4 != 0), (first4 % 4 == 0)
+    assert useless.counts[mixed].mean() > useless.counts[pure].mean()

@@ -71,18 +71,18 @@ def eb_weight(k: np.ndarray, rho: np.ndarray | float) -> np.ndarray:
         return np.where(k > 0, k * rho / (k * rho + 1.0 - rho), 0.0)
 
 
-def eb_moments(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+def eb_moments(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-group terms of the moment equation for rho: (d2 - a/k, a (1 - 1/k)), zero for single rollouts.
 
     Summed over groups, num / den estimates rho. Groups of one rollout are left out: for them
     E[d2] = a whatever rho is, so they carry no information about the prior, only noise.
     """
-    v_prior = np.clip(batch.prior, EB_VARIANCE_CLIP, 1.0 - EB_VARIANCE_CLIP)
+    v_prior = np.clip(prior, EB_VARIANCE_CLIP, 1.0 - EB_VARIANCE_CLIP)
     a = v_prior * (1.0 - v_prior)
-    k = batch.counts
     informative = k >= 2
-    num = np.where(informative, (batch.mean - batch.prior) ** 2 - a / k, 0.0)
-    den = np.where(informative, a * (1.0 - 1.0 / k), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        num = np.where(informative, (mean - prior) ** 2 - a / k, 0.0)
+        den = np.where(informative, a * (1.0 - 1.0 / k), 0.0)
     return num, den
 
 
@@ -91,9 +91,9 @@ def _check_rho(rho: float | None) -> None:
         raise ValueError(f"rho={rho!r}: the prior's relative spread must be a number in [0, 1]")
 
 
-def fit_rho(batch: Batch) -> float:
-    """Method-of-moments estimate of rho in [0, 1] from the whole batch."""
-    num, den = eb_moments(batch)
+def fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
+    """Method-of-moments estimate of rho in [0, 1] from per-group means, counts and priors (unit scale)."""
+    num, den = eb_moments(mean, k, prior)
     if den.sum() <= 0:
         raise ValueError(
             "v05_eb learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
@@ -189,7 +189,7 @@ def v05_eb(batch: Batch, *, rho: float | None = None) -> KernelOut:
     Raises if rho is not given and no group has >= 2 rollouts (rho is then not identifiable).
     """
     _check_rho(rho)
-    rho = fit_rho(batch) if rho is None else rho
+    rho = fit_rho(batch.mean, batch.counts, batch.prior) if rho is None else rho
     return _group_fusion(batch, eb_weight(batch.counts.astype(np.float64), rho))
 
 
@@ -199,7 +199,7 @@ def v05_eb_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
     _check_rho(rho)
     v, k = _loo_means(batch)
     if rho is None:
-        num, den = eb_moments(batch)
+        num, den = eb_moments(batch.mean, batch.counts, batch.prior)
         den_other = den.sum() - den
         if (den_other <= 0).any():
             g = int(np.flatnonzero(den_other <= 0)[0])

@@ -3,8 +3,9 @@
 For each seed, prior source and k, every row of a pass-rate table gets k rollouts drawn from its pass rate
 (taken as the truth); rows are shuffled into batches (as a trainer sees them) and each registered estimator
 computes its baselines batch by batch. The score is the mean over prompts of the mean squared error of the
-prompt's baselines against its true pass rate. With ``osla=True`` the fused estimators are also scored on
-rollouts drawn by the OSLA allocator (k_init, top-ups in rounds to k_max), with the rollouts spent.
+prompt's baselines against its true pass rate. With OSLA configs given, the fused estimators are also scored
+on rollouts drawn by the OSLA allocator (k_init, top-ups in rounds to k_max), with the rollouts spent; such
+rows carry the OSLA rule's name in ``osla`` (``None`` for fixed k).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class BenchConfig:
     seeds: int = 3
     batch_size: int = 128
     estimators: tuple[str, ...] = field(default_factory=lambda: tuple(list_estimators()))
-    osla: OslaConfig | None = None
+    oslas: tuple[OslaConfig, ...] = ()
 
     def __post_init__(self):
         if not self.ks or any(int(k) < 1 for k in self.ks):
@@ -50,6 +51,9 @@ class BenchConfig:
             raise ValueError(f"batch_size == {self.batch_size}, must be >= 1")
         for name in self.estimators:
             get_estimator(name)  # unknown names raise, listing the known ones
+        rules = [c.rule for c in self.oslas]
+        if len(set(rules)) != len(rules):
+            raise ValueError(f"one OSLA config per rule; got rules {rules}")
 
 
 def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> PriorSource:
@@ -118,7 +122,7 @@ def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *
     n_rows = len(truth)
     fused = [e for e in config.estimators if get_estimator(e).uses_prior]
     acc: dict[tuple, dict | None] = {}
-    steps = config.seeds * len(sources) * (len(config.ks) + (config.osla is not None))
+    steps = config.seeds * len(sources) * (len(config.ks) + len(config.oslas))
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("baseline MSE", total=steps)
         for s in range(config.seeds):
@@ -131,17 +135,17 @@ def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *
                         rewards = (rng.random(len(group)) < truth[rows][group]).astype(np.float64)
                         for name in config.estimators:
                             scored = _score(name, truth[rows], rewards, group, source, rows)
-                            _accumulate(acc, (name, k, source.name, False), scored, k * len(rows))
+                            _accumulate(acc, (name, k, source.name, None), scored, k * len(rows))
                     bar.advance(task)
-                if config.osla is not None:
+                for osla in config.oslas:
                     for rows in batches:
                         p = truth[rows]
                         gen = lambda idx, n, p=p: (rng.random(n.sum()) < np.repeat(p[idx], n)).astype(np.float64)
                         var = None if source.prior_var is None else source.prior_var[rows]
-                        alloc = allocate(gen, source.prior[rows], config=config.osla, prior_var=var)
+                        alloc = allocate(gen, source.prior[rows], config=osla, prior_var=var)
                         for name in fused:
                             scored = _score(name, p, alloc.rewards, alloc.group, source, rows)
-                            _accumulate(acc, (name, config.osla.k_init, source.name, True), scored,
+                            _accumulate(acc, (name, osla.k_init, source.name, osla.rule), scored,
                                         float(alloc.counts.sum()))
                     bar.advance(task)
     rows_out = []
@@ -156,5 +160,5 @@ def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *
         "prior_mse": {s.name: float(np.mean((s.prior - truth) ** 2)) for s in sources},
         "undefined": sorted({f"{name} at k={k} ({prior})" for (name, k, prior, _), e in acc.items() if e is None}),
         "config": {"ks": list(config.ks), "seeds": config.seeds, "batch_size": config.batch_size, "seed": seed,
-                   "n_rows": n_rows, "osla": None if config.osla is None else vars(config.osla)},
+                   "n_rows": n_rows, "osla": {c.rule: vars(c) for c in config.oslas}},
     }

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -41,7 +42,17 @@ def _legend(fig, axes) -> None:
 
 
 def _index(result: dict) -> dict:
-    return {(r["estimator"], r["k"], r["prior"], r["osla"]): r for r in result["rows"]}
+    return {(r["estimator"], r["k"], r["prior"], r["osla"] or False): r for r in result["rows"]}
+
+
+def mean_at(result: dict, prior: str, rollouts: float) -> float | None:
+    """The plain mean's MSE at a (fractional) number of rollouts, interpolated log-log between simulated k."""
+    pts = sorted((r["k"], r["mse"]) for r in result["rows"]
+                 if r["estimator"] == "mean" and r["prior"] == prior and r["osla"] is None and r["mse"] > 0)
+    if len(pts) < 2 or not pts[0][0] <= rollouts <= pts[-1][0]:
+        return None
+    ks, mses = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+    return float(np.exp(np.interp(np.log(rollouts), ks, mses)))
 
 
 def _order_priors(result: dict) -> list[str]:
@@ -74,18 +85,16 @@ def markdown(result: dict, title: str) -> str:
                 name = f"**{est}**" if est == result["default"] else est
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
-    osla_rows = [r for r in result["rows"] if r["osla"]]
-    if osla_rows:
-        cfg = result["config"]["osla"]
-        lines += [f"## OSLA (k_init={cfg['k_init']}, k_max={cfg['k_max']}, c={cfg['cost']}, variance={cfg['variance']})",
-                  "", "| prior | estimator | mean rollouts | MSE x 1e3 | mean at k=k_init | mean at k=k_max |",
+    for rule, cfg in result["config"]["osla"].items():
+        lines += [f"## OSLA rule '{rule}' (k_init={cfg['k_init']}, k_max={cfg['k_max']}, c={cfg['cost']})", "",
+                  "| prior | estimator | mean rollouts | MSE x 1e3 | mean at equal rollouts | ratio |",
                   "|---|---|---|---|---|---|"]
-        for r in sorted(osla_rows, key=lambda r: (result["prior_mse"][r["prior"]], r["estimator"])):
-            lo = idx.get(("mean", cfg["k_init"], r["prior"], False))
-            hi = idx.get(("mean", cfg["k_max"], r["prior"], False))
-            fmt = lambda x: "-" if x is None else f"{1e3 * x['mse']:.2f}"  # noqa: E731
+        rows = [r for r in result["rows"] if r["osla"] == rule]
+        for r in sorted(rows, key=lambda r: (result["prior_mse"][r["prior"]], r["estimator"])):
+            same = mean_at(result, r["prior"], r["mean_rollouts"])
+            ref = "-" if same is None else f"{1e3 * same:.2f} | {r['mse'] / same:.2f}"
             lines.append(f"| {r['prior']} | {r['estimator']} | {r['mean_rollouts']:.2f} | {1e3 * r['mse']:.2f} | "
-                         f"{fmt(lo)} | {fmt(hi)} |")
+                         f"{ref} |" + (" - |" if same is None else ""))
         lines.append("")
     if result["undefined"]:
         lines += ["Undefined (left out): " + "; ".join(result["undefined"]), ""]

@@ -34,6 +34,7 @@ def baseline(
         f"{DEFAULT_NOISE} when the table has no 'prior' column, none otherwise."),
     prior: str = typer.Option("auto", help="'auto' (table column and/or noise) or 'value' (adds the value model's priors)."),
     osla: bool = typer.Option(False, help="Also score fused estimators on OSLA-allocated rollouts."),
+    osla_rule: str = typer.Option("paper", help="OSLA rules to run with --osla, comma-separated: paper, eb."),
     k_init: int = typer.Option(4, min=1, help="OSLA: initial rollouts per prompt."),
     k_max: int = typer.Option(16, min=1, help="OSLA: most rollouts per prompt."),
     cost: float = typer.Option(0.0039, help="OSLA: cost per rollout (squared +-1 reward units)."),
@@ -61,7 +62,8 @@ def baseline(
     config = bench_baseline.BenchConfig(
         ks=ks, seeds=seeds, batch_size=batch_size,
         estimators=tuple(estimators.split(",")) if estimators else tuple(list_estimators()),
-        osla=OslaConfig(k_init=k_init, k_max=k_max, cost=cost) if osla else None,
+        oslas=tuple(OslaConfig(k_init=k_init, k_max=k_max, cost=cost, rule=r) for r in osla_rule.split(","))
+        if osla else (),
     )
     sources = bench_baseline.prior_sources(data, noise, np.random.default_rng(seed), extra)
     result = bench_baseline.run(data, sources, config, seed=seed)
