@@ -59,6 +59,30 @@ def _order_priors(result: dict) -> list[str]:
     return sorted(result["prior_mse"], key=lambda name: result["prior_mse"][name])
 
 
+def glance(result: dict, k: int) -> list[str]:
+    """One table: every estimator (rows) against every prior (columns) at one k, MSE x 1e3 (ratio to mean)."""
+    idx = _index(result)
+    priors = _order_priors(result)
+    estimators = sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e != "mean", e))
+    lines = ["| estimator | " + " | ".join(f"{p} ({1e3 * result['prior_mse'][p]:.1f})" for p in priors) + " |",
+             "|---|" + "---|" * len(priors)]
+    for est in estimators:
+        cells = []
+        for p in priors:
+            row, ref = idx.get((est, k, p, False)), idx.get(("mean", k, p, False))
+            cells.append("-" if row is None or ref is None else f"{1e3 * row['mse']:.2f} ({row['mse'] / ref['mse']:.2f})")
+        if any(c != "-" for c in cells):
+            name = f"**{est}** (default)" if est == result["default"] else est
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    worst = [(idx[(result["default"], kk, p, False)]["mse"] / idx[("mean", kk, p, False)]["mse"], kk, p)
+             for (e, kk, p, o) in idx if e == result["default"] and not o and ("mean", kk, p, False) in idx]
+    if worst:
+        ratio, kk, p = max(worst)
+        lines += ["", f"Worst ratio of the default `{result['default']}` to the mean over all priors and k: "
+                  f"{ratio:.3f} (k={kk}, prior {p})."]
+    return lines
+
+
 def markdown(result: dict, title: str) -> str:
     """Per prior source, MSE x 1e3 of every estimator at every k, with its ratio to the plain mean."""
     idx = _index(result)
@@ -68,6 +92,8 @@ def markdown(result: dict, title: str) -> str:
              f"Baseline MSE against the true pass rate (x 1e3; ratio to the plain mean `mean` in brackets), "
              f"{result['config']['seeds']} seed(s), {result['config']['n_rows']} prompts, batches of "
              f"{result['config']['batch_size']}. Default estimator `v05` = `{result['default']}`.", ""]
+    at = 4 if 4 in ks else ks[len(ks) // 2]
+    lines += [f"## At a glance: k = {at}, every prior (prior MSE x 1e3 in the header)", ""] + glance(result, at) + [""]
     for prior in _order_priors(result):
         lines += [f"## prior: {prior} (prior MSE x 1e3 = {1e3 * result['prior_mse'][prior]:.1f})", "",
                   "| estimator | " + " | ".join(f"k={k}" for k in ks) + " |",
