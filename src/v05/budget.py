@@ -7,8 +7,8 @@ MSE(k) - MSE(k+1) exceeds its cost c, up to k_max. A prior the rollouts accept (
 a clearly wrong one (D2 large) continues to k_max = 16 with the paper's c = 0.0039, a moderately wrong one
 stops in between.
 
-``rule="eb"`` [ours] uses the model behind ``v05_eb`` instead: true pass rates scatter around the prior with
-the batch's fitted rho, so a prompt's pass rate has a Beta posterior, and one more rollout reduces its
+``rule="eb"`` [ours] uses the Beta-Binomial model of ``v05_eb_beta`` instead: true pass rates scatter around
+the prior with the batch's fitted rho, so a prompt's pass rate has a Beta posterior, and one more rollout reduces its
 variance by p(1-p)/(n+1)^2 (n the posterior's total count). Rollouts then go where the posterior is least
 certain; the batch, not one prompt's k rollouts, decides how far the prior is trusted.
 """

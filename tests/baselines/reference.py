@@ -3,7 +3,7 @@
 Written from the formulas in the module docstrings of ``v05.baselines`` and METHOD.md sections 2 and 4,
 not from the vectorised code: a dict of lists over groups, plain Python loops and ``math``. Only the
 *estimator-defined* failures are raised here (``ValueError``: a singleton for ``rloo`` or a per-group
-GRPO std, ``v05_eb`` with no group of >= 2 rollouts, ...); input validation is tested separately.
+GRPO std, ``v05_eb_beta`` with no group of >= 2 rollouts, ...); input validation is tested separately.
 
 Conventions shared with the fast code (so that the two agree to rounding):
 - rewards are mapped to the unit scale u = (r - lo) / (hi - lo); a prior is a pass rate on that scale;
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 
-EB_CLIP = 0.02  # v05_eb: priors are clipped to [0.02, 0.98] where they set a variance V(1-V)
+EB_CLIP = 0.02  # v05_eb_beta: priors are clipped to [0.02, 0.98] where they set a variance V(1-V)
 
 REFERENCE_NAMES = (
     "dapo", "dr_grpo", "grpo", "mean", "prior", "reinforce_pp", "rloo",
-    "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo",
+    "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo", "v05_eb_beta", "v05_eb_beta_loo",
     "v05_paper", "v05_paper_loo", "v05_prior_var", "v05_prior_var_loo",
 )
 ALIASES = {"v05": "v05_eb"}
@@ -117,6 +117,34 @@ def fit_rho(groups, exclude=None):
     if den <= 0:
         raise ValueError("rho is not identifiable: no other group has >= 2 rollouts")
     return min(max(num / den, 0.0), 1.0)
+
+
+def fit_tau2_sigma2(groups, exclude=None):
+    """Normal-normal moments over the groups with >= 2 rollouts (optionally leaving one group out).
+
+    s2_g = sum (y - v)^2 / (k - 1) (unbiased sample variance); sigma2 = mean s2_g;
+    tau2 = max(0, mean((v - V)^2 - s2_g / k)). Raises if no group is informative.
+    """
+    d2s, s2s = [], []
+    for gid, g in groups.items():
+        if gid == exclude or g["k"] < 2:
+            continue
+        s2_g = sum((x - g["mean"]) ** 2 for x in g["y"]) / (g["k"] - 1)
+        s2s.append(s2_g)
+        d2s.append((g["mean"] - g["prior"]) ** 2 - s2_g / g["k"])
+    if not s2s:  # tau2 cannot be fitted; sigma2 takes its worst case for a given tau2
+        return None, 0.25
+    return max(0.0, sum(d2s) / len(d2s)), sum(s2s) / len(s2s)
+
+
+def gauss_weight(tau2, sigma2, k):
+    """tau2 / (tau2 + sigma2 / k): 1 for an infinite tau2 (or 0/0), 0 with no rollouts."""
+    if k == 0:
+        return 0.0
+    if math.isinf(tau2):
+        return 1.0
+    s2 = sigma2 / k
+    return 1.0 if tau2 + s2 == 0 else tau2 / (tau2 + s2)
 
 
 # -- the reference --------------------------------------------------------------------------------------
@@ -222,8 +250,26 @@ def reference(name, rewards, group, *, prior=None, prior_var=None, scale="binary
             for i in g["idx"]:
                 base[i] = g["prior"]
 
-    elif name in ("v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb"):
-        if name == "v05_eb":
+    elif name in ("v05_eb", "v05_eb_loo"):
+        tau2 = options.get("tau2")
+        if tau2 is not None and not tau2 >= 0:
+            raise ValueError("tau2 must be >= 0")
+        for gid, g in groups.items():
+            fit, sigma2 = fit_tau2_sigma2(groups, exclude=gid if name == "v05_eb_loo" else None)
+            t2 = fit if tau2 is None else tau2
+            if t2 is None:
+                raise ValueError("tau2 is not identifiable: no (other) group has >= 2 rollouts")
+            p = g["prior"]
+            for i in g["idx"]:
+                v, k = (g["mean"], g["k"]) if name == "v05_eb" else others(g, i)
+                w = gauss_weight(t2, sigma2, k)
+                if k == 0:
+                    v = p
+                base[i] = _fuse(w, v, p)
+                weight[i] = w
+
+    elif name in ("v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta"):
+        if name == "v05_eb_beta":
             rho = options.get("rho")
             if rho is not None and not 0.0 <= rho <= 1.0:
                 raise ValueError("rho must lie in [0, 1]")
@@ -243,9 +289,9 @@ def reference(name, rewards, group, *, prior=None, prior_var=None, scale="binary
                 base[i] = _fuse(w, v, p)
                 weight[i] = w
 
-    elif name in ("v05_paper_loo", "v05_bernoulli_loo", "v05_prior_var_loo", "v05_eb_loo"):
+    elif name in ("v05_paper_loo", "v05_bernoulli_loo", "v05_prior_var_loo", "v05_eb_beta_loo"):
         rho_by_group = {}
-        if name == "v05_eb_loo":
+        if name == "v05_eb_beta_loo":
             rho = options.get("rho")
             if rho is not None and not 0.0 <= rho <= 1.0:
                 raise ValueError("rho must lie in [0, 1]")

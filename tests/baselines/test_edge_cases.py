@@ -103,31 +103,51 @@ def test_eb_clips_priors_only_where_they_set_a_variance():
     # A, B: d2 = 0, a = 0.0196, num = -0.0196/4, den = 0.0196 * 3/4; C: d2 = 1/4, a = 1/4, num = 3/16, den = 3/16
     rho = (3 / 16 - 2 * 0.0049) / (3 / 16 + 2 * 0.0147)  # 0.8192715537...
     w = 4 * rho / (4 * rho + 1 - rho)  # 0.94773333...
-    out = compute("v05_eb", rewards, group, prior=prior)
+    out = compute("v05_eb_beta", rewards, group, prior=prior)
     np.testing.assert_allclose(out.weight, w, rtol=1e-12)
     np.testing.assert_allclose(out.baseline, [1.0] * 4 + [0.0] * 4 + [w + (1 - w) * 0.5] * 4, rtol=1e-12)
     np.testing.assert_array_equal(out.baseline[:8], [1.0] * 4 + [0.0] * 4)  # prior used as given
 
 
 def test_eb_leaves_singletons_out_of_the_moment_fit():
-    base = compute("v05_eb", [1.0, 1.0, 0.0, 0.0, 1.0, 0.0], list("aaabbb"), prior=[0.2] * 3 + [0.6] * 3)
+    base = compute("v05_eb_beta", [1.0, 1.0, 0.0, 0.0, 1.0, 0.0], list("aaabbb"), prior=[0.2] * 3 + [0.6] * 3)
     # a singleton far from its prior would push rho up if it were counted
-    more = compute("v05_eb", [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0], list("aaabbbs"), prior=[0.2] * 3 + [0.6] * 3 + [0.0])
+    more = compute("v05_eb_beta", [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0], list("aaabbbs"), prior=[0.2] * 3 + [0.6] * 3 + [0.0])
     np.testing.assert_array_equal(more.weight[:6], base.weight)
     rho = base.weight[0] / (3 - 2 * base.weight[0])  # invert w = 3 rho / (3 rho + 1 - rho) = 3 rho / (2 rho + 1)
     np.testing.assert_allclose(more.weight[6], rho, rtol=1e-12)  # k = 1: w = rho
 
 
 def test_eb_with_only_singletons_raises_unless_rho_given():
-    with pytest.raises(ValueError, match=r"v05_eb learns how far to trust the prior.*pass rho="):
+    with pytest.raises(ValueError, match=r"v05_eb_beta learns how far to trust the prior.*pass rho="):
+        compute("v05_eb_beta", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5])
+    out = compute("v05_eb_beta", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5], rho=0.5)
+    np.testing.assert_allclose(out.weight, 0.5)
+
+
+def test_gauss_eb_by_hand():
+    # groups a = [1, 1, 0] (prior 0.2), b = [1, 0] (prior 0.9), s = [1] (prior 0.5, not informative)
+    out = compute("v05_eb", [1.0, 1.0, 0.0, 1.0, 0.0, 1.0], list("aaabbs"), prior=[0.2] * 3 + [0.9] * 2 + [0.5])
+    s2_a, s2_b = 1 / 3, 1 / 2  # unbiased sample variances
+    tau2 = ((2 / 3 - 0.2) ** 2 - s2_a / 3 + (0.5 - 0.9) ** 2 - s2_b / 2) / 2
+    sigma2 = (s2_a + s2_b) / 2
+    w = [tau2 / (tau2 + sigma2 / k) for k in (3, 3, 3, 2, 2, 1)]
+    np.testing.assert_allclose(out.weight, w, rtol=1e-12)
+    np.testing.assert_allclose(out.baseline[0], 0.2 + w[0] * (2 / 3 - 0.2), rtol=1e-12)
+
+
+def test_gauss_eb_with_only_singletons_raises_unless_tau2_given():
+    with pytest.raises(ValueError, match=r"v05_eb learns how far to trust the prior.*pass tau2="):
         compute("v05_eb", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5])
-    out = compute("v05_eb", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5], rho=0.5)
+    with pytest.raises(ValueError, match=r"v05_eb_loo fits tau2 without each group's own rollouts, and without group 'only'"):
+        compute("v05_eb_loo", [1.0, 0.0, 1.0, 0.0], ["only", "only", "s1", "s2"], prior=[0.5] * 4)
+    out = compute("v05_eb", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5], tau2=0.25)  # sigma2: worst case 1/4
     np.testing.assert_allclose(out.weight, 0.5)
 
 
 def test_eb_loo_fits_rho_without_the_own_group_and_names_the_group_it_cannot_fit():
     with pytest.raises(ValueError, match=r"without group 'only' no group has >= 2 rollouts"):
-        compute("v05_eb_loo", [1.0, 0.0, 1.0, 0.0], ["only", "only", "s1", "s2"], prior=[0.5] * 4)
+        compute("v05_eb_beta_loo", [1.0, 0.0, 1.0, 0.0], ["only", "only", "s1", "s2"], prior=[0.5] * 4)
 
 
 @pytest.mark.parametrize("name", ALL)

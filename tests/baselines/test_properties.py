@@ -176,7 +176,7 @@ def test_alias_v05_is_the_default_estimator():
 @PROPS
 @given(batch=valid_batches)
 def test_eb_with_rho_one_is_exactly_the_mean(batch):
-    got, want = run("v05_eb", batch, rho=1.0), run("mean", batch)
+    got, want = run("v05_eb_beta", batch, rho=1.0), run("mean", batch)
     np.testing.assert_array_equal(got.baseline, want.baseline)
     np.testing.assert_array_equal(got.advantage, want.advantage)
     np.testing.assert_array_equal(got.weight, 1.0)
@@ -185,12 +185,44 @@ def test_eb_with_rho_one_is_exactly_the_mean(batch):
 @PROPS
 @given(batch=valid_batches)
 def test_eb_loo_with_rho_one_is_exactly_rloo(batch):
-    got, want = run("v05_eb_loo", batch, rho=1.0), run("rloo", batch)
+    got, want = run("v05_eb_beta_loo", batch, rho=1.0), run("rloo", batch)
+    np.testing.assert_array_equal(got.baseline, want.baseline)
+    np.testing.assert_array_equal(got.advantage, want.advantage)
+
+
+@PROPS
+@given(batch=valid_batches)
+def test_eb_with_infinite_tau2_is_exactly_the_mean(batch):
+    got, want = run("v05_eb", batch, tau2=float("inf")), run("mean", batch)
+    np.testing.assert_array_equal(got.baseline, want.baseline)
+    np.testing.assert_array_equal(got.advantage, want.advantage)
+    np.testing.assert_array_equal(got.weight, 1.0)
+
+
+@PROPS
+@given(batch=valid_batches)
+def test_eb_loo_with_infinite_tau2_is_exactly_rloo(batch):
+    got, want = run("v05_eb_loo", batch, tau2=float("inf")), run("rloo", batch)
     np.testing.assert_array_equal(got.baseline, want.baseline)
     np.testing.assert_array_equal(got.advantage, want.advantage)
 
 
 @pytest.mark.parametrize("name", ["v05_eb", "v05_eb_loo"])
+def test_eb_with_zero_tau2_is_exactly_the_prior(name):
+    rewards, group, prior = [1.0, 0, 1, 1, 0, 0], list("aaabbb"), [0.3] * 3 + [0.9] * 3
+    got = compute(name, rewards, group, prior=prior, tau2=0.0)
+    np.testing.assert_array_equal(got.baseline, prior)
+    np.testing.assert_array_equal(got.weight, 0.0)
+
+
+@pytest.mark.parametrize("name", ["v05_eb", "v05_eb_loo"])
+@pytest.mark.parametrize("tau2", [-0.1, float("nan")])
+def test_eb_negative_or_nan_tau2_is_rejected(name, tau2):
+    with pytest.raises(ValueError, match=r"tau2="):
+        compute(name, R4, G4, prior=[0.5] * 4, tau2=tau2)
+
+
+@pytest.mark.parametrize("name", ["v05_eb_beta", "v05_eb_beta_loo"])
 def test_eb_with_rho_zero_is_exactly_the_prior(name):
     rewards, group, prior = [1.0, 0, 1, 1, 0, 0], list("aaabbb"), [0.3] * 3 + [0.9] * 3
     got = compute(name, rewards, group, prior=prior, rho=0.0)
@@ -205,8 +237,8 @@ PRIOR_IS_MEAN = [  # (rewards of one group, its prior = the float mean of those 
 
 
 @pytest.mark.parametrize("name, prior_var, options", [
-    ("v05_paper", None, {}), ("v05_bernoulli", None, {}), ("v05_eb", None, {}), ("prior", None, {}),
-    ("v05_eb", None, {"rho": 0.3}), ("v05_prior_var", 0.0, {}),
+    ("v05_paper", None, {}), ("v05_bernoulli", None, {}), ("v05_eb_beta", None, {}), ("prior", None, {}),
+    ("v05_eb_beta", None, {"rho": 0.3}), ("v05_prior_var", 0.0, {}),
     ("v05_prior_var", 0.05, {}),
 ])
 @pytest.mark.parametrize("scale", ["binary", "pm1"])
@@ -372,7 +404,7 @@ def test_grpo_bad_option_value(option, value, match):
         compute("grpo", R4, G4, **{option: value})
 
 
-@pytest.mark.parametrize("name", ["v05_eb", "v05_eb_loo"])
+@pytest.mark.parametrize("name", ["v05_eb_beta", "v05_eb_beta_loo"])
 @pytest.mark.parametrize("rho", [-0.1, 1.5, float("nan")])
 def test_eb_rho_outside_unit_interval_is_rejected(name, rho):
     with pytest.raises(ValueError, match=r"rho="):

@@ -32,11 +32,17 @@ CASES = [
     ("v05_prior_var", {}),
     ("v05_prior_var_loo", {}),
     ("v05_eb", {}),
-    ("v05_eb", {"rho": 0.3}),
-    ("v05_eb", {"rho": 0.0}),
-    ("v05_eb", {"rho": 1.0}),
+    ("v05_eb", {"tau2": 0.02}),
+    ("v05_eb", {"tau2": 0.0}),
+    ("v05_eb", {"tau2": float("inf")}),
     ("v05_eb_loo", {}),
-    ("v05_eb_loo", {"rho": 0.3}),
+    ("v05_eb_loo", {"tau2": 0.05}),
+    ("v05_eb_beta", {}),
+    ("v05_eb_beta", {"rho": 0.3}),
+    ("v05_eb_beta", {"rho": 0.0}),
+    ("v05_eb_beta", {"rho": 1.0}),
+    ("v05_eb_beta_loo", {}),
+    ("v05_eb_beta_loo", {"rho": 0.3}),
     ("v05", {}),
 ]
 
@@ -85,7 +91,7 @@ def test_fast_matches_reference(name, options, batch):
 
 
 @pytest.mark.parametrize("name, options", [
-    ("rloo", {}), ("grpo", {}), ("v05_eb", {}), ("v05_eb_loo", {}), ("reinforce_pp", {}),
+    ("rloo", {}), ("grpo", {}), ("v05_eb_beta", {}), ("v05_eb_beta_loo", {}), ("reinforce_pp", {}),
 ])
 @settings(max_examples=30, deadline=None)
 @given(batch=batches(max_groups=3, min_size=1, max_size=2))
@@ -107,8 +113,8 @@ def test_fast_raises_where_reference_raises(name, options, batch):
 @pytest.mark.parametrize("name, rewards, group, prior", [
     ("rloo", [1.0, 0.0, 1.0], ["a", "a", "b"], None),
     ("grpo", [1.0, 0.0, 1.0], [3, 3, 7], None),
-    ("v05_eb", [1.0, 0.0, 1.0], ["a", "b", "c"], [0.5, 0.5, 0.5]),
-    ("v05_eb_loo", [1.0, 0.0, 1.0, 1.0], ["a", "a", "b", "c"], [0.5] * 4),
+    ("v05_eb_beta", [1.0, 0.0, 1.0], ["a", "b", "c"], [0.5, 0.5, 0.5]),
+    ("v05_eb_beta_loo", [1.0, 0.0, 1.0, 1.0], ["a", "a", "b", "c"], [0.5] * 4),
 ])
 def test_reference_and_fast_agree_on_the_undefined_cases(name, rewards, group, prior):
     with pytest.raises(ValueError):

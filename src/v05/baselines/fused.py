@@ -10,18 +10,25 @@ in the weight w on the empirical mean:
 - ``v05_prior_var``: w = D2 / (D2 + s2) with the prior's squared error D2 = max(prior_var, (v-V)^2 - s2):
   the value model's own variance sets how far to trust it, and the deviation test still overrides an
   over-confident prior.
-- ``v05_eb``: empirical Bayes over the batch. If true pass rates scatter around the prior with variance
-  rho V(1-V) (a Beta prior of strength 1/rho - 1), the optimal weight is w = k rho / (k rho + 1 - rho), and
-  E[(v - V)^2] = V(1-V) (rho + (1-rho)/k) gives rho by the method of moments over the batch. A useless
-  prior drives rho to 1 (w = 1: the plain mean, exactly); a perfect one to 0.
+- ``v05_eb``: empirical Bayes over the batch (normal-normal). The prior's error mu - V has variance tau2
+  across the batch's prompts and a k-rollout mean has variance sigma2 / k; the optimal weight is
+  w = tau2 / (tau2 + sigma2 / k). Both are fitted by moments on the batch's groups with >= 2 rollouts:
+  sigma2 = mean within-group sample variance, tau2 = max(0, mean of (v - V)^2 - s2_g / k) with s2_g each
+  group's own unbiased sample variance. A useless prior gets a large tau2 (w -> 1), a perfect one tau2 = 0.
+- ``v05_eb_beta``: empirical Bayes with a Beta-Binomial model: true pass rates scatter around the prior
+  with variance rho V(1-V), w = k rho / (k rho + 1 - rho), rho by moments from
+  E[(v - V)^2] = V(1-V) (rho + (1-rho)/k). Its error variance shrinks with V(1-V), so it under-uses
+  priors that are confidently wrong near 0 or 1; ``v05_eb`` does not (README: "Choosing the default").
 
 Each has a leave-one-out twin (``*_loo``): the baseline of rollout i uses the mean of the *other* k-1
-rollouts (and, for ``v05_eb_loo``, rho fitted without the rollout's own group), so it does not depend on
-r_i and the policy gradient stays unbiased (RLOO's property, which GRPO and the paper form lack).
+rollouts (and, for the empirical-Bayes ones, the batch statistics fitted without the rollout's own group),
+so it does not depend on r_i and the policy gradient stays unbiased (RLOO's property, which GRPO and the
+paper form lack).
 
 Edge-case rules: a group of one rollout is defined (its LOO baseline is the prior, w = 0); a prior of
 exactly 0 or 1 is used as given for the baseline, and clipped to [0.02, 0.98] only where it sets a variance
-V(1-V) (``v05_eb``), so one confident prior cannot dominate the batch's moment equation.
+V(1-V) (``v05_eb_beta``), so one confident prior cannot dominate the batch's moment equation. The
+empirical-Bayes fits need one group with >= 2 rollouts (else they raise, naming ``tau2=`` / ``rho=``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from v05.baselines.batch import Batch
 from v05.baselines.registry import KernelOut, register, register_alias
 
 EB_VARIANCE_CLIP = 0.02
-"""Priors are clipped to [0.02, 0.98] where they set a Bernoulli variance V(1-V) in ``v05_eb``."""
+"""Priors are clipped to [0.02, 0.98] where they set a Bernoulli variance V(1-V) in ``v05_eb_beta``."""
 
 
 def fuse(v: np.ndarray, prior: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -60,9 +67,12 @@ def shrinkage_weight(d2: np.ndarray, s2: np.ndarray) -> np.ndarray:
 
 
 def bayes_weight(d2_prior: np.ndarray, s2: np.ndarray) -> np.ndarray:
-    """MSE-optimal weight D2 / (D2 + s2) for a prior with squared error D2 and a mean with variance s2."""
+    """MSE-optimal weight D2 / (D2 + s2) for a prior with squared error D2 and a mean with variance s2.
+
+    1 where D2 is infinite or both are 0 (nothing to choose); 0 where s2 is infinite (no rollouts)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(d2_prior + s2 > 0, d2_prior / (d2_prior + s2), 1.0)
+        w = np.where(d2_prior + s2 > 0, d2_prior / (d2_prior + s2), 1.0)
+    return np.where(np.isinf(d2_prior), 1.0, np.where(np.isinf(s2), 0.0, w))
 
 
 def eb_weight(k: np.ndarray, rho: np.ndarray | float) -> np.ndarray:
@@ -96,7 +106,7 @@ def fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
     num, den = eb_moments(mean, k, prior)
     if den.sum() <= 0:
         raise ValueError(
-            "v05_eb learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
+            "v05_eb_beta learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
             "none; pass rho= (0 trusts the prior fully, 1 ignores it) or use v05_paper"
         )
     return float(np.clip(num.sum() / den.sum(), 0.0, 1.0))
@@ -181,9 +191,9 @@ def v05_prior_var_loo(batch: Batch) -> KernelOut:
     return _rollout_fusion(batch, v, w)
 
 
-@register("v05_eb", uses_prior=True)
-def v05_eb(batch: Batch, *, rho: float | None = None) -> KernelOut:
-    """Batch empirical Bayes: w = k rho/(k rho + 1 - rho), rho fitted on the batch by moments.
+@register("v05_eb_beta", uses_prior=True)
+def v05_eb_beta(batch: Batch, *, rho: float | None = None) -> KernelOut:
+    """Beta-Binomial empirical Bayes: w = k rho/(k rho + 1 - rho), rho fitted on the batch by moments.
 
     ``rho`` fixes the prior's relative spread instead of fitting it (1 = ignore the prior: the plain mean).
     Raises if rho is not given and no group has >= 2 rollouts (rho is then not identifiable).
@@ -193,9 +203,9 @@ def v05_eb(batch: Batch, *, rho: float | None = None) -> KernelOut:
     return _group_fusion(batch, eb_weight(batch.counts.astype(np.float64), rho))
 
 
-@register("v05_eb_loo", uses_prior=True)
-def v05_eb_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
-    """Leave-one-out empirical Bayes: mean of the other k-1 rollouts, rho fitted without the own group."""
+@register("v05_eb_beta_loo", uses_prior=True)
+def v05_eb_beta_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
+    """Leave-one-out ``v05_eb_beta``: mean of the other k-1 rollouts, rho fitted without the own group."""
     _check_rho(rho)
     v, k = _loo_means(batch)
     if rho is None:
@@ -204,12 +214,79 @@ def v05_eb_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
         if (den_other <= 0).any():
             g = int(np.flatnonzero(den_other <= 0)[0])
             raise ValueError(
-                f"v05_eb_loo fits rho without each group's own rollouts, and without group {batch.label(g)!r} "
-                "no group has >= 2 rollouts; pass rho= or use v05_eb"
+                f"v05_eb_beta_loo fits rho without each group's own rollouts, and without group {batch.label(g)!r} "
+                "no group has >= 2 rollouts; pass rho= or use v05_eb_beta"
             )
         rho_g = np.clip((num.sum() - num) / den_other, 0.0, 1.0)
         rho = rho_g[batch.inv]
     return _rollout_fusion(batch, v, eb_weight(k, rho))
+
+
+def eb_gauss_terms(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group moment terms of ``v05_eb``: (d2 - s2_g/k, s2_g, informative), zero where k < 2.
+
+    s2_g is the group's unbiased sample variance (k/(k-1) v(1-v) for 0/1 rewards); summed over the
+    informative groups and divided by their number, the first two estimate tau2 and sigma2.
+    """
+    k = batch.counts
+    informative = k >= 2
+    dev = batch.y - batch.mean[batch.inv]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2_g = np.where(informative, batch.gsum(dev * dev) / (k - 1), 0.0)
+        d2 = np.where(informative, (batch.mean - batch.prior) ** 2 - s2_g / k, 0.0)
+    return d2, s2_g, informative.astype(np.float64)
+
+
+def _check_tau2(tau2: float | None) -> None:
+    if tau2 is not None and not (tau2 >= 0):  # inf allowed: ignore the prior
+        raise ValueError(f"tau2={tau2!r}: the prior's error variance must be a number >= 0 (inf ignores the prior)")
+
+
+def _tau2_sigma2(d2_sum, s2_sum, n_informative, tau2: float | None, where: str):
+    """(tau2, sigma2) from the summed moment terms; a given tau2 wins. Without informative groups sigma2 is
+    its worst case 1/4 when tau2 is given, and nothing can be fitted otherwise."""
+    none = np.asarray(n_informative) <= 0
+    if np.any(none) and tau2 is None:
+        raise ValueError(
+            f"v05_eb learns how far to trust the prior from groups with >= 2 rollouts, and {where} has none; "
+            "pass tau2= (the prior's error variance: 0 trusts it fully, inf ignores it) or use v05_paper"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma2 = np.where(none, 0.25, s2_sum / n_informative)
+        fitted = np.maximum(0.0, d2_sum / n_informative)
+    return (fitted if tau2 is None else np.full(np.shape(sigma2), float(tau2))), sigma2
+
+
+@register("v05_eb", uses_prior=True)
+def v05_eb(batch: Batch, *, tau2: float | None = None) -> KernelOut:
+    """Batch empirical Bayes: w = tau2 / (tau2 + sigma2/k), tau2 and sigma2 fitted on the batch by moments.
+
+    ``tau2`` fixes the prior's error variance (pass-rate units) instead of fitting it; ``inf`` returns the
+    plain mean exactly. Raises if tau2 is not given and no group has >= 2 rollouts.
+    """
+    _check_tau2(tau2)
+    d2, s2_g, informative = eb_gauss_terms(batch)
+    tau2, sigma2 = _tau2_sigma2(d2.sum(), s2_g.sum(), informative.sum(), tau2, "this batch")
+    return _group_fusion(batch, bayes_weight(tau2, sigma2 / batch.counts))
+
+
+@register("v05_eb_loo", uses_prior=True)
+def v05_eb_loo(batch: Batch, *, tau2: float | None = None) -> KernelOut:
+    """Leave-one-out ``v05_eb``: mean of the other k-1 rollouts, tau2 and sigma2 fitted without the own group."""
+    _check_tau2(tau2)
+    v, k = _loo_means(batch)
+    d2, s2_g, informative = eb_gauss_terms(batch)
+    n_other = informative.sum() - informative
+    if tau2 is None and np.any(n_other <= 0):
+        g = int(np.flatnonzero(n_other <= 0)[0])
+        raise ValueError(
+            f"v05_eb_loo fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
+            "no group has >= 2 rollouts; pass tau2= or use v05_eb"
+        )
+    tau2, sigma2 = _tau2_sigma2(d2.sum() - d2, s2_g.sum() - s2_g, n_other, tau2, "the batch")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = sigma2[batch.inv] / k
+    return _rollout_fusion(batch, v, np.where(k > 0, bayes_weight(tau2[batch.inv], s2), 0.0))
 
 
 DEFAULT = "v05_eb"
