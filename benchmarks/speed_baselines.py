@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from v05.baselines import DEFAULT, compute, get_estimator  # noqa: E402
 
-ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05", "v05_eb_loo")
+ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta", "v05", "v05_eb_loo")
 
 
 def make_batch(n: int, rng: np.random.Generator) -> dict:
@@ -42,35 +42,45 @@ def make_batch(n: int, rng: np.random.Generator) -> dict:
     }
 
 
-def measure(name: str, batch: dict, repeats: int) -> dict:
+def _args(name: str, batch: dict) -> tuple[dict, dict]:
     est = get_estimator(name)
     kwargs = {"std_scale": "batch"} if name == "grpo" else {}  # group std is undefined for singletons
-    args = dict(rewards=batch["rewards"], group=batch["group"],
+    return dict(rewards=batch["rewards"], group=batch["group"],
                 prior=batch["prior"] if est.uses_prior else None,
-                prior_var=batch["prior_var"] if est.needs_prior_var else None)
-    times = []
+                prior_var=batch["prior_var"] if est.needs_prior_var else None), kwargs
+
+
+def measure(names: tuple[str, ...], batch: dict, repeats: int) -> list[dict]:
+    """Best-of-``repeats`` time per estimator, taken round-robin so load on the machine hits all alike."""
+    times = {name: [] for name in names}
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        for name in names:
+            args, kwargs = _args(name, batch)
+            t0 = time.perf_counter()
+            compute(name, **args, **kwargs)
+            times[name].append(time.perf_counter() - t0)
+    rows = []
+    for name in names:
+        args, kwargs = _args(name, batch)
+        tracemalloc.start()
         compute(name, **args, **kwargs)
-        times.append(time.perf_counter() - t0)
-    tracemalloc.start()
-    compute(name, **args, **kwargs)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    best = min(times)
-    return {"estimator": name, "seconds": best, "rollouts_per_s": len(batch["rewards"]) / best,
-            "peak_mib": peak / 2**20}
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        best = min(times[name])
+        rows.append({"estimator": name, "seconds": best, "rollouts_per_s": len(batch["rewards"]) / best,
+                     "peak_mib": peak / 2**20})
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("runs/bench/speed"))
     args = parser.parse_args()
     batch = make_batch(args.rollouts, np.random.default_rng(0))
     n_groups = int(batch["group"][-1]) + 1
-    rows = [measure(name, batch, args.repeats) for name in ESTIMATORS]
+    rows = measure(ESTIMATORS, batch, args.repeats)
     base = next(r for r in rows if r["estimator"] == "mean")["seconds"]
     for r in rows:
         r["x_mean"] = r["seconds"] / base

@@ -131,8 +131,26 @@ class Batch:
     @cached_property
     def mean(self) -> np.ndarray:
         """Empirical mean of unit-scale rewards per group; exactly the common value for all-equal groups,
-        so that their deviations r - mean are exactly 0 (a float sum of three 0.1s is not 0.3)."""
+        so that their deviations r - mean are exactly 0 (a float sum of three 0.1s is not 0.3). Sums of
+        0/1 rewards are exact, so that case skips the extra pass."""
+        if self.is_binary:
+            return self.total / self.counts
         return np.where(self.all_equal, self.first, self.total / self.counts)
+
+    @cached_property
+    def is_binary(self) -> bool:
+        """True when every unit-scale reward is exactly 0 or 1 (sums are then exact)."""
+        return bool(np.all((self.y == 0.0) | (self.y == 1.0)))
+
+    @cached_property
+    def sum_sq_dev(self) -> np.ndarray:
+        """Sum of squared deviations from the group mean, per group (exactly 0 for all-equal groups).
+
+        For 0/1 rewards it is total - total^2 / k, with no pass over the rollouts."""
+        if self.is_binary:
+            return self.total - self.total * self.total / self.counts
+        dev = self.y - self.mean[self.inv]
+        return self.gsum(dev * dev)
 
     def label(self, g: int):
         """The caller's id of group ``g`` as a plain Python value (for messages)."""

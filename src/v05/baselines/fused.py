@@ -230,9 +230,8 @@ def eb_gauss_terms(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     k = batch.counts
     informative = k >= 2
-    dev = batch.y - batch.mean[batch.inv]
     with np.errstate(divide="ignore", invalid="ignore"):
-        s2_g = np.where(informative, batch.gsum(dev * dev) / (k - 1), 0.0)
+        s2_g = np.where(informative, batch.sum_sq_dev / (k - 1), 0.0)
         d2 = np.where(informative, (batch.mean - batch.prior) ** 2 - s2_g / k, 0.0)
     return d2, s2_g, informative.astype(np.float64)
 
