@@ -2,7 +2,9 @@
 
 1. Loss: rank_weight (V0's pairwise ranking share) and ridge, scored by intra-context AUC of the head, cold
    and with history, on the half split.
-2. An in-context Gaussian-process correction of the logit residuals of the context (policy-specific
+2. On mmlupro_29models (8 models held out of training, the other 21 as training and history): the prior
+   precision of the in-context stacking weights on other policies' residuals (``stack_prior``; inf = off).
+3. An in-context Gaussian-process correction of the logit residuals of the context (policy-specific
    similarity in embedding space), added on top of the item-response prediction: AUC and held-out
    log-likelihood for a grid of (signal variance, length-scale); signal variance 0 is the shipped head.
 
@@ -33,6 +35,20 @@ def loss_grid(table, seed):
         models = leave_policies_out(table, n_folds=6, seed=seed, unseen_prompts=True, rank_weight=rank_weight, ridge=ridge)
         m = evaluate(table, models, split="half", seed=seed, rivals=False)["methods"]
         print(f"| {rank_weight} | {ridge} | {m['value_cold']['auc']:.3f} | {m['value']['auc']:.3f} |", flush=True)
+
+
+def stack_grid(root, seed):
+    from v05.data import load_mmlupro
+    from v05.value import ValueModel
+
+    table = load_mmlupro(root / "mmlupro_29models", view="models")
+    held = list(np.random.default_rng(seed).permutation(table.policies)[:8])
+    vm = ValueModel().fit(table.select(~np.isin(table.policy, held)))
+    print("\n| stack_prior | AUC with history | Brier | ECE |\n|---|---|---|---|")
+    for prior in (np.inf, 1000.0, 100.0, 10.0, 1.0):
+        vm.stack_prior = prior
+        m = evaluate(table, vm, split="half", seed=seed, rivals=False, policies=held)["methods"]["value"]
+        print(f"| {prior} | {m['auc']:.3f} | {m['brier']:.3f} | {m['ece']:.3f} |", flush=True)
 
 
 def gp_grid(table, seed):
@@ -78,6 +94,7 @@ def main() -> None:
     torch.set_num_threads(1)
     table = load_v0_demo(args.data / "v0_demo")
     loss_grid(table, args.seed)
+    stack_grid(args.data, args.seed)
     gp_grid(table, args.seed)
 
 

@@ -8,6 +8,9 @@ Settings
 - mmlupro_29models (models view), split=half: leave-models-out (5 folds): the model that predicts a policy
   was meta-trained without it; the other 28 models' outcomes on the same questions are the history.
 Each setting writes value.json / value.md / calibration.png under --out/<setting>/.
+- priors: the MSE against the pass rate of ``bench_priors`` (the priors of ``v05 bench baseline --prior
+  value``) on v0_demo (shipped default weights, which saw the table, and leave-one-policy-out refits) and
+  on mmlupro's halves view (default weights), next to the per-policy mean pass rate; --out/priors.json.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --out runs/bench/value
 """
@@ -15,13 +18,15 @@ Each setting writes value.json / value.md / calibration.png under --out/<setting
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from v05.data import load_mmlupro, load_v0_demo
-from v05.value import evaluate, leave_policies_out
+from v05.value import bench_priors, evaluate, leave_policies_out
 from v05.value.report import markdown_table, write_report
 
 
@@ -29,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("runs/bench/value"))
-    parser.add_argument("--settings", default="v0_column,v0_half,mmlupro")
+    parser.add_argument("--settings", default="v0_column,v0_half,mmlupro,priors")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -49,6 +54,25 @@ def main() -> None:
         mm_models = leave_policies_out(mm, n_folds=5, seed=args.seed)
         print(f"mmlupro: 5 leave-models-out fits in {time.perf_counter() - t0:.1f} s")
         run(mm, mm_models, "half", args, "mmlupro", "5 folds of models left out")
+    if "priors" in settings:
+        prior_quality(args)
+
+
+def prior_quality(args):
+    v0 = load_v0_demo(args.data / "v0_demo")
+    halves = load_mmlupro(args.data / "mmlupro_29models", view="halves")
+    figures = {}
+    for name, table, kwargs in [("v0_demo default", v0, {}), ("v0_demo refit 6 folds", v0, {"refit_folds": 6}),
+                                ("mmlupro halves default", halves, {})]:
+        prior, var = bench_priors(table, seed=args.seed, **kwargs)
+        mean = {pol: table.pass_rate[table.policy == pol].mean() for pol in table.policies}
+        policy_mean = np.array([mean[pol] for pol in table.policy])
+        figures[name] = {"prior_mse": float(np.mean((prior - table.pass_rate) ** 2)),
+                         "policy_mean_mse": float(np.mean((policy_mean - table.pass_rate) ** 2)),
+                         "mean_predicted_var": float(np.mean(var))}
+        print(name, {k: round(v, 4) for k, v in figures[name].items()}, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "priors.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def run(table, models, split, args, name, how):

@@ -1,4 +1,4 @@
-"""Item-response (Rasch) arithmetic of the in-context head, in numpy.
+"""Item-response (Rasch) arithmetic of the in-context head, in numpy and scipy.
 
 A policy ``j`` with ability ``a_j`` passes prompt ``i`` of difficulty ``d_i`` with probability
 ``sigmoid(a_j - d_i + u_ij)``, where ``u_ij ~ N(0, s2)`` is a policy-by-prompt interaction. A prompt's
@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.special import expit
 
 ABILITY_PRIOR_VAR = 25.0
@@ -34,7 +35,7 @@ class IRTFit:
     d_var: np.ndarray
 
 
-def row_weights(n: np.ndarray, q: np.ndarray, s2: float) -> np.ndarray:
+def row_weights(n: np.ndarray, q: np.ndarray, s2) -> np.ndarray:
     """Effective binomial count of each row: ``n / (1 + n q (1 - q) s2)``."""
     return n / (1.0 + n * q * (1.0 - q) * s2)
 
@@ -106,3 +107,44 @@ def logit_normal_loglik(pass_rate, n_samples, mean, var) -> np.ndarray:
     ll = n_samples[:, None] * (pass_rate[:, None] * log_pi + (1 - pass_rate[:, None]) * log_1m)
     top = ll.max(axis=1, keepdims=True)
     return top[:, 0] + np.log(np.exp(ll - top) @ _GH_W)
+
+
+
+def stacked_shift(
+    fit: IRTFit,
+    policy: np.ndarray,
+    prompt: np.ndarray,
+    pass_rate: np.ndarray,
+    n_samples: np.ndarray,
+    targets: np.ndarray,
+    *,
+    prior_precision: float,
+) -> np.ndarray:
+    """Logit shift of each target from the other policies' residuals, weighted by similarity to policy 0.
+
+    The Rasch fit explains a prompt by one difficulty shared by all policies. Policies that resemble the
+    target (a sibling model, a recent checkpoint) also share its *residuals*. Each other policy's residual
+    on a prompt, ``pass_rate - sigmoid(a_k - d_i)`` (0 where it has no row), is a feature; weights
+    ``beta ~ N(0, 1 / prior_precision)`` are fitted on policy 0's rows (binomial likelihood, the Rasch
+    logit as offset; L-BFGS), and the targets get ``features @ beta``. Zero when no other policy has a
+    row on a prompt of policy 0, or when ``prior_precision`` is infinite.
+    """
+    n_policies = len(fit.a)
+    other = policy > 0
+    if n_policies < 2 or not other.any() or not np.isfinite(prior_precision):
+        return np.zeros(len(targets))
+    features = np.zeros((len(fit.d), n_policies - 1))  # (n_prompts, n_other_policies)
+    features[prompt[other], policy[other] - 1] = pass_rate[other] - expit(fit.a[policy[other]] - fit.d[prompt[other]])
+    own = ~other
+    x, offset = features[prompt[own]], fit.a[0] - fit.d[prompt[own]]
+    if not np.any(x):
+        return np.zeros(len(targets))
+    y, n = pass_rate[own], n_samples[own]
+
+    def objective(beta):
+        z = offset + x @ beta
+        loss = np.sum(n * (np.logaddexp(0.0, z) - y * z)) + 0.5 * prior_precision * beta @ beta
+        return loss, x.T @ (n * (expit(z) - y)) + prior_precision * beta
+
+    beta = minimize(objective, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
+    return features[targets] @ beta

@@ -52,10 +52,17 @@ def coverage(mean, var, pass_rate, n_samples, level: float) -> float:
     return float(np.mean(np.abs(pass_rate - mean) <= half + 1e-12))
 
 
-def summarize(mean, pass_rate, group, *, var=None, n_samples=None, score=None) -> dict:
-    """All metrics of one method as a dict (coverage only when ``var`` and ``n_samples`` are given).
+COVERAGE_MIN_SAMPLES = 5
+"""Coverage is scored on rows whose pass rate comes from at least this many samples: a 0/1 outcome is
+never near a central interval, so its coverage says nothing about the predicted variance."""
 
-    ``score`` ranks prompts for the AUC (default ``mean``).
+
+def summarize(mean, pass_rate, group, *, var=None, n_samples=None, score=None) -> dict:
+    """All metrics of one method as a dict.
+
+    Coverage is added when ``var`` and ``n_samples`` are given and some rows have at least
+    ``COVERAGE_MIN_SAMPLES`` samples (it is computed on those rows). ``score`` ranks prompts for the AUC
+    (default ``mean``).
     """
     out = {
         "auc": intra_context_auc(mean if score is None else score, pass_rate, group),
@@ -63,7 +70,8 @@ def summarize(mean, pass_rate, group, *, var=None, n_samples=None, score=None) -
         "mse": float(np.mean((mean - pass_rate) ** 2)),
         "ece": ece(mean, pass_rate),
     }
-    if var is not None and n_samples is not None:
-        out["coverage_1sigma"] = coverage(mean, var, pass_rate, n_samples, 0.6827)
-        out["coverage_90"] = coverage(mean, var, pass_rate, n_samples, 0.90)
+    if var is not None and n_samples is not None and np.any(n_samples >= COVERAGE_MIN_SAMPLES):
+        k = n_samples >= COVERAGE_MIN_SAMPLES
+        out["coverage_1sigma"] = coverage(mean[k], var[k], pass_rate[k], n_samples[k], 0.6827)
+        out["coverage_90"] = coverage(mean[k], var[k], pass_rate[k], n_samples[k], 0.90)
     return out

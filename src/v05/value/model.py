@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from v05._validation import as_1d, check_in_range
+from v05._validation import as_1d
 from v05.value.embed import get_encoder
-from v05.value.irt import fit_irt, logit_normal_moments
+from v05.value.irt import fit_irt, logit_normal_moments, stacked_shift
 from v05.value.train import fit_text_difficulty, select_variances
 
 FORMAT = "v05.value/1"
@@ -38,12 +38,15 @@ class ValueModel:
     ----------
     encoder : str, default="minilm-l6-v2"
         Text encoder name (:func:`v05.value.embed.get_encoder`), e.g. ``"hashing-256"`` for tests.
-    ridge : float, default=0.01
+    ridge : float, default=0.03
         L2 penalty on the text-difficulty weights.
     rank_weight : float, default=0.25
         Weight of V0's pairwise ranking loss (the rest is soft cross-entropy).
     n_pairs : int, default=20000
         Ranking pairs drawn per training policy.
+    stack_prior : float, default=100.0
+        Prior precision of the in-context weights on other policies' residuals
+        (:func:`v05.value.irt.stacked_shift`); larger trusts the shared difficulty more, ``inf`` turns it off.
     random_state : int or None, default=0
     cache_dir : path, False or None, default=None
         Embedding cache (``None``: the default folder; ``False``: no cache).
@@ -59,15 +62,16 @@ class ValueModel:
     True
     """
 
-    def __init__(self, encoder="minilm-l6-v2", *, ridge=0.01, rank_weight=0.25, n_pairs=20000, random_state=0, cache_dir=None):
+    def __init__(self, encoder="minilm-l6-v2", *, ridge=0.03, rank_weight=0.25, n_pairs=20000, stack_prior=100.0,
+                 random_state=0, cache_dir=None):
         self.encoder = encoder
         self.ridge = ridge
         self.rank_weight = rank_weight
         self.n_pairs = n_pairs
+        self.stack_prior = stack_prior
         self.random_state = random_state
         self.cache_dir = cache_dir
 
-    # ------------------------------------------------------------------ fitting
     def fit(self, *tables) -> "ValueModel":
         """Meta-train across the policies of one or more pass-rate tables (each needs a ``prompt`` column).
 
@@ -79,10 +83,11 @@ class ValueModel:
             raise ValueError("fit needs at least one PassRateTable")
         if not 0.0 <= float(self.rank_weight) <= 1.0:
             raise ValueError(f"rank_weight == {self.rank_weight!r}, must be in [0, 1]")
-        if not float(self.ridge) > 0:
-            raise ValueError(f"ridge == {self.ridge!r}, must be > 0")
+        for name in ("ridge", "stack_prior"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} == {getattr(self, name)!r}, must be > 0")
         rng = np.random.default_rng(self.random_state)
-        texts, policy, prompt, p, n = _stack_tables(tables)
+        texts, policy, prompt, p, n, source = _stack_tables(tables)
         if len(np.unique(policy)) < 2:
             raise ValueError("fit needs at least 2 policies (the variances are fitted across policies)")
         raw = self._raw_features(texts)
@@ -90,29 +95,41 @@ class ValueModel:
         self.feature_scale_ = raw.std(axis=0) + 1e-6
         x = (raw - self.feature_mean_) / self.feature_scale_
         kwargs = dict(ridge=float(self.ridge), rank_weight=float(self.rank_weight), n_pairs=int(self.n_pairs))
-        self.coef_ = fit_text_difficulty(x, policy, prompt, p, rng=rng, **kwargs)
+        weight = 1.0 / np.bincount(source)[source]  # each table weighs the same, whatever its size
+        self.coef_ = fit_text_difficulty(x, policy, prompt, p, weight, rng=rng, **kwargs)
         fold = rng.integers(0, 2, len(texts))  # cross-fitting: each prompt's f comes from the other fold
         f_oof = np.empty(len(texts))
         for k in (0, 1):
             train = fold[prompt] != k
-            w = fit_text_difficulty(x, policy[train], prompt[train], p[train], rng=rng, **kwargs)
+            w = fit_text_difficulty(x, policy[train], prompt[train], p[train], weight[train], rng=rng, **kwargs)
             f_oof[fold == k] = x[fold == k] @ w
-        self.tau2_, self.s2_, self.heldout_loglik_ = select_variances(policy, prompt, p, n, f_oof, rng=rng)
+        self.tau2_, self.s2_, self.heldout_loglik_ = select_variances(policy, prompt, p, n, f_oof, source, rng=rng)
         self.n_policies_, self.n_rows_ = int(len(np.unique(policy))), int(len(p))
         return self
 
+    def embed(self, texts) -> np.ndarray:
+        """Embeddings of ``texts`` (n_texts, dim), memoised in memory and cached on disk.
+
+        The in-memory memo keeps every text seen by this instance (the RL loop re-predicts the same prompts).
+        """
+        if getattr(self, "_encoder_obj", None) is None:
+            self._encoder_obj, self._memo = get_encoder(self.encoder), {}
+        todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if todo:
+            vectors = self._encoder_obj.encode(todo, cache_dir=self.cache_dir, progress=len(todo) > 500)
+            self._memo.update(zip(todo, vectors))
+        return np.stack([self._memo[t] for t in texts]) if len(texts) else np.empty((0, self._encoder_obj.dim), np.float32)
+
     def _raw_features(self, texts) -> np.ndarray:
         """Embedding plus log character length, shape (n_texts, dim + 1)."""
-        emb = get_encoder(self.encoder).encode(texts, cache_dir=self.cache_dir, progress=len(texts) > 500)
         length = np.log1p([len(t) for t in texts])[:, None]
-        return np.hstack([emb.astype(np.float64), length])
+        return np.hstack([self.embed(texts).astype(np.float64), length])
 
     def text_difficulty(self, texts) -> np.ndarray:
         """Prior mean difficulty ``f(x)`` of each text (logit scale; higher = harder)."""
         self._check_fitted()
         return ((self._raw_features(texts) - self.feature_mean_) / self.feature_scale_) @ self.coef_
 
-    # ---------------------------------------------------------------- predicting
     def predict(self, context_prompts, context_pass_rates, target_prompts, *, history=None, context_n_samples=None):
         """Predicted pass rate and its variance for each target prompt.
 
@@ -149,13 +166,12 @@ class ValueModel:
             rows_n.append(h_n)
         index = {t: i for i, t in enumerate(texts)}
         prompt_idx = np.fromiter((index[t] for part in rows_prompt for t in part), dtype=np.int64)
-        policy_idx = np.concatenate(pol)
-        fit = fit_irt(
-            policy_idx, prompt_idx, np.concatenate(rows_p), np.concatenate(rows_n), self.text_difficulty(texts),
-            int(policy_idx.max()) + 1, tau2=self.tau2_, s2=self.s2_,
-        )
+        policy_idx, rows_p, rows_n = np.concatenate(pol), np.concatenate(rows_p), np.concatenate(rows_n)
+        fit = fit_irt(policy_idx, prompt_idx, rows_p, rows_n, self.text_difficulty(texts), int(policy_idx.max()) + 1,
+                      tau2=self.tau2_, s2=self.s2_)
         target = np.fromiter((index[t] for t in target_prompts), dtype=np.int64)
-        mean = fit.a[0] - fit.d[target]
+        shift = stacked_shift(fit, policy_idx, prompt_idx, rows_p, rows_n, target, prior_precision=float(self.stack_prior))
+        mean = fit.a[0] - fit.d[target] + shift
         var = fit.d_var[target] + fit.a_var[0] + self.s2_
         return logit_normal_moments(mean, var)
 
@@ -163,10 +179,10 @@ class ValueModel:
         if not hasattr(self, "coef_"):
             raise NotFittedError("ValueModel is not fitted; call fit() or ValueModel.load(path)")
 
-    # ------------------------------------------------------------- persistence
     def get_params(self) -> dict:
         """Constructor arguments (sklearn contract)."""
-        return {k: getattr(self, k) for k in ("encoder", "ridge", "rank_weight", "n_pairs", "random_state", "cache_dir")}
+        names = ("encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "random_state", "cache_dir")
+        return {k: getattr(self, k) for k in names}
 
     def save(self, path, *, command: str | None = None) -> Path:
         """Write ``config.json`` and ``weights.safetensors`` into directory ``path``; returns it.
@@ -250,7 +266,7 @@ def _read_config(path: Path) -> dict:
     for key in ("tau2", "s2"):
         if not (np.isfinite(config[key]) and config[key] > 0):
             raise ValueError(f"{path}: field {key!r} = {config[key]!r}, must be a finite number > 0")
-    allowed = {"encoder", "ridge", "rank_weight", "n_pairs", "random_state"}
+    allowed = {"encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "random_state"}
     if set(config["params"]) - allowed:
         raise ValueError(f"{path}: unknown params {sorted(set(config['params']) - allowed)}")
     get_encoder(config["params"].get("encoder", "minilm-l6-v2"))  # raises for an unknown encoder
@@ -287,12 +303,18 @@ def _check_context(context_prompts, context_pass_rates, target_prompts, context_
     p = as_1d(context_pass_rates, "context_pass_rates", dtype=np.float64)
     if len(p) != len(context_prompts):
         raise ValueError(f"context_pass_rates has {len(p)} values for {len(context_prompts)} context_prompts")
-    check_in_range(p, "context_pass_rates", 0.0, 1.0)
-    n = np.full(len(p), float(DEFAULT_CONTEXT_SAMPLES)) if context_n_samples is None else np.broadcast_to(
-        np.asarray(context_n_samples, dtype=np.float64), p.shape).copy()
+    bad = ~(np.isfinite(p) & (p >= 0.0) & (p <= 1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"context_pass_rates[{i}] = {float(p[i])} (prompt {context_prompts[i][:40]!r}): pass rates "
+                         f"must be finite numbers in [0, 1] ({int(bad.sum())} bad value(s) in all)")
+    n = np.asarray(DEFAULT_CONTEXT_SAMPLES if context_n_samples is None else context_n_samples, dtype=np.float64)
+    if n.ndim > 1 or (n.ndim == 1 and len(n) != len(p)):
+        raise ValueError(f"context_n_samples has shape {n.shape}; expected a number or {len(p)} values")
+    n = np.broadcast_to(n, p.shape).copy()
     if not np.all(np.isfinite(n) & (n >= 1)):
         i = int(np.flatnonzero(~(np.isfinite(n) & (n >= 1)))[0])
-        raise ValueError(f"context_n_samples[{i}] = {n[i]!r}: must be >= 1")
+        raise ValueError(f"context_n_samples[{i}] = {float(n[i])}: must be a finite number >= 1")
     return p, n
 
 
@@ -309,10 +331,10 @@ def _history_rows(history):
 
 
 def _stack_tables(tables):
-    """Concatenate tables into (unique texts, policy idx, prompt idx, pass rate, n_samples)."""
+    """Concatenate tables into (unique texts, policy idx, prompt idx, pass rate, n_samples, table idx)."""
     from v05.data import PassRateTable
 
-    texts, policies, p, n = [], [], [], []
+    texts, policies, p, n, source = [], [], [], [], []
     for k, t in enumerate(tables):
         if not isinstance(t, PassRateTable):
             raise TypeError(f"tables[{k}] is {type(t).__name__}, expected a v05.data.PassRateTable")
@@ -322,6 +344,8 @@ def _stack_tables(tables):
         policies.extend(f"{k}/{name}" for name in t.policy.tolist())
         p.append(t.pass_rate)
         n.append(np.ones(len(t)) if t.n_samples is None else t.n_samples.astype(np.float64))
-    unique, prompt = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
+        source.append(np.full(len(t), k))
+    index: dict[str, int] = {}
+    prompt = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
     _, policy = np.unique(policies, return_inverse=True)
-    return unique.tolist(), policy.astype(np.int64), prompt.astype(np.int64), np.concatenate(p), np.concatenate(n)
+    return list(index), policy.astype(np.int64), prompt, np.concatenate(p), np.concatenate(n), np.concatenate(source)

@@ -26,6 +26,7 @@ def fit_text_difficulty(
     policy: np.ndarray,
     prompt: np.ndarray,
     pass_rate: np.ndarray,
+    row_weight: np.ndarray,
     *,
     ridge: float,
     rank_weight: float,
@@ -41,6 +42,9 @@ def fit_text_difficulty(
     policy, prompt : ndarray of int, shape (n_rows,)
         Each row's policy index and prompt index (into ``features``).
     pass_rate : ndarray of shape (n_rows,)
+    row_weight : ndarray of shape (n_rows,)
+        Weight of each row in the cross-entropy, and of the pairs it leads in the ranking loss (e.g. to
+        balance data sets of different sizes).
     n_pairs : int
         Ranking pairs drawn per policy (pairs whose pass rates differ).
     """
@@ -48,6 +52,8 @@ def fit_text_difficulty(
     x = torch.as_tensor(features, dtype=torch.float64)
     pol, pro = torch.as_tensor(policy), torch.as_tensor(prompt)
     p = torch.as_tensor(pass_rate, dtype=torch.float64)
+    rw = torch.as_tensor(row_weight / row_weight.mean(), dtype=torch.float64)
+    pw = torch.as_tensor(row_weight[first] / row_weight[first].mean(), dtype=torch.float64) if len(first) else None
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     a = torch.zeros(int(policy.max()) + 1, dtype=torch.float64, requires_grad=True)
     hi, lo = torch.as_tensor(prompt[first]), torch.as_tensor(prompt[second])
@@ -57,8 +63,8 @@ def fit_text_difficulty(
         opt.zero_grad()
         f = x @ w  # (n_prompts,)
         logits = a[pol] - f[pro]  # (n_rows,)
-        ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, p)
-        rank = torch.nn.functional.softplus(f[hi] - f[lo]).mean() if len(first) else logits.new_zeros(())
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, p, weight=rw)
+        rank = (pw * torch.nn.functional.softplus(f[hi] - f[lo])).mean() if len(first) else logits.new_zeros(())
         loss = (1 - rank_weight) * ce + rank_weight * rank + 0.5 * ridge * (w @ w)
         loss.backward()
         return loss
@@ -87,34 +93,36 @@ def select_variances(
     pass_rate: np.ndarray,
     n_samples: np.ndarray,
     f_oof: np.ndarray,
+    source: np.ndarray,
     *,
     rng: np.random.Generator,
-    max_episodes: int = 8,
+    episodes_per_source: int = 6,
     max_history: int = 60_000,
 ) -> tuple[float, float, float]:
     """Grid-search ``(tau2, s2)`` by held-out marginal log-likelihood; returns ``(tau2, s2, mean_loglik)``.
 
-    An episode takes one policy, half its rows as context and half as queries; the other policies' rows
-    (at most ``max_history``, sampled) are history. ``f_oof`` are cross-fitted text difficulties.
+    An episode takes one policy, half its rows as context and half as queries; the other policies' rows of
+    the same ``source`` (data set; at most ``max_history``, sampled) are history. ``f_oof`` are cross-fitted
+    text difficulties. The criterion is the mean over sources of the mean log-likelihood per query row.
     """
-    policies = np.unique(policy)
-    chosen = rng.permutation(policies)[:max_episodes]
     episodes = []
-    for j in chosen:
-        rows = rng.permutation(np.flatnonzero(policy == j))
-        half = len(rows) // 2
-        others = np.flatnonzero(policy != j)
-        if len(others) > max_history:
-            others = rng.choice(others, max_history, replace=False)
-        episodes.append((rows[:half], rows[half:], others))
+    for src in np.unique(source):
+        for j in rng.permutation(np.unique(policy[source == src]))[:episodes_per_source]:
+            rows = rng.permutation(np.flatnonzero(policy == j))
+            others = np.flatnonzero((policy != j) & (source == src))
+            if len(others) > max_history:
+                others = rng.choice(others, max_history, replace=False)
+            episodes.append((src, rows[: len(rows) // 2], rows[len(rows) // 2 :], others))
     best = (None, None, -np.inf)
     for tau2, s2 in itertools.product(TAU2_GRID, S2_GRID):
-        total, count = 0.0, 0
-        for context, queries, history in episodes:
-            total += episode_loglik(policy, prompt, pass_rate, n_samples, f_oof, context, queries, history, tau2, s2).sum()
-            count += len(queries)
-        if total / count > best[2]:
-            best = (tau2, s2, total / count)
+        per_source: dict = {}
+        for src, context, queries, history in episodes:
+            ll = episode_loglik(policy, prompt, pass_rate, n_samples, f_oof, context, queries, history, tau2, s2)
+            total, count = per_source.get(src, (0.0, 0))
+            per_source[src] = (total + ll.sum(), count + len(ll))
+        score = float(np.mean([total / count for total, count in per_source.values()]))
+        if score > best[2]:
+            best = (tau2, s2, score)
     return best
 
 

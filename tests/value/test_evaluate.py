@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from v05.data import PassRateTable
+from v05.value import ValueModel, bench_priors, evaluate, leave_policies_out
+from v05.value.evaluate import split_context
+from v05.value.rivals import CONTEXT_RIVALS
+
+
+def test_evaluate_scores_every_method_on_the_same_queries(fitted, table):
+    result = evaluate(table, fitted, split="half", seed=1)
+    assert set(result["methods"]) == {"value", "value_cold", "history_mean", *CONTEXT_RIVALS}
+    assert len(result["pass_rate"]) == len(table) - split_context(table, seed=1).sum()
+    for mean, _ in result["predictions"].values():
+        assert mean.shape == result["pass_rate"].shape
+    m = result["methods"]
+    assert m["context_mean"]["auc"] == 0.5
+    assert m["value"]["auc"] > 0.8 and m["value"]["auc"] >= m["value_cold"]["auc"] - 0.02
+
+
+def record_fits(monkeypatch):
+    """Patch ValueModel.fit to record, per model instance, the training table."""
+    trained_on = {}
+    original = ValueModel.fit
+
+    def recording_fit(self, *tables):
+        trained_on[id(self)] = tables[0]
+        return original(self, *tables)
+
+    monkeypatch.setattr(ValueModel, "fit", recording_fit)
+    return trained_on
+
+
+@pytest.mark.parametrize("unseen_prompts", [False, True])
+def test_leave_policies_out_never_trains_on_the_evaluated_policy(table, monkeypatch, unseen_prompts):
+    # prompts q0..q9 are shared by all policies, the others are made specific to each policy
+    shared = np.isin(table.prompt_id, [f"q{i}" for i in range(10)])
+    texts = np.where(shared, table.prompt, np.char.add(table.prompt.astype(str), np.char.add(" @", table.policy.astype(str))))
+    t = PassRateTable(**{**table.columns(), "prompt": texts})
+    trained_on = record_fits(monkeypatch)
+    models = leave_policies_out(t, n_folds=4, unseen_prompts=unseen_prompts, encoder="hashing-64", cache_dir=False, n_pairs=500)
+    assert set(models) == set(t.policies)
+    for pol, vm in models.items():
+        train = trained_on[id(vm)]
+        assert pol not in train.policies and len(train.policies) == 3
+        own_prompts = set(t.prompt[t.policy == pol])
+        assert bool(own_prompts & set(train.prompt)) is not unseen_prompts
+
+
+def test_split_column_needs_the_column(table):
+    with pytest.raises(ValueError, match="needs a 'split' column"):
+        split_context(table, split="column")
+    with pytest.raises(ValueError, match="expected 'half' or 'column'"):
+        split_context(table, split="thirds")
+
+
+def test_bench_priors_cover_every_row_out_of_context(fitted, table):
+    prior, var = bench_priors(table, model=fitted, seed=0)
+    assert prior.shape == var.shape == (len(table),)
+    assert np.all((prior > 0) & (prior < 1) & (var > 0))
+    # a row's own outcome never enters its prior: change one row, its prior stays
+    changed = table.pass_rate.copy()
+    changed[5] = 1.0 - changed[5]
+    other = PassRateTable(**{**table.columns(), "pass_rate": changed})
+    prior2, _ = bench_priors(other, model=fitted, seed=0)
+    assert prior2[5] == pytest.approx(prior[5], abs=1e-12)
+    assert not np.allclose(prior2, prior)
+
+
+def test_bench_priors_refit_never_trains_on_the_predicted_policy(fitted, table, monkeypatch):
+    trained_on = record_fits(monkeypatch)
+    prior, var = bench_priors(table, model=fitted, refit_folds=2, seed=0)
+    seen = [set(t.policies) for t in trained_on.values()]
+    assert len(seen) == 2 and all(len(s) == 2 for s in seen) and not set.intersection(*seen)
+    assert set.union(*seen) == set(table.policies)
+    assert np.all((prior > 0) & (prior < 1) & (var > 0))
+
+
+def test_bench_priors_errors(fitted, table):
+    with pytest.raises(ValueError, match="no 'prompt' column"):
+        bench_priors(PassRateTable.from_columns(prompt_id=["a"], policy=["p"], pass_rate=[0.5]), model=fitted)
+    single = table.select(np.flatnonzero(table.policy == "pol0")[:1])
+    with pytest.raises(ValueError, match="needs >= 2 per policy"):
+        bench_priors(single, model=fitted)
