@@ -4,7 +4,12 @@ import typer
 
 from v05.cli.bench import app as bench_app
 from v05.cli.data import app as data_app
+from v05.cli.value import app as value_app
+from v05.cli.rl import demo, train
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="V0.5 baselines, value model and RL engine.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
+app.add_typer(value_app, name="value")
+app.command()(demo)
+app.command()(train)

@@ -29,7 +29,13 @@ class MathProblem:
 
 
 def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` in ``text`` (braces balanced), or None if there is none."""
+    """The content of the last ``\\boxed{...}`` in ``text`` (braces balanced), or None if there is none.
+
+    Examples
+    --------
+    >>> last_boxed(r"first \\boxed{1}, then \\boxed{\\frac{1}{2}}")
+    '\\\\frac{1}{2}'
+    """
     start = text.rfind("\\boxed{")
     if start < 0:
         return None

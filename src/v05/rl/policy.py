@@ -54,12 +54,29 @@ class Policy(nn.Module):
         return logits[:, prompts.shape[1] - 1 :]  # (B, T_resp, V)
 
     @torch.no_grad()
+    def read_prompts(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the GRU over prompts ``(B, T_prompt)``: next-token logits ``(B, V)`` and state ``(L, B, H)``.
+
+        Sampling starts from this prefix; computing it once per prompt and step and reusing it across
+        OSLA's rounds is the CPU analogue of an inference engine's prefix cache.
+        """
+        logits, state = self(prompts)  # (B, T_prompt, V), (L, B, H)
+        return logits[:, -1], state
+
+    @torch.no_grad()
     def sample(self, prompts: torch.Tensor, generator: torch.Generator, temperature: float = 1.0):
-        """Sample one response per prompt row.
+        """Sample one response per prompt row (see :meth:`sample_from_prefix`)."""
+        return self.sample_from_prefix(*self.read_prompts(prompts), generator, temperature)
+
+    @torch.no_grad()
+    def sample_from_prefix(self, step_logits: torch.Tensor, state: torch.Tensor, generator: torch.Generator,
+                           temperature: float = 1.0):
+        """Sample one response per row, starting from :meth:`read_prompts`'s output.
 
         Parameters
         ----------
-        prompts : LongTensor of shape (B, T_prompt)
+        step_logits : Tensor of shape (B, V)
+        state : Tensor of shape (L, B, H)
         generator : torch.Generator
             The only source of randomness, so a run can be replayed exactly.
         temperature : float
@@ -71,10 +88,8 @@ class Policy(nn.Module):
         mask : BoolTensor of shape (B, MAX_RESPONSE_LEN)
             True up to and including the first end token (the tokens the policy chose).
         """
-        logits, state = self(prompts)  # (B, T_prompt, V), (L, B, H)
-        step_logits = logits[:, -1]  # (B, V)
-        tokens, alive = [], torch.ones(prompts.shape[0], dtype=torch.bool)
-        mask = []
+        tokens, mask = [], []
+        alive = torch.ones(step_logits.shape[0], dtype=torch.bool)  # (B,)
         for _ in range(MAX_RESPONSE_LEN):
             probs = torch.softmax(step_logits / temperature, dim=-1)  # (B, V)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)

@@ -1,9 +1,11 @@
 """A verifiable arithmetic task with graded difficulty, a character vocabulary and an exact-match reward.
 
-Problems are ``"<a><op><b>="`` with the decimal answer as the target (``"37+5="`` -> ``"42"``). Difficulty
-comes from the operator and the number of digits (levels 1-7, see :data:`LEVELS`), so a small policy
-warmed up briefly has pass rates spread between 0 and 1 across prompts. Prompts are left-padded to a
-fixed width, so a prompt's tokens never depend on the batch it is in.
+A problem is a chain of single digits joined by ``+`` and ``-``, and the target is its decimal value
+(``"7-9+4="`` -> ``"2"``). The difficulty level is the number of terms (2 to 8): each extra term is one more
+step the policy must carry in its state, so a small GRU warmed up briefly has pass rates spread between
+0 and 1 across prompts and levels. (Multi-digit column arithmetic was tried first: a CPU-sized GRU needs
+far more than a minute of warm-up before it solves any of it.) Prompts are left-padded to a fixed width,
+so a prompt's tokens never depend on the batch it is in.
 """
 
 from __future__ import annotations
@@ -13,43 +15,30 @@ from dataclasses import dataclass
 import numpy as np
 
 PAD, EOS = "_", "$"
-VOCAB = PAD + EOS + "0123456789+-*="
+VOCAB = PAD + EOS + "0123456789+-="
 """Character vocabulary; index 0 is padding, index 1 ends a response."""
 PAD_ID, EOS_ID = 0, 1
-PROMPT_LEN = 8
-"""Width of a padded prompt (the longest, ``"999-999="``, has 8 characters)."""
-MAX_RESPONSE_LEN = 7
-"""Longest response in tokens including the end token (``"-9999"`` is 5 characters; 2 spare)."""
-
-LEVELS: dict[int, tuple[str, int, int]] = {
-    1: ("+", 1, 1),
-    2: ("+", 2, 1),
-    3: ("+", 2, 2),
-    4: ("-", 2, 2),
-    5: ("*", 2, 1),
-    6: ("+", 3, 3),
-    7: ("-", 3, 3),
-}
-"""Difficulty level -> (operator, digits of a, digits of b)."""
+MIN_TERMS, MAX_TERMS = 2, 8
+"""Difficulty levels: the number of terms in a problem."""
+PROMPT_LEN = 2 * MAX_TERMS
+"""Width of a padded prompt (8 digits, 7 operators and ``=``)."""
+MAX_RESPONSE_LEN = 5
+"""Longest response in tokens including the end token (``"-63"`` has 3 characters; 1 spare)."""
 
 _CHAR_TO_ID = {c: i for i, c in enumerate(VOCAB)}
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One arithmetic problem: its prompt text, exact answer and difficulty level."""
+    """One arithmetic problem: its prompt text, exact answer and difficulty level (number of terms)."""
 
     prompt: str
     answer: str
     level: int
 
 
-def _solve(a: int, op: str, b: int) -> int:
-    return a + b if op == "+" else a - b if op == "-" else a * b
-
-
-def make_problems(n: int, rng: np.random.Generator, *, levels=tuple(LEVELS), exclude=frozenset()) -> list[Problem]:
-    """Draw ``n`` distinct problems, levels uniformly at random, none whose prompt is in ``exclude``.
+def make_problems(n: int, rng: np.random.Generator, *, exclude=frozenset(), distinct: bool = True) -> list[Problem]:
+    """Draw ``n`` problems with a uniformly random number of terms, none whose prompt is in ``exclude``.
 
     Parameters
     ----------
@@ -57,32 +46,25 @@ def make_problems(n: int, rng: np.random.Generator, *, levels=tuple(LEVELS), exc
         Number of problems.
     rng : numpy.random.Generator
         Source of randomness (the result is a pure function of its state).
-    levels : sequence of int
-        Difficulty levels to draw from (keys of :data:`LEVELS`).
     exclude : set of str
         Prompts that must not be drawn (e.g. the held-out set when drawing the training pool).
-
-    Raises
-    ------
-    ValueError
-        If a level is unknown or the levels cannot supply ``n`` distinct new prompts.
+    distinct : bool
+        Whether every prompt drawn must differ from the others (False for warm-up data).
     """
-    unknown = [lv for lv in levels if lv not in LEVELS]
-    if unknown:
-        raise ValueError(f"levels {unknown} unknown; known: {sorted(LEVELS)}")
-    capacity = sum(9 * 10 ** (LEVELS[lv][1] - 1) * 9 * 10 ** (LEVELS[lv][2] - 1) for lv in set(levels))
-    if n > capacity // 2:
-        raise ValueError(f"n = {n} problems asked from levels {sorted(set(levels))}, which hold only {capacity}")
     seen, out = set(exclude), []
     while len(out) < n:
-        level = int(rng.choice(levels))
-        op, da, db = LEVELS[level]
-        a = int(rng.integers(10 ** (da - 1), 10**da))
-        b = int(rng.integers(10 ** (db - 1), 10**db))
-        prompt = f"{a}{op}{b}="
+        k = int(rng.integers(MIN_TERMS, MAX_TERMS + 1))
+        digits = rng.integers(0, 10, size=k)
+        ops = rng.choice(["+", "-"], size=k - 1)
+        prompt, value = str(digits[0]), int(digits[0])
+        for op, d in zip(ops, digits[1:]):
+            prompt += f"{op}{d}"
+            value += int(d) if op == "+" else -int(d)
+        prompt += "="
         if prompt not in seen:
-            seen.add(prompt)
-            out.append(Problem(prompt, str(_solve(a, op, b)), level))
+            if distinct:
+                seen.add(prompt)
+            out.append(Problem(prompt, str(value), k))
     return out
 
 
@@ -110,6 +92,11 @@ def decode_responses(tokens: np.ndarray) -> list[str]:
 
     A response that never emits the end token within ``T`` tokens decodes with a trailing ``"?"``, so it can
     never match an answer.
+
+    Examples
+    --------
+    >>> decode_responses(encode_answers(["-12", "7"]))
+    ['-12', '7']
     """
     out = []
     for row in tokens:
@@ -125,7 +112,13 @@ def decode_responses(tokens: np.ndarray) -> list[str]:
 
 
 def exact_match_reward(responses: list[str], answers: list[str]) -> np.ndarray:
-    """Reward 1.0 where a response equals its answer exactly, else 0.0, shape ``(n,)``."""
+    """Reward 1.0 where a response equals its answer exactly, else 0.0, shape ``(n,)``.
+
+    Examples
+    --------
+    >>> exact_match_reward(["2", "02", "-3"], ["2", "2", "-3"]).tolist()
+    [1.0, 0.0, 1.0]
+    """
     if len(responses) != len(answers):
         raise ValueError(f"{len(responses)} responses but {len(answers)} answers")
     return np.array([float(r == a) for r, a in zip(responses, answers)])

@@ -1,0 +1,318 @@
+"""``v05 demo``: V0.5 against GRPO and DAPO from the same warm-started policy, at equal total rollouts.
+
+Every method trains the same warm-up policy on the same prompt stream (per seed) until it has spent the
+same number of rollouts; held-out accuracy is measured at the same rollout marks with the same sampling
+noise. Outputs (under ``out``): ``demo.json``, ``summary.md``, and four PNG plots. Runs already finished
+in ``out`` (same settings) are not trained again, so a re-run only rebuilds the report.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from v05.rl.config import TrainConfig
+from v05.rl.loop import train, warm_start
+from v05.rl.task import ArithmeticTask
+from v05.value import ValueModel
+
+METHODS: dict[str, dict] = {
+    "V0.5 k_init=4 + OSLA": {"estimator": "v05", "allocation": "osla", "group_size": 4, "k_max": 16},
+    "GRPO k=4": {"estimator": "grpo", "group_size": 4},
+    "GRPO k=16": {"estimator": "grpo", "group_size": 16},
+    "DAPO k=16": {"estimator": "dapo", "group_size": 16, "dynamic_sampling": True, "clip_high": 0.28},
+}
+"""The compared methods: config fields each sets on top of the shared settings."""
+COLORS = {"V0.5 k_init=4 + OSLA": "tab:red", "GRPO k=4": "tab:blue", "GRPO k=16": "tab:cyan", "DAPO k=16": "tab:green"}
+REFERENCE = "GRPO k=16"
+"""The method whose final accuracy the others are timed against (the paper's headline comparison)."""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes of a demo run (the defaults fit in 10 minutes on 2 CPU cores; ``quick()`` in 2)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """RL seeds; every method runs every seed."""
+    total_rollouts: int = 40000
+    """Rollouts each run may spend."""
+    eval_every_rollouts: int = 4000
+    """Held-out evaluation interval (rollouts)."""
+    n_train_prompts: int = 1024
+    """Training pool size."""
+    probe_every: int = 8
+    """Steps between re-measurements of the true pass rate (baseline-error plot)."""
+    workers: int = 2
+    """Runs trained in parallel (one torch thread each)."""
+    value_model: str = "default"
+    """The value model behind V0.5's prior (``ValueModel.load`` name or directory)."""
+
+    @classmethod
+    def quick(cls) -> "DemoSettings":
+        """The CI-sized demo."""
+        return cls(seeds=(0, 1), total_rollouts=4000, eval_every_rollouts=1000, n_train_prompts=256, probe_every=4)
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds = {self.seeds!r}: need at least one seed, without repeats")
+        for name in ("total_rollouts", "eval_every_rollouts", "n_train_prompts", "probe_every", "workers"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)!r}: must be an int >= 1")
+
+    def configs(self) -> list[tuple[str, int, TrainConfig]]:
+        """(method, seed, config) of every run, checked before any training starts."""
+        shared = dict(total_rollouts=self.total_rollouts, eval_every_rollouts=self.eval_every_rollouts,
+                      n_train_prompts=self.n_train_prompts, probe_every=self.probe_every, threads=1,
+                      value_model=self.value_model)
+        return [(m, s, TrainConfig(**shared, **fields, seed=s)) for s in self.seeds for m, fields in METHODS.items()]
+
+
+def _run_one(args) -> dict:
+    """Worker: train one (method, seed) run and summarise it (must be picklable: top-level)."""
+    method, seed, cfg, run_dir, cache, messages = args
+    result = train(cfg, run_dir, warmup_cache=cache, tensorboard=False,
+                   on_record=lambda r: messages.put((method, seed, r["rollouts"])))
+    return summarise_run(method, seed, result.records)
+
+
+def summarise_run(method: str, seed: int, records: list[dict]) -> dict:
+    """The per-run entry of ``demo.json`` from its metric records."""
+    steps = [r for r in records if r["step"] > 0]
+    grad = np.array([r["train/grad_norm"] for r in steps])
+    seconds = {k: float(sum(r[f"time/{k}_s"] for r in steps)) for k in ("value", "sample", "estimator", "update")}
+    probes = [r for r in steps if "baseline/mse_true" in r]
+    curve = [[r["rollouts"], r["eval/accuracy"]] for r in records if "eval/accuracy" in r]
+    return {
+        "method": method, "seed": seed, "rollouts": records[-1]["rollouts"], "steps": len(steps),
+        "final_accuracy": curve[-1][1], "curve": curve,
+        "grad_norm": [[r["rollouts"], r["train/grad_norm"]] for r in steps],
+        "grad_norm_mean": float(grad.mean()), "grad_norm_std": float(grad.std()),
+        "grad_norm_cv": float(grad.std() / grad.mean()) if grad.mean() > 0 else float("nan"),
+        "baseline_mse_true": float(np.mean([r["baseline/mse_true"] for r in probes])) if probes else None,
+        "group_mean_mse_true": float(np.mean([r["baseline/mse_true_group_mean"] for r in probes])) if probes else None,
+        "prior_mse_true": float(np.mean([r["value/mse_true"] for r in probes])) if probes and "value/mse_true" in probes[0] else None,
+        "baseline_error": [[r["rollouts"], r["baseline/mse_true"]] for r in probes],
+        "rollouts_per_prompt_mean": float(sum(r["budget/rollouts_step"] for r in steps) / max(1, sum(r["budget/groups"] for r in steps))),
+        "rollouts_per_step": [[r["rollouts"], r["budget/rollouts_step"], r["budget/groups"]] for r in steps],
+        "seconds": seconds, "rollouts_per_s": records[-1]["rollouts"] / max(sum(seconds.values()), 1e-9),
+    }
+
+
+def run_demo(out, settings: DemoSettings = DemoSettings(), *, progress=None) -> dict:
+    """Train every (method, seed), then write ``demo.json``, ``summary.md`` and the plots under ``out``.
+
+    Parameters
+    ----------
+    out : path
+    settings : DemoSettings
+    progress : callable ``(method, seed, rollouts_spent)``, optional
+        Called as runs advance (the CLI's progress bar).
+
+    Returns
+    -------
+    dict
+        The contents of ``demo.json``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = settings.configs()
+    # Before any worker starts: load the value model (a bad name fails here), fill its embedding cache
+    # and compute the one warm-up all runs share (the workers then only read both caches).
+    first = jobs[0][2]
+    task = ArithmeticTask.build(first.n_train_prompts, first.n_eval_prompts, first.task_seed)
+    ValueModel.load(settings.value_model).text_difficulty([p.prompt for p in task.train + task.eval])
+    warm_start(first, task, out / "warmup")
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager()
+    messages = manager.Queue()
+    args = [(m, s, cfg, out / "runs" / f"{_slug(m)}_seed{s}", out / "warmup", messages) for m, s, cfg in jobs]
+    try:
+        with ctx.Pool(min(settings.workers, len(jobs))) as pool:
+            pending = pool.map_async(_run_one, args, chunksize=1)
+            while not pending.ready():
+                _drain(messages, progress, timeout=0.2)
+            runs = pending.get()  # re-raises a worker's error
+        _drain(messages, progress, timeout=0)
+    finally:
+        manager.shutdown()
+    report = {"settings": {**settings.__dict__, "seeds": list(settings.seeds)},
+              "methods": {m: dict(f) for m, f in METHODS.items()}, "runs": runs,
+              "summary": summarise(runs, settings)}
+    (out / "demo.json").write_text(json.dumps(report, indent=1))
+    (out / "summary.md").write_text(markdown(report))
+    plot(report, out)
+    return report
+
+
+def _drain(messages, progress, timeout: float) -> None:
+    try:
+        while True:
+            item = messages.get(timeout=timeout)
+            if progress is not None:
+                progress(*item)
+    except queue.Empty:
+        return
+
+
+def _slug(method: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in method.lower()).strip("_")
+
+
+def mean_curve(runs: list[dict], grid: np.ndarray) -> np.ndarray:
+    """Accuracy per seed interpolated linearly onto a rollout grid, shape (seeds, grid).
+
+    Evaluations happen at the first step boundary past each mark, so they sit slightly after the grid.
+    """
+    return np.stack([np.interp(grid, [c[0] for c in r["curve"]], [c[1] for c in r["curve"]]) for r in runs])
+
+
+def _grid(runs: list[dict], total: int, every: int) -> np.ndarray:
+    """Evaluation marks 0, every, 2 every, ... below ``total``, then the last rollout count any run reached."""
+    return np.append(np.arange(0, total, every), max(r["rollouts"] for r in runs))
+
+
+def summarise(runs: list[dict], settings: DemoSettings) -> dict:
+    """Per method: final accuracy (mean, std over seeds), rollouts to reach the reference's final accuracy,
+    gradient-norm spread, baseline error, rollouts per prompt and throughput."""
+    grid = _grid(runs, settings.total_rollouts, settings.eval_every_rollouts)
+    by_method = {m: [r for r in runs if r["method"] == m] for m in METHODS}
+    target = float(np.mean([r["final_accuracy"] for r in by_method[REFERENCE]]))
+    out = {"reference": REFERENCE, "reference_final_accuracy": target, "methods": {}}
+    for m, rs in by_method.items():
+        acc = mean_curve(rs, grid).mean(0)
+        reached = np.flatnonzero(acc >= target)
+        final = np.array([r["final_accuracy"] for r in rs])
+        gn_cv = np.array([r["grad_norm_cv"] for r in rs])
+        gn_std = np.array([r["grad_norm_std"] for r in rs])
+        seconds = {k: float(np.sum([r["seconds"][k] for r in rs])) for k in rs[0]["seconds"]}
+        out["methods"][m] = {
+            "final_accuracy_mean": float(final.mean()), "final_accuracy_std": float(final.std(ddof=1)) if len(final) > 1 else 0.0,
+            "final_accuracy_per_seed": final.tolist(),
+            "rollouts_to_reference": int(grid[reached[0]]) if len(reached) else None,
+            "grad_norm_mean": float(np.mean([r["grad_norm_mean"] for r in rs])),
+            "grad_norm_std_mean": float(gn_std.mean()), "grad_norm_cv_mean": float(gn_cv.mean()),
+            "baseline_mse_true": _mean_or_none([r["baseline_mse_true"] for r in rs]),
+            "group_mean_mse_true": _mean_or_none([r["group_mean_mse_true"] for r in rs]),
+            "prior_mse_true": _mean_or_none([r["prior_mse_true"] for r in rs]),
+            "rollouts_per_prompt_mean": float(np.mean([r["rollouts_per_prompt_mean"] for r in rs])),
+            "rollouts_per_s": float(np.mean([r["rollouts_per_s"] for r in rs])),
+            "time_split": {k: v / max(sum(seconds.values()), 1e-9) for k, v in seconds.items()},
+        }
+    return out
+
+
+def _mean_or_none(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def markdown(report: dict) -> str:
+    """The human summary of a demo report."""
+    s, st = report["summary"], report["settings"]
+    lines = [
+        "# v05 demo: V0.5 vs GRPO and DAPO at equal rollouts", "",
+        f"Task: built-in arithmetic chains, {st['n_train_prompts']} training prompts, held-out accuracy "
+        f"(mean of sampled answers). {st['total_rollouts']} rollouts per run, seeds {st['seeds']}; "
+        "every run starts from the same warm-up policy.", "",
+        f"Reference: {s['reference']} final accuracy {s['reference_final_accuracy']:.3f}.", "",
+        "| method | final acc. (mean ± sd) | rollouts to reference | grad-norm mean | grad-norm sd | grad-norm CV "
+        "| baseline MSE vs truth | group-mean MSE | prior MSE | rollouts/prompt | rollouts/s | time: value/sample/estimator/update |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m, r in s["methods"].items():
+        split = "/".join(f"{100 * r['time_split'][k]:.0f}%" for k in ("value", "sample", "estimator", "update"))
+        lines.append(
+            f"| {m} | {r['final_accuracy_mean']:.3f} ± {r['final_accuracy_std']:.3f} | {r['rollouts_to_reference'] or 'not reached'} "
+            f"| {r['grad_norm_mean']:.3f} | {r['grad_norm_std_mean']:.3f} | {r['grad_norm_cv_mean']:.3f} "
+            f"| {_fmt(r['baseline_mse_true'])} | {_fmt(r['group_mean_mse_true'])} | {_fmt(r['prior_mse_true'])} "
+            f"| {r['rollouts_per_prompt_mean']:.2f} | {r['rollouts_per_s']:.0f} | {split} |"
+        )
+    lines += ["", "Per-seed final accuracy:", ""]
+    for m, r in s["methods"].items():
+        lines.append(f"- {m}: " + ", ".join(f"{a:.3f}" for a in r["final_accuracy_per_seed"]))
+    lines += ["", "Plots: accuracy.png, grad_norm.png, baseline_error.png, rollouts_per_prompt.png.", ""]
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def plot(report: dict, out: Path) -> None:
+    """Write the four PNG plots of a demo report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    st, runs = report["settings"], report["runs"]
+    grid = _grid(runs, st["total_rollouts"], st["eval_every_rollouts"])
+    methods = list(report["methods"])
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in methods:
+        acc = mean_curve([r for r in runs if r["method"] == m], grid)
+        mu, sd = acc.mean(0), acc.std(0)
+        ax.plot(grid, mu, marker="o", ms=3, color=COLORS[m], label=m)
+        ax.fill_between(grid, mu - sd, mu + sd, color=COLORS[m], alpha=0.15)
+    ax.set(xlabel="rollouts spent", ylabel="held-out accuracy", title=f"Held-out accuracy (mean ± sd over {len(st['seeds'])} seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in methods:
+        for i, r in enumerate(x for x in runs if x["method"] == m):
+            xy = np.array(r["grad_norm"])
+            ax.plot(*_smooth(xy[:, 0], xy[:, 1], 5), color=COLORS[m], alpha=0.6, lw=1, label=m if i == 0 else None)
+    ax.set(xlabel="rollouts spent", ylabel="gradient norm (before clipping; 5-step mean)", title="Gradient norm over training, every seed")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "grad_norm.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in methods:
+        pts = np.array([p for r in runs if r["method"] == m for p in r["baseline_error"]])
+        if len(pts):
+            ax.scatter(pts[:, 0], pts[:, 1], s=10, color=COLORS[m], alpha=0.6, label=m)
+    ax.set_yscale("log")
+    ax.set(xlabel="rollouts spent", ylabel="MSE of baseline vs re-measured pass rate",
+           title="Baseline error per step (truth: many fresh rollouts of the same prompts)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "baseline_error.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in methods:
+        rs = [r for r in runs if r["method"] == m]
+        spent = np.array([p[1] for r in rs for p in r["rollouts_per_step"]])
+        groups = np.array([p[2] for r in rs for p in r["rollouts_per_step"]])
+        per_prompt = spent / np.maximum(groups, 1)
+        weights = np.full(len(per_prompt), 1.0 / len(per_prompt))
+        ax.hist(per_prompt, bins=np.arange(0, 33, 0.5), weights=weights, color=COLORS[m], alpha=0.6,
+                label=f"{m} (mean {spent.sum() / groups.sum():.1f})")
+    ax.set(xlabel="rollouts spent per trained prompt, per step (DAPO: dropped groups included)", ylabel="share of steps",
+           title="Rollouts per prompt")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "rollouts_per_prompt.png", dpi=120)
+    plt.close(fig)
+
+
+def _smooth(x: np.ndarray, y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Running mean over ``w`` points (only where the window is full), with the matching x."""
+    if len(y) < w:
+        return x, y
+    return x[w // 2 : len(x) - (w - 1 - w // 2)], np.convolve(y, np.ones(w) / w, mode="valid")

@@ -1,0 +1,69 @@
+"""Per-step metric records: a JSONL file (the source of truth) mirrored to TensorBoard.
+
+Every record is one JSON line with ``step``, ``rollouts`` and namespaced scalars (``train/``, ``baseline/``,
+``budget/``, ``value/``, ``eval/``, ``time/``; each documented in docs/rl.md). On resume the lines after
+the checkpoint's step (including a line cut short by a kill) are dropped, and TensorBoard purges the same
+steps, so the log reads as if the run had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+
+def read_records(path) -> list[dict]:
+    """All complete records of a metrics file (a torn last line is ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return out
+
+
+class MetricsLog:
+    """Append records to ``<run>/metrics.jsonl`` and ``<run>/tb``; resume drops records after ``keep_through``.
+
+    Parameters
+    ----------
+    run_dir : path
+    keep_through : int or None
+        Step of the checkpoint resumed from: records with a larger step are removed. None starts afresh.
+    tensorboard : bool
+        Also write TensorBoard event files.
+    """
+
+    def __init__(self, run_dir, *, keep_through: int | None, tensorboard: bool = True):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        kept = [] if keep_through is None else [r for r in read_records(self.path) if r["step"] <= keep_through]
+        tmp = self.path.with_name("metrics.jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, self.path)
+        self.records = kept
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=None if keep_through is None else keep_through + 1)
+
+    def log(self, record: dict) -> None:
+        """Append one record (``step`` and ``rollouts`` plus scalar metrics)."""
+        self.records.append(record)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if "/" in key and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        """Flush TensorBoard."""
+        if self.writer is not None:
+            self.writer.close()

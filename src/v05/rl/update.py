@@ -1,0 +1,75 @@
+"""One policy update: the batch's old log-probabilities, then clipped-loss steps over shuffled minibatches."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from v05.rl.loss import clipped_pg_loss
+from v05.rl.policy import Policy, token_logprobs
+
+
+@torch.no_grad()
+def sequence_logprobs(policy: Policy, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    """Per-token log-probabilities of ``responses`` ``(N, T)`` under ``policy``, without grad."""
+    return token_logprobs(policy.response_logits(prompts, responses), responses)  # (N, T)
+
+
+def policy_update(
+    policy: Policy,
+    optimizer: torch.optim.Optimizer,
+    prompts: torch.Tensor,
+    responses: torch.Tensor,
+    mask: torch.Tensor,
+    advantages: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    n_minibatches: int,
+    epochs: int,
+    clip_low: float,
+    clip_high: float,
+    loss_agg: str,
+    max_grad_norm: float,
+    ref_policy: Policy | None = None,
+    kl_coef: float = 0.0,
+) -> dict[str, float]:
+    """Minimise the clipped loss over ``epochs`` passes of ``n_minibatches`` shuffled minibatches.
+
+    Parameters
+    ----------
+    prompts : LongTensor of shape (N, T_prompt)
+    responses : LongTensor of shape (N, T)
+    mask : BoolTensor of shape (N, T)
+    advantages : Tensor of shape (N,)
+    generator : torch.Generator
+        Shuffles the minibatches.
+
+    Returns
+    -------
+    dict
+        Means over the optimizer steps of ``loss``, ``grad_norm`` (before clipping), ``clip_frac`` and
+        ``kl``, plus ``entropy`` (mean token entropy of the sampling policy on the batch).
+    """
+    n = responses.shape[0]
+    logits = policy.response_logits(prompts, responses).detach()  # (N, T, V)
+    old_logp = token_logprobs(logits, responses)  # (N, T)
+    probs = torch.softmax(logits, -1)  # (N, T, V)
+    entropy = -(probs * torch.log_softmax(logits, -1)).sum(-1)  # (N, T)
+    entropy = ((entropy * mask).sum() / mask.sum().clamp(min=1)).item()
+    ref_logp = sequence_logprobs(ref_policy, prompts, responses) if kl_coef > 0 else None  # (N, T)
+    stats: dict[str, list[float]] = {"loss": [], "grad_norm": [], "clip_frac": [], "kl": []}
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)  # (N,)
+        for idx in torch.tensor_split(order, min(n_minibatches, n)):
+            logp = token_logprobs(policy.response_logits(prompts[idx], responses[idx]), responses[idx])  # (b, T)
+            loss, extra = clipped_pg_loss(
+                logp, old_logp[idx], advantages[idx], mask[idx], clip_low=clip_low, clip_high=clip_high,
+                loss_agg=loss_agg, ref_logp=None if ref_logp is None else ref_logp[idx], kl_coef=kl_coef,
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+            optimizer.step()
+            for key, value in (("loss", loss.item()), ("grad_norm", grad_norm.item()), *extra.items()):
+                stats[key].append(value)
+    return {**{k: float(np.mean(v)) for k, v in stats.items()}, "entropy": entropy}
