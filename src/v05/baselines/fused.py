@@ -62,7 +62,7 @@ def bernoulli_var(v: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 def shrinkage_weight(d2: np.ndarray, s2: np.ndarray) -> np.ndarray:
     """Positive-part James-Stein weight on the mean: max(0, 1 - s2 / d2); 0 when d2 <= s2 (prior kept)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(d2 > s2, 1.0 - s2 / d2, 0.0)
 
 
