@@ -261,11 +261,7 @@ def plot(report: dict, out: Path) -> None:
         ax.plot(grid, mu, marker="o", ms=3, color=COLORS[m], label=m)
         ax.fill_between(grid, mu - sd, mu + sd, color=COLORS[m], alpha=0.15)
     ax.set(xlabel="rollouts spent", ylabel="held-out accuracy", title=f"Held-out accuracy (mean ± sd over {len(st['seeds'])} seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, out / "accuracy.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m in methods:
@@ -273,11 +269,7 @@ def plot(report: dict, out: Path) -> None:
             xy = np.array(r["grad_norm"])
             ax.plot(*_smooth(xy[:, 0], xy[:, 1], 5), color=COLORS[m], alpha=0.6, lw=1, label=m if i == 0 else None)
     ax.set(xlabel="rollouts spent", ylabel="gradient norm (before clipping; 5-step mean)", title="Gradient norm over training, every seed")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "grad_norm.png", dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, out / "grad_norm.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m in methods:
@@ -287,11 +279,7 @@ def plot(report: dict, out: Path) -> None:
     ax.set_yscale("log")
     ax.set(xlabel="rollouts spent", ylabel="MSE of baseline vs re-measured pass rate",
            title="Baseline error per step (truth: many fresh rollouts of the same prompts)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "baseline_error.png", dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, out / "baseline_error.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m in methods:
@@ -304,10 +292,17 @@ def plot(report: dict, out: Path) -> None:
                 label=f"{m} (mean {spent.sum() / groups.sum():.1f})")
     ax.set(xlabel="rollouts spent per trained prompt, per step (DAPO: dropped groups included)", ylabel="share of steps",
            title="Rollouts per prompt")
+    _finish(fig, ax, out / "rollouts_per_prompt.png")
+
+
+def _finish(fig, ax, path: Path) -> None:
+    """Grid, legend, tight layout; save the figure and free it."""
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "rollouts_per_prompt.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
