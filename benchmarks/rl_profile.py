@@ -24,6 +24,7 @@ METHODS = {
     "V0.5 k_init=4 + OSLA": {"estimator": "v05", "allocation": "osla", "group_size": 4},
     "V0.5 k=4 fixed": {"estimator": "v05", "group_size": 4},
     "V0.5 k_init=4 + OSLA, 4 per round": {"estimator": "v05", "allocation": "osla", "group_size": 4, "osla_per_round": 4},
+    "V0.5 k_init=4 + OSLA rule eb": {"estimator": "v05", "allocation": "osla", "group_size": 4, "osla_rule": "eb"},
     "GRPO k=4": {"estimator": "grpo", "group_size": 4},
     "Dr. GRPO k=4": {"estimator": "dr_grpo", "group_size": 4},
     "GRPO k=16": {"estimator": "grpo", "group_size": 16},
