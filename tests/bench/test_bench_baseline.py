@@ -103,3 +103,11 @@ def test_cli_rejects_bad_table(tmp_path):
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "row 1, column 'pass_rate'" in res.output
+
+
+def test_cli_value_prior_needs_prompt_text(tmp_path):
+    path = save_table(synthetic_table(n=20), tmp_path / "t.jsonl")  # no 'prompt' column
+    res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(path), "--prior", "value",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "--prior value" in res.output and "prompt" in res.output

@@ -55,7 +55,11 @@ def baseline(
     if prior == "value":
         from v05.value import bench_priors
 
-        mean, var = bench_priors(data, seed=seed)
+        try:
+            mean, var = bench_priors(data, seed=seed)
+        except ValueError as e:  # e.g. a table without a 'prompt' column
+            typer.echo(f"error: --prior value: {e}", err=True)
+            raise typer.Exit(2) from None
         extra.append(bench_baseline.PriorSource("value", mean, var))
     elif prior != "auto":
         raise typer.BadParameter(f"--prior {prior!r}; expected 'auto' or 'value'")
