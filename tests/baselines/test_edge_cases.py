@@ -175,3 +175,13 @@ def test_whole_batch_all_equal_is_finite_for_batch_scaled_estimators():
 def test_reinforce_pp_needs_two_rollouts():
     with pytest.raises(ValueError, match="reinforce_pp whitens over the batch: it needs >= 2 rollouts"):
         compute("reinforce_pp", [1.0], ["a"])
+
+
+def test_undefined_structures_raise_undefined_error_a_value_error():
+    from v05.baselines import UndefinedError
+
+    assert issubclass(UndefinedError, ValueError)
+    for name, kwargs in [("rloo", {}), ("grpo", {}), ("v05_eb", {"prior": [0.5, 0.5]}),
+                         ("v05_eb_beta", {"prior": [0.5, 0.5]})]:
+        with pytest.raises(UndefinedError):
+            compute(name, [1.0, 0.0], ["a", "b"], **kwargs)

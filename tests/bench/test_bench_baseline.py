@@ -111,3 +111,13 @@ def test_cli_value_prior_needs_prompt_text(tmp_path):
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "--prior value" in res.output and "prompt" in res.output
+
+
+def test_a_one_prompt_table_runs_and_names_what_is_undefined(tmp_path):
+    path = save_table(synthetic_table(n=1), tmp_path / "one.jsonl")
+    res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(path), "--k", "4", "--seeds", "1",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "o" / "baseline.json").read_text())
+    assert "v05_eb_loo at k=4 (table)" in data["undefined"]  # no other group to fit tau2 on
+    assert {r["estimator"] for r in data["rows"]} >= {"mean", "rloo", DEFAULT}

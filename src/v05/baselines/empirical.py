@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from v05.baselines.batch import Batch
-from v05.baselines.registry import KernelOut, register
+from v05.baselines.registry import KernelOut, UndefinedError, register
 
 
 def check_eps(eps: float) -> None:
@@ -58,14 +58,14 @@ def grpo(batch: Batch, *, std_scale: str = "group", eps: float = 1e-6, ddof: int
     if std_scale == "group":
         if ddof >= 1 and (batch.counts <= ddof).any():
             g = int(np.flatnonzero(batch.counts <= ddof)[0])
-            raise ValueError(
+            raise UndefinedError(
                 f"group {batch.label(g)!r} has {batch.counts[g]} rollout(s); grpo with std_scale='group' and "
                 f"ddof={ddof} needs >= {ddof + 1} (use std_scale='batch' or 'none', or estimator 'mean')"
             )
         std = width * group_std(batch, ddof)[batch.inv]
     elif std_scale == "batch":
         if len(batch.y) <= ddof:
-            raise ValueError(f"grpo with std_scale='batch' needs more than ddof={ddof} rollouts")
+            raise UndefinedError(f"grpo with std_scale='batch' needs more than ddof={ddof} rollouts")
         std = width * float(np.std(batch.y, ddof=ddof))
     elif std_scale == "none":
         return KernelOut(baseline)
@@ -96,7 +96,7 @@ def reinforce_pp(batch: Batch, *, group_baseline: bool = True, eps: float = 1e-8
     baseline = batch.mean[batch.inv] if group_baseline else np.full(len(batch.y), batch.y.mean())
     adv = batch.scale.width * (batch.y - baseline)
     if len(adv) < 2:
-        raise ValueError("reinforce_pp whitens over the batch: it needs >= 2 rollouts")
+        raise UndefinedError("reinforce_pp whitens over the batch: it needs >= 2 rollouts")
     centre = adv.mean()
     std = np.sqrt(adv.var(ddof=1) + eps)
     # The wrapper forms r - b; shift b so that r - b = a - mean(a), then divide by the batch std.

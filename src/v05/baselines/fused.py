@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from v05.baselines.batch import Batch
-from v05.baselines.registry import KernelOut, register, register_alias
+from v05.baselines.registry import KernelOut, UndefinedError, register, register_alias
 
 EB_VARIANCE_CLIP = 0.02
 """Priors are clipped to [0.02, 0.98] where they set a Bernoulli variance V(1-V) in ``v05_eb_beta``."""
@@ -105,7 +105,7 @@ def fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
     """Method-of-moments estimate of rho in [0, 1] from per-group means, counts and priors (unit scale)."""
     num, den = eb_moments(mean, k, prior)
     if den.sum() <= 0:
-        raise ValueError(
+        raise UndefinedError(
             "v05_eb_beta learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
             "none; pass rho= (0 trusts the prior fully, 1 ignores it) or use v05_paper"
         )
@@ -213,7 +213,7 @@ def v05_eb_beta_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
         den_other = den.sum() - den
         if (den_other <= 0).any():
             g = int(np.flatnonzero(den_other <= 0)[0])
-            raise ValueError(
+            raise UndefinedError(
                 f"v05_eb_beta_loo fits rho without each group's own rollouts, and without group {batch.label(g)!r} "
                 "no group has >= 2 rollouts; pass rho= or use v05_eb_beta"
             )
@@ -246,7 +246,7 @@ def _tau2_sigma2(d2_sum, s2_sum, n_informative, tau2: float | None, where: str):
     its worst case 1/4 when tau2 is given, and nothing can be fitted otherwise."""
     none = np.asarray(n_informative) <= 0
     if np.any(none) and tau2 is None:
-        raise ValueError(
+        raise UndefinedError(
             f"v05_eb learns how far to trust the prior from groups with >= 2 rollouts, and {where} has none; "
             "pass tau2= (the prior's error variance: 0 trusts it fully, inf ignores it) or use v05_paper"
         )
@@ -278,7 +278,7 @@ def v05_eb_loo(batch: Batch, *, tau2: float | None = None) -> KernelOut:
     n_other = informative.sum() - informative
     if tau2 is None and np.any(n_other <= 0):
         g = int(np.flatnonzero(n_other <= 0)[0])
-        raise ValueError(
+        raise UndefinedError(
             f"v05_eb_loo fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
             "no group has >= 2 rollouts; pass tau2= or use v05_eb"
         )

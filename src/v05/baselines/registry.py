@@ -16,6 +16,11 @@ import numpy as np
 from v05.baselines.batch import Batch, make_batch
 
 
+class UndefinedError(ValueError):
+    """The estimator is not defined on this batch's group structure (e.g. RLOO on a lone rollout, or an
+    empirical-Bayes fit with no group of >= 2 rollouts). The message says what would make it defined."""
+
+
 @dataclass(frozen=True)
 class Baselines:
     """What an estimator returns, one entry per rollout (shape (n,)).
@@ -105,7 +110,7 @@ def _check_group_sizes(batch: Batch, name: str, minimum: int) -> None:
     small = np.flatnonzero(batch.counts < minimum)
     if len(small):
         g = small[0]
-        raise ValueError(
+        raise UndefinedError(
             f"group {batch.label(g)!r} has {batch.counts[g]} rollout(s); {name} needs >= {minimum} "
             f"({len(small)} group(s) too small)"
         )

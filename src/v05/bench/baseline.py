@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.progress import Progress
 
-from v05.baselines import DEFAULT, compute, get_estimator, list_estimators
+from v05.baselines import DEFAULT, UndefinedError, compute, get_estimator, list_estimators
 from v05.budget import OslaConfig, allocate
 from v05.data import PassRateTable
 
@@ -96,10 +96,8 @@ def _score(name: str, truth: np.ndarray, rewards: np.ndarray, group: np.ndarray,
     try:
         res = compute(name, rewards, group, prior=source.prior[rows][group] if est.uses_prior else None,
                       prior_var=source.prior_var[rows][group] if est.needs_prior_var else None)
-    except ValueError:
-        if np.bincount(group).min() > 1:
-            raise
-        return None  # undefined for groups of one rollout (rloo, grpo's group std, v05_eb's fit)
+    except UndefinedError:  # e.g. rloo with k = 1, or an empirical-Bayes fit with no group of >= 2 rollouts
+        return None
     err = (res.baseline - truth[group]) ** 2
     return np.bincount(group, weights=err, minlength=len(rows)) / np.bincount(group, minlength=len(rows))
 
