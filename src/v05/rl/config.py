@@ -11,7 +11,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from v05.baselines import get_estimator, list_estimators
+import numpy as np
+
+from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
 from v05.budget import RULES as OSLA_RULES
 from v05.budget import VARIANCES as OSLA_VARIANCES
 from v05.budget import OslaConfig
@@ -167,14 +169,26 @@ class TrainConfig:
         if self.dynamic_sampling and get_estimator(self.estimator).uses_prior:
             raise ValueError(f"dynamic_sampling = True with estimator {self.estimator!r}: dynamic sampling draws prompts "
                              "inside the step, so it supports only estimators without a prior (e.g. 'dapo')")
-        min_group = get_estimator(self.estimator).min_group_size
-        if self.group_size < min_group:
-            raise ValueError(f"group_size = {self.group_size}: estimator {self.estimator!r} needs >= {min_group} rollouts per prompt")
+        self._check_estimator_runs()
         if self.allocation == "osla":
             self.osla  # OSLA's own checks (e.g. rule 'eb' needs k_init >= 2), now rather than at the first step
         if self.total_rollouts < self.rollouts_per_step_min:
             raise ValueError(f"total_rollouts ({self.total_rollouts}) is below one step's rollouts "
                              f"(prompts_per_step x group_size = {self.rollouts_per_step_min})")
+
+    def _check_estimator_runs(self) -> None:
+        """Run the estimator once on a step-shaped batch (group_size rollouts for each prompt), so that a group
+        size or option it is not defined for fails now, not at the first training step."""
+        group = np.repeat(np.arange(self.prompts_per_step), self.group_size)
+        rewards = (np.arange(len(group)) % 2).astype(float)
+        try:
+            compute(self.estimator, rewards, group, prior=np.full(len(group), 0.5),
+                    prior_var=np.full(len(group), 0.01), **self.estimator_options)
+        except UndefinedError as e:
+            raise ValueError(f"group_size = {self.group_size}: estimator {self.estimator!r} is not defined "
+                             f"on groups of this size ({e})") from None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"estimator_options = {self.estimator_options!r}: {e}") from None
 
     @property
     def rollouts_per_step_min(self) -> int:
