@@ -67,28 +67,29 @@ def _sampling_var(v: np.ndarray, k: np.ndarray, variance: str) -> np.ndarray:
     return worst_case_var(k) if variance == "worst" else bernoulli_var(v, k)
 
 
+def _prior_error(v, k, prior, prior_var, variance: str) -> np.ndarray:
+    """Plug-in squared error of the prior, D2 = max(0, (v - V)^2 - s2_k), floored at ``prior_var``."""
+    d2 = np.maximum(0.0, (v - prior) ** 2 - _sampling_var(v, k, variance))
+    return d2 if prior_var is None else np.maximum(d2, prior_var)
+
+
+def _fused_mse(d2: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """MSE of the optimally weighted fusion of a prior with squared error d2 and a mean with variance s2."""
+    with np.errstate(invalid="ignore"):
+        return np.where(d2 + s2 > 0, d2 * s2 / (d2 + s2), 0.0)
+
+
 def estimated_mse(v, k, prior, *, prior_var=None, variance: str = "worst") -> np.ndarray:
     """OSLA's estimate of the fused baseline's MSE (unit scale) after k rollouts with mean v."""
     v, k, prior = np.asarray(v, float), np.asarray(k, float), np.asarray(prior, float)
-    s2 = _sampling_var(v, k, variance)
-    d2 = np.maximum(0.0, (v - prior) ** 2 - s2)
-    if prior_var is not None:
-        d2 = np.maximum(d2, prior_var)
-    with np.errstate(invalid="ignore"):
-        return np.where(d2 + s2 > 0, d2 * s2 / (d2 + s2), 0.0)
+    return _fused_mse(_prior_error(v, k, prior, prior_var, variance), _sampling_var(v, k, variance))
 
 
 def expected_gain(v, k, prior, *, prior_var=None, variance: str = "worst") -> np.ndarray:
     """Expected MSE reduction (unit scale) of one more rollout: MSE(k) - MSE(k+1) with D2 held fixed."""
     v, k, prior = np.asarray(v, float), np.asarray(k, float), np.asarray(prior, float)
-    s2_now, s2_next = _sampling_var(v, k, variance), _sampling_var(v, k + 1, variance)
-    d2 = np.maximum(0.0, (v - prior) ** 2 - s2_now)
-    if prior_var is not None:
-        d2 = np.maximum(d2, prior_var)
-    with np.errstate(invalid="ignore"):
-        now = np.where(d2 + s2_now > 0, d2 * s2_now / (d2 + s2_now), 0.0)
-        nxt = np.where(d2 + s2_next > 0, d2 * s2_next / (d2 + s2_next), 0.0)
-    return now - nxt
+    d2 = _prior_error(v, k, prior, prior_var, variance)
+    return _fused_mse(d2, _sampling_var(v, k, variance)) - _fused_mse(d2, _sampling_var(v, k + 1, variance))
 
 
 def eb_gain(mean, k, prior, rho: float) -> np.ndarray:
@@ -104,10 +105,17 @@ def eb_gain(mean, k, prior, rho: float) -> np.ndarray:
     return p * (1.0 - p) / (n + 1.0) ** 2
 
 
-def wants_more(v, k, prior, config: OslaConfig, *, prior_var=None) -> np.ndarray:
-    """OSLA's decision per prompt: True while the gain (in +-1 units) exceeds the cost and k < k_max."""
-    gain = expected_gain(v, k, prior, prior_var=prior_var, variance=config.variance)
+def _wants(gain: np.ndarray, k, config: OslaConfig) -> np.ndarray:
+    """True while the gain (unit scale, so x4 for +-1 units) exceeds the cost and k < k_max."""
     return (np.asarray(k) < config.k_max) & (4.0 * gain > config.cost)
+
+
+def wants_more(v, k, prior, config: OslaConfig, *, prior_var=None) -> np.ndarray:
+    """OSLA's per-prompt decision under the paper's rule (``rule="eb"`` needs the whole batch: see allocate)."""
+    if config.rule != "paper":
+        raise ValueError(f"wants_more decides per prompt under rule='paper'; rule={config.rule!r} fits the "
+                         "batch, so use allocate")
+    return _wants(expected_gain(v, k, prior, prior_var=prior_var, variance=config.variance), k, config)
 
 
 @dataclass(frozen=True)
@@ -209,7 +217,7 @@ def allocate(
             gain = eb_gain(mean, counts, prior, fit_rho(mean, counts, prior))
         else:
             gain = expected_gain(mean, counts, prior, prior_var=prior_var, variance=config.variance)
-        want = np.flatnonzero((counts < config.k_max) & (4.0 * gain > config.cost))
+        want = np.flatnonzero(_wants(gain, counts, config))
         extra = np.minimum(config.per_round, config.k_max - counts[want])
         if budget is not None:
             order = np.argsort(-gain[want], kind="stable")

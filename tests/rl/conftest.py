@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from v05.data import PassRateTable
-from v05.rl.prior import RunValueModel
+from v05.value import ValueModel
 from v05.rl.task import make_problems
 
 TINY = dict(n_train_prompts=48, n_eval_prompts=32, prompts_per_step=8, d_embed=8, d_hidden=32, warmup_steps=30,
@@ -29,4 +29,4 @@ def synthetic_table() -> PassRateTable:
 @pytest.fixture(scope="session")
 def tiny_value_model():
     """A real value model (hashing encoder, no cache) meta-trained on :func:`synthetic_table`."""
-    return RunValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(synthetic_table())
+    return ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(synthetic_table())

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from tests.rl.conftest import synthetic_table
-from v05.rl.prior import OutcomeHistory, RunValueModel, ValueModelPrior
+from v05.rl.prior import OutcomeHistory, ValueModelPrior
+from v05.value import ValueModel
 
 
 def test_history_checks_and_round_trip():
@@ -23,9 +24,10 @@ def test_history_checks_and_round_trip():
 
 def test_remembered_difficulties_match_the_model():
     table = synthetic_table()
-    plain = RunValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)
+    plain = ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)
     texts = sorted(set(table.prompt.tolist()))
-    fast = RunValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table).remember(texts)
+    fast = ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)
+    fast.text_difficulty(texts)  # memoised in one batch, as the RL loop does
     assert np.allclose(fast.text_difficulty(texts[:5]), plain.text_difficulty(texts[:5]))
     assert np.allclose(fast.text_difficulty(["9+9+9="]), plain.text_difficulty(["9+9+9="]))  # unknown text
     ctx = texts[:10]

@@ -162,3 +162,16 @@ def test_load_refuses_unknown_missing_and_malformed(fitted, tmp_path):
     pickled = b"\x80\x04\x95" + b"cos\nsystem\n" + b"\x00" * 32  # a pickle is not a safetensors file
     with pytest.raises(ValueError, match="not a valid safetensors file"):
         ValueModel.load(variant("pickle", weights=pickled))
+
+
+def test_text_difficulty_memo_is_reset_by_fit():
+    from tests.rl.conftest import synthetic_table
+
+    table = synthetic_table()
+    vm = ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)
+    texts = sorted(set(table.prompt.tolist()))[:5]
+    before = vm.text_difficulty(texts)
+    assert np.array_equal(vm.text_difficulty(texts), before)  # served from the memo
+    vm.ridge = 3.0
+    vm.fit(table)
+    assert not np.allclose(vm.text_difficulty(texts), before)  # a new fit, new difficulties

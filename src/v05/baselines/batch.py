@@ -119,9 +119,7 @@ class Batch:
     @cached_property
     def first(self) -> np.ndarray:
         """The first unit-scale reward of each group."""
-        first = np.empty(self.n_groups, dtype=np.float64)
-        first[self.inv[::-1]] = self.y[::-1]  # the last write wins: the first rollout of each group
-        return first
+        return first_per_group(self.y, self.inv, self.n_groups)
 
     @cached_property
     def all_equal(self) -> np.ndarray:
@@ -157,10 +155,16 @@ class Batch:
         return py(self.labels[g])
 
 
-def _per_group(values: np.ndarray, name: str, inv: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
-    """Collapse a per-rollout column that must be constant within each group to one value per group."""
+def first_per_group(values: np.ndarray, inv: np.ndarray, n_groups: int) -> np.ndarray:
+    """The value of each group's first rollout, shape (n_groups,)."""
     first = np.empty(n_groups, dtype=np.float64)
     first[inv[::-1]] = values[::-1]  # the last write wins: the first rollout of each group
+    return first
+
+
+def _per_group(values: np.ndarray, name: str, inv: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
+    """Collapse a per-rollout column that must be constant within each group to one value per group."""
+    first = first_per_group(values, inv, n_groups)
     bad = values != first[inv]
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

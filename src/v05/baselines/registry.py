@@ -57,7 +57,6 @@ class Estimator:
     needs_prior_var: bool
     min_group_size: int
     options: tuple[str, ...]
-    summary: str
 
 
 _REGISTRY: dict[str, Estimator] = {}
@@ -90,8 +89,7 @@ def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = Fal
         estimator.__qualname__ = name
         estimator.__doc__ = kernel.__doc__
         estimator.__wrapped__ = kernel
-        summary = (kernel.__doc__ or "").strip().splitlines()[0] if kernel.__doc__ else ""
-        _REGISTRY[name] = Estimator(name, estimator, uses_prior, needs_prior_var, min_group_size, options, summary)
+        _REGISTRY[name] = Estimator(name, estimator, uses_prior, needs_prior_var, min_group_size, options)
         return estimator
 
     return wrap

@@ -30,7 +30,8 @@ def _grid(n: int, width: float, height: float):
     return fig, axes
 
 
-def _legend(fig, axes) -> None:
+def _finish(fig, axes, path: Path) -> None:
+    """One legend for all panels (each estimator once), layout, save, free."""
     handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -39,6 +40,8 @@ def _legend(fig, axes) -> None:
     fig.legend([handles[lab] for lab in ordered], ordered, loc="lower center", ncol=len(ordered), fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _index(result: dict) -> dict:
@@ -144,9 +147,7 @@ def plot_mse_vs_k(result: dict, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
     for ax in axes[:, 0]:
         ax.set_ylabel("baseline MSE vs true pass rate")
-    _legend(fig, axes)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, axes, path)
 
 
 def plot_mse_vs_prior(result: dict, path: Path) -> None:
@@ -168,9 +169,7 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
     for ax in axes[:, 0]:
         ax.set_ylabel("MSE / MSE of the plain mean")
-    _legend(fig, axes)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, axes, path)
 
 
 def write(result: dict, out: Path, title: str) -> dict[str, Path]:

@@ -38,7 +38,7 @@ from v05.rl.checkpoint import (
 from v05.rl.config import TrainConfig
 from v05.rl.metrics import MetricsLog
 from v05.rl.policy import Policy, PolicyConfig, supervised_warmup
-from v05.rl.prior import OutcomeHistory, PriorSource, RunValueModel, ValueModelPrior
+from v05.rl.prior import OutcomeHistory, PriorSource, ValueModelPrior
 from v05.rl.rollout import PromptStream, Sampler, collect_dynamic, collect_fixed, collect_osla, pass_rates
 from v05.rl.update import policy_update
 from v05.rl.task import ArithmeticTask, encode_answers, encode_prompts, make_problems
@@ -96,7 +96,10 @@ def default_prior(cfg: TrainConfig, texts: list[str]) -> PriorSource:
 
     ``texts`` are all the prompts of the run (their text difficulties are computed once, up front).
     """
-    model = RunValueModel.load(cfg.value_model).remember(texts)
+    from v05.value import ValueModel
+
+    model = ValueModel.load(cfg.value_model)
+    model.text_difficulty(texts)  # one batch up front: the same values on every step and on resume
     return ValueModelPrior(model, context_size=cfg.context_size, history_steps=cfg.history_steps,
                            history_block=cfg.history_block)
 

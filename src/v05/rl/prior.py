@@ -15,7 +15,6 @@ from typing import Protocol
 import numpy as np
 
 from v05.data import PassRateTable
-from v05.value import ValueModel
 
 
 class OutcomeHistory:
@@ -58,29 +57,6 @@ class OutcomeHistory:
         out.step, out.prompt = list(state["step"]), list(state["prompt"])
         out.pass_rate, out.n_samples = list(state["pass_rate"]), list(state["n_samples"])
         return out
-
-
-class RunValueModel(ValueModel):
-    """A :class:`v05.value.ValueModel` that computes the text difficulty of a run's prompts once.
-
-    The value model is frozen during RL and every prompt it will see (training pool and held-out set) is
-    known when the run starts, so :meth:`remember` computes their difficulties in one call and later
-    predictions look them up instead of re-reading every embedding each step (about 70% of a prediction's
-    time). The call is the same on resume, so the values, and the run, are reproduced exactly.
-    """
-
-    def remember(self, texts: list[str]) -> "RunValueModel":
-        """Compute and keep the text difficulty of ``texts``; returns self."""
-        texts = list(dict.fromkeys(texts))
-        self._remembered = dict(zip(texts, super().text_difficulty(texts)))
-        return self
-
-    def text_difficulty(self, texts) -> np.ndarray:
-        """Remembered difficulties; a call with any other text is computed as the parent does."""
-        remembered = getattr(self, "_remembered", {})
-        if all(t in remembered for t in texts):
-            return np.array([remembered[t] for t in texts])
-        return super().text_difficulty(texts)
 
 
 class PriorSource(Protocol):

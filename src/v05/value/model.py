@@ -86,6 +86,7 @@ class ValueModel:
         for name in ("ridge", "stack_prior"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} == {getattr(self, name)!r}, must be > 0")
+        self.__dict__.pop("_difficulty_memo", None)  # difficulties of the previous fit
         rng = np.random.default_rng(self.random_state)
         texts, policy, prompt, p, n, source = _stack_tables(tables)
         if len(np.unique(policy)) < 2:
@@ -126,9 +127,17 @@ class ValueModel:
         return np.hstack([self.embed(texts).astype(np.float64), length])
 
     def text_difficulty(self, texts) -> np.ndarray:
-        """Prior mean difficulty ``f(x)`` of each text (logit scale; higher = harder)."""
+        """Prior mean difficulty ``f(x)`` of each text (logit scale; higher = harder), memoised.
+
+        Texts not seen since the last fit are computed in one batch and kept, so a caller that passes all
+        of its texts once up front (the RL loop) gets the same values on every later call and on resume.
+        """
         self._check_fitted()
-        return ((self._raw_features(texts) - self.feature_mean_) / self.feature_scale_) @ self.coef_
+        memo = self.__dict__.setdefault("_difficulty_memo", {})
+        todo = [t for t in dict.fromkeys(texts) if t not in memo]
+        if todo:
+            memo.update(zip(todo, ((self._raw_features(todo) - self.feature_mean_) / self.feature_scale_) @ self.coef_))
+        return np.array([memo[t] for t in texts], dtype=np.float64)
 
     def predict(self, context_prompts, context_pass_rates, target_prompts, *, history=None, context_n_samples=None):
         """Predicted pass rate and its variance for each target prompt.
