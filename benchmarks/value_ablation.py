@@ -23,10 +23,10 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import logit
 
 from v05.data import load_v0_demo
-from v05.value import evaluate, leave_policies_out
-from v05.value.evaluate import split_context
+from v05.bench.value_eval import evaluate, leave_policies_out
+from v05.bench.value_eval import split_context
 from v05.value.irt import fit_irt, logit_normal_loglik
-from v05.value.metrics import intra_context_auc
+from v05.bench.metrics import intra_context_auc
 
 
 def loss_grid(table, seed):

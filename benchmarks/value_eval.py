@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from v05.data import load_mmlupro, load_v0_demo
-from v05.value import bench_priors, evaluate, leave_policies_out
-from v05.value.report import markdown_table, write_report
+from v05.bench.value_eval import bench_priors, evaluate, leave_policies_out
+from v05.bench.value_report import markdown_table, write_report
 
 
 def main() -> None:

@@ -45,3 +45,25 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} == {value}, must be >= {minimum}")
     return int(value)
+
+
+def check_number(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                 min_open: bool = False, allow_inf: bool = False) -> float:
+    """Raise ``TypeError`` unless ``value`` is a real number (not a bool or a string), ``ValueError`` unless it
+    is finite (or ``inf`` where allowed) and inside the bounds; return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number; got {type(value).__name__} {value!r}")
+    x = float(value)
+    low = "" if minimum is None else (f"> {minimum:g}" if min_open else f">= {minimum:g}")
+    high = "" if maximum is None else f"<= {maximum:g}"
+    allowed = " and ".join(b for b in (low, high) if b) or "finite"
+    if np.isnan(x) or (np.isinf(x) and not allow_inf) or (minimum is not None and (x <= minimum if min_open else x < minimum)) \
+            or (maximum is not None and x > maximum):
+        raise ValueError(f"{name} == {py(value)!r}, must be a {'number' if allow_inf else 'finite number'} {allowed}".rstrip())
+    return x
+
+
+def check_choice(value, name: str, allowed) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed`` (listed in the message)."""
+    if isinstance(value, (list, dict, set)) or value not in allowed:
+        raise ValueError(f"{name}={value!r}; expected one of {tuple(allowed)}")

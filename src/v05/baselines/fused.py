@@ -37,79 +37,31 @@ import numpy as np
 
 from v05.baselines.batch import Batch
 from v05.baselines.registry import KernelOut, UndefinedError, register, register_alias
+from v05.baselines.shrinkage import (
+    bayes_weight,
+    bernoulli_var,
+    eb_moments,
+    eb_weight,
+    fit_rho,
+    fuse,
+    shrinkage_weight,
+    worst_case_var,
+)
 
-EB_VARIANCE_CLIP = 0.02
-"""Priors are clipped to [0.02, 0.98] where they set a Bernoulli variance V(1-V) in ``v05_eb_beta``."""
-
-
-def fuse(v: np.ndarray, prior: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """b = V + w (v - V); exactly v for w = 1, exactly V for w = 0 or v = V."""
-    return np.where(w == 1.0, v, prior + w * (v - prior))
-
-
-def worst_case_var(k: np.ndarray) -> np.ndarray:
-    """Worst-case variance of a k-rollout mean on the unit scale: 1/(4k) (infinite for k = 0)."""
-    with np.errstate(divide="ignore"):
-        return 0.25 / k
-
-
-def bernoulli_var(v: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Plug-in variance p(1-p)/k of a k-rollout mean, with p = (k v + 1/2)/(k + 1) (Jeffreys-smoothed)."""
-    p = (k * v + 0.5) / (k + 1.0)
-    with np.errstate(divide="ignore"):
-        return p * (1.0 - p) / k
-
-
-def shrinkage_weight(d2: np.ndarray, s2: np.ndarray) -> np.ndarray:
-    """Positive-part James-Stein weight on the mean: max(0, 1 - s2 / d2); 0 when d2 <= s2 (prior kept)."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return np.where(d2 > s2, 1.0 - s2 / d2, 0.0)
-
-
-def bayes_weight(d2_prior: np.ndarray, s2: np.ndarray) -> np.ndarray:
-    """MSE-optimal weight D2 / (D2 + s2) for a prior with squared error D2 and a mean with variance s2.
-
-    1 where D2 is infinite or both are 0 (nothing to choose); 0 where s2 is infinite (no rollouts)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(d2_prior + s2 > 0, d2_prior / (d2_prior + s2), 1.0)
-    return np.where(np.isinf(d2_prior), 1.0, np.where(np.isinf(s2), 0.0, w))
-
-
-def eb_weight(k: np.ndarray, rho: np.ndarray | float) -> np.ndarray:
-    """Beta-Binomial posterior weight k rho / (k rho + 1 - rho); 0 for k = 0 and exactly 1 for rho = 1."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(k > 0, k * rho / (k * rho + 1.0 - rho), 0.0)
-
-
-def eb_moments(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-group terms of the moment equation for rho: (d2 - a/k, a (1 - 1/k)), zero for single rollouts.
-
-    Summed over groups, num / den estimates rho. Groups of one rollout are left out: for them
-    E[d2] = a whatever rho is, so they carry no information about the prior, only noise.
-    """
-    v_prior = np.clip(prior, EB_VARIANCE_CLIP, 1.0 - EB_VARIANCE_CLIP)
-    a = v_prior * (1.0 - v_prior)
-    informative = k >= 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        num = np.where(informative, (mean - prior) ** 2 - a / k, 0.0)
-        den = np.where(informative, a * (1.0 - 1.0 / k), 0.0)
-    return num, den
+def _fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
+    """:func:`~v05.baselines.shrinkage.fit_rho`, raising :class:`UndefinedError` where rho is not identifiable."""
+    rho = fit_rho(mean, k, prior)
+    if rho is None:
+        raise UndefinedError(
+            "v05_eb_beta learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
+            "none; pass rho= (0 trusts the prior fully, 1 ignores it) or use v05_paper"
+        )
+    return rho
 
 
 def _check_rho(rho: float | None) -> None:
     if rho is not None and not (np.isfinite(rho) and 0.0 <= rho <= 1.0):
         raise ValueError(f"rho={rho!r}: the prior's relative spread must be a number in [0, 1]")
-
-
-def fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
-    """Method-of-moments estimate of rho in [0, 1] from per-group means, counts and priors (unit scale)."""
-    num, den = eb_moments(mean, k, prior)
-    if den.sum() <= 0:
-        raise UndefinedError(
-            "v05_eb_beta learns how far to trust the prior from groups with >= 2 rollouts, and this batch has "
-            "none; pass rho= (0 trusts the prior fully, 1 ignores it) or use v05_paper"
-        )
-    return float(np.clip(num.sum() / den.sum(), 0.0, 1.0))
 
 
 def _loo_means(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +151,7 @@ def v05_eb_beta(batch: Batch, *, rho: float | None = None) -> KernelOut:
     Raises if rho is not given and no group has >= 2 rollouts (rho is then not identifiable).
     """
     _check_rho(rho)
-    rho = fit_rho(batch.mean, batch.counts, batch.prior) if rho is None else rho
+    rho = _fit_rho(batch.mean, batch.counts, batch.prior) if rho is None else rho
     return _group_fusion(batch, eb_weight(batch.counts.astype(np.float64), rho))
 
 

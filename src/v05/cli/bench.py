@@ -7,7 +7,7 @@ import typer
 
 from v05.baselines import list_estimators
 from v05.bench import baseline as bench_baseline
-from v05.bench import report
+from v05.bench import baseline_report as report
 from v05.budget import OslaConfig
 from v05.data import load_any
 
@@ -53,7 +53,7 @@ def baseline(
     noise = _floats(prior_noise, "--prior-noise") if prior_noise else ([] if data.prior is not None else _floats(DEFAULT_NOISE, "noise"))
     extra = []
     if prior == "value":
-        from v05.value import bench_priors
+        from v05.bench.value_eval import bench_priors
 
         try:
             mean, var = bench_priors(data, seed=seed)

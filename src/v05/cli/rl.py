@@ -29,7 +29,7 @@ def demo(
     value_model: str = typer.Option("default", help="Value model for V0.5's prior: 'default' or a directory."),
 ) -> None:
     """Train V0.5 (k_init=4 + OSLA), GRPO k=4, GRPO k=16 and DAPO k=16 at equal rollouts; write a report."""
-    from v05.rl.demo import DemoSettings, run_demo
+    from v05.bench.demo import DemoSettings, run_demo
 
     settings = DemoSettings.quick() if quick else DemoSettings()
     changes = {"seeds": _parse_seeds(seeds) if seeds else None, "total_rollouts": rollouts,

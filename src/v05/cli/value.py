@@ -128,9 +128,9 @@ def evaluate(
     """Evaluate the value model and baselines; rows of other policies serve as history."""
     import torch
 
-    from v05.value import evaluate as run_eval
-    from v05.value import leave_policies_out
-    from v05.value.report import markdown_table, write_report
+    from v05.bench.value_eval import evaluate as run_eval
+    from v05.bench.value_eval import leave_policies_out
+    from v05.bench.value_report import markdown_table, write_report
 
     torch.set_num_threads(1)
     data = _load(table, mmlupro_view)

@@ -15,7 +15,7 @@ import numpy as np
 
 from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
 from v05.budget import RULES as OSLA_RULES
-from v05.budget import VARIANCES as OSLA_VARIANCES
+from v05.baselines.shrinkage import VARIANCES as OSLA_VARIANCES
 from v05.budget import OslaConfig
 
 ALLOCATIONS = ("fixed", "osla")

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from v05.data import PassRateTable
-from v05.value import ValueModel, bench_priors, evaluate, leave_policies_out
-from v05.value.evaluate import split_context
-from v05.value.rivals import CONTEXT_RIVALS
+from v05.bench.value_eval import bench_priors, evaluate, leave_policies_out
+from v05.value import ValueModel
+from v05.bench.value_eval import split_context
+from v05.bench.value_rivals import CONTEXT_RIVALS
 
 
 def test_evaluate_scores_every_method_on_the_same_queries(fitted, table):

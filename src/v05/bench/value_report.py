@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from v05.value.evaluate import HEAD
-from v05.value.metrics import COVERAGE_MIN_SAMPLES, observed_variance
+from v05.bench.metrics import COVERAGE_MIN_SAMPLES, observed_variance
+from v05.bench.value_eval import HEAD
 
 METRIC_ORDER = ("auc", "brier", "mse", "ece", "coverage_1sigma", "coverage_90")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from v05.bench.metrics import summarize
+from v05.bench.value_rivals import CONTEXT_RIVALS, history_mean
 from v05.data import PassRateTable
-from v05.value.metrics import summarize
 from v05.value.model import ValueModel
-from v05.value.rivals import CONTEXT_RIVALS, history_mean
 
 HEAD = "value"
 HEAD_COLD = "value_cold"

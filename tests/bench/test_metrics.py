@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from v05.value.metrics import auc, coverage, ece, intra_context_auc, summarize
+from v05.bench.metrics import auc, coverage, ece, intra_context_auc, summarize
 
 
 def test_auc_matches_sklearn_with_ties():

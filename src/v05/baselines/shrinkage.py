@@ -1,0 +1,128 @@
+"""The shrinkage formulas behind every prior fusion and the OSLA budget, in one place (pure numpy).
+
+A prior pass rate V with squared error D2 and a k-rollout mean v with sampling variance s2 fuse into
+b = V + w (v - V). Everything here is on the unit scale (rewards mapped to [0, 1]); ``docs/method.md`` derives
+each formula. The estimators (:mod:`v05.baselines.fused`) turn these into baselines; the budget
+(:mod:`v05.budget`) turns them into the expected value of one more rollout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VARIANCES = ("worst", "bernoulli")
+"""Sampling-variance models of a k-rollout mean: the worst case 1/(4k), or the Bernoulli plug-in."""
+EB_VARIANCE_CLIP = 0.02
+"""Priors are clipped to [0.02, 0.98] where they set a Bernoulli variance V(1-V) (the Beta-Binomial fit)."""
+
+
+def fuse(v, prior, w):
+    """b = V + w (v - V); exactly v for w = 1, exactly V for w = 0 or v = V."""
+    return np.where(w == 1.0, v, prior + w * (v - prior))
+
+
+def worst_case_var(k):
+    """Worst-case variance of a k-rollout mean on the unit scale: 1/(4k) (infinite for k = 0)."""
+    with np.errstate(divide="ignore"):
+        return 0.25 / np.asarray(k, dtype=np.float64)
+
+
+def bernoulli_var(v, k):
+    """Plug-in variance p(1-p)/k of a k-rollout mean, with p = (k v + 1/2)/(k + 1) (Jeffreys-smoothed, so an
+    all-equal group does not claim zero noise)."""
+    k = np.asarray(k, dtype=np.float64)
+    p = (k * v + 0.5) / (k + 1.0)
+    with np.errstate(divide="ignore"):
+        return p * (1.0 - p) / k
+
+
+def sampling_var(v, k, variance: str):
+    """Variance of a k-rollout mean under the named model (see :data:`VARIANCES`)."""
+    return worst_case_var(k) if variance == "worst" else bernoulli_var(v, k)
+
+
+def shrinkage_weight(d2, s2):
+    """Positive-part James-Stein weight on the mean: max(0, 1 - s2 / d2); 0 when d2 <= s2 (prior kept).
+
+    With d2 = (v - V)^2 this is the paper's deviation test (``docs/method.md``, "Paper form")."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.where(d2 > s2, 1.0 - s2 / d2, 0.0)
+
+
+def bayes_weight(d2_prior, s2):
+    """MSE-optimal weight D2 / (D2 + s2) for a prior with squared error D2 and a mean with variance s2.
+
+    1 where D2 is infinite or both are 0 (nothing to choose); 0 where s2 is infinite (no rollouts)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(d2_prior + s2 > 0, d2_prior / (d2_prior + s2), 1.0)
+    return np.where(np.isinf(d2_prior), 1.0, np.where(np.isinf(s2), 0.0, w))
+
+
+def fused_mse(d2, s2):
+    """MSE of the optimally weighted fusion of a prior with squared error d2 and a mean with variance s2:
+    d2 s2 / (d2 + s2) (0 when both are 0)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(d2 + s2 > 0, d2 * s2 / (d2 + s2), 0.0)
+
+
+def prior_error(v, k, prior, prior_var=None, variance: str = "worst"):
+    """Plug-in squared error of the prior, D2 = max(0, (v - V)^2 - s2_k), floored at ``prior_var`` if given."""
+    d2 = np.maximum(0.0, (v - prior) ** 2 - sampling_var(v, k, variance))
+    return d2 if prior_var is None else np.maximum(d2, prior_var)
+
+
+def estimated_mse(v, k, prior, *, prior_var=None, variance: str = "worst"):
+    """OSLA's estimate of the fused baseline's MSE after k rollouts with mean v (unit scale)."""
+    v, k, prior = np.asarray(v, float), np.asarray(k, float), np.asarray(prior, float)
+    return fused_mse(prior_error(v, k, prior, prior_var, variance), sampling_var(v, k, variance))
+
+
+def expected_gain(v, k, prior, *, prior_var=None, variance: str = "worst", k_next=None):
+    """Expected MSE reduction (unit scale) of one more rollout, MSE(k') - MSE(k'+1), with the prior's squared
+    error D2 estimated at k and held fixed; k' = ``k_next`` (default k) lets a caller look further ahead."""
+    v, k, prior = np.asarray(v, float), np.asarray(k, float), np.asarray(prior, float)
+    k_next = k if k_next is None else np.asarray(k_next, float)
+    d2 = prior_error(v, k, prior, prior_var, variance)
+    return fused_mse(d2, sampling_var(v, k_next, variance)) - fused_mse(d2, sampling_var(v, k_next + 1, variance))
+
+
+def eb_weight(k, rho):
+    """Beta-Binomial posterior weight k rho / (k rho + 1 - rho); 0 for k = 0 and exactly 1 for rho = 1."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 0, k * rho / (k * rho + 1.0 - rho), 0.0)
+
+
+def eb_moments(mean, k, prior):
+    """Per-group terms of the moment equation for rho: (d2 - a/k, a (1 - 1/k)), zero for single rollouts.
+
+    Summed over groups, num / den estimates rho. Groups of one rollout are left out: for them
+    E[d2] = a whatever rho is, so they carry no information about the prior, only noise.
+    """
+    v_prior = np.clip(prior, EB_VARIANCE_CLIP, 1.0 - EB_VARIANCE_CLIP)
+    a = v_prior * (1.0 - v_prior)
+    informative = k >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        num = np.where(informative, (mean - prior) ** 2 - a / k, 0.0)
+        den = np.where(informative, a * (1.0 - 1.0 / k), 0.0)
+    return num, den
+
+
+def fit_rho(mean, k, prior) -> float | None:
+    """Method-of-moments estimate of rho in [0, 1] from per-group means, counts and priors (unit scale);
+    None when no group has >= 2 rollouts (rho is then not identifiable)."""
+    num, den = eb_moments(np.asarray(mean, float), np.asarray(k), np.asarray(prior, float))
+    if den.sum() <= 0:
+        return None
+    return float(np.clip(num.sum() / den.sum(), 0.0, 1.0))
+
+
+def eb_gain(mean, k, prior, rho: float):
+    """Expected posterior-variance reduction (unit scale) of one more rollout under the Beta prior of
+    strength m = 1/rho - 1 centred on the prior (plus Jeffreys' half counts): p(1-p)/(n+1)^2, n = m + k + 1."""
+    mean, k, prior = np.asarray(mean, float), np.asarray(k, float), np.asarray(prior, float)
+    if rho <= 0.0:
+        return np.zeros(np.broadcast(mean, k, prior).shape)
+    m = 1.0 / rho - 1.0
+    n = m + k + 1.0
+    p = (m * prior + k * mean + 0.5) / n
+    return p * (1.0 - p) / (n + 1.0) ** 2
