@@ -17,7 +17,7 @@ from tests.rl.conftest import TINY
 from v05.rl.config import TrainConfig
 from v05.rl.loop import train
 from v05.rl.metrics import read_records
-from v05.rl.prior import ValueModelPrior
+from v05.value.prior import ValueModelPrior
 
 
 def _prior(cfg, vm):

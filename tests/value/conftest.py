@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
+from tests.rl.conftest import tiny_value_model  # noqa: F401  (the prior tests use the engine's small model)
 from v05.data import PassRateTable
 
 TOPICS = ["algebra", "geometry", "counting", "number theory", "calculus", "probability"]
@@ -37,4 +38,5 @@ def fitted(table):
     from v05.value import ValueModel
 
     return ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=2000).fit(table)
+
 

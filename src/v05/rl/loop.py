@@ -38,7 +38,7 @@ from v05.rl.checkpoint import (
 from v05.rl.config import TrainConfig
 from v05.rl.metrics import MetricsLog
 from v05.rl.policy import Policy, PolicyConfig, supervised_warmup
-from v05.rl.prior import OutcomeHistory, PriorSource, ValueModelPrior
+from v05.value.prior import OutcomeHistory, PriorSource, ValueModelPrior
 from v05.rl.rollout import PromptStream, Sampler, collect_dynamic, collect_fixed, collect_osla, pass_rates
 from v05.rl.update import policy_update
 from v05.rl.task import ArithmeticTask, encode_answers, encode_prompts, make_problems

@@ -1,4 +1,5 @@
-"""Priors for the training loop: the policy's outcome history, and the value model that reads it.
+"""Priors during training: the policy's outcome history, and the value model that reads it (any trainer:
+the CPU engine, TRL, verl).
 
 :class:`OutcomeHistory` records every observed (prompt, pass rate, rollouts) row with the step it came
 from. :class:`ValueModelPrior` turns it into the generalist value model's inputs each step: the most

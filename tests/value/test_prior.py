@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.rl.conftest import synthetic_table
-from v05.rl.prior import OutcomeHistory, ValueModelPrior
+from v05.value.prior import OutcomeHistory, ValueModelPrior
 from v05.value import ValueModel
 
 
