@@ -133,6 +133,14 @@ def test_relabelling_groups_changes_nothing(name, batch, data):
     assert_same(a, b)
 
 
+def _equal_groups(batch: dict) -> set:
+    """Labels of the groups whose rewards are all exactly equal."""
+    rewards: dict = {}
+    for r, g in zip(np.asarray(batch["rewards"]).tolist(), batch["group"]):
+        rewards.setdefault(g.item() if hasattr(g, "item") else g, set()).add(r)
+    return {g for g, values in rewards.items() if len(values) == 1}
+
+
 @pytest.mark.parametrize("name", ALL)
 @PROPS
 @given(batch=batches(min_groups=2, max_groups=5, min_size=2, max_size=6, scales=("binary",)))
@@ -141,6 +149,8 @@ def test_pm1_baselines_are_twice_binary_minus_one(name, batch):
     pm1_batch = dict(batch, rewards=2.0 * batch["rewards"] - 1.0, scale="pm1")
     if name == "dapo":  # known src bug, see batch_strategies.has_inexact_equal_group
         assume(not has_inexact_equal_group(batch) and not has_inexact_equal_group(pm1_batch))
+        # 2r - 1 can round distinct tiny rewards to one value (0 and 5e-191 both give -1): keep then differs
+        assume(_equal_groups(batch) == _equal_groups(pm1_batch))
     binary = run(name, batch)
     pm1 = run(name, pm1_batch)
     np.testing.assert_allclose(pm1.baseline, 2.0 * binary.baseline - 1.0, **TOL)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from v05.budget import OslaConfig, RolloutPlan, allocate, expected_gain, projected_extra
 from v05.budget.rule import BatchState
 
-from tests.budget.test_budget import FakeGenerate, bernoulli_table, hand_gain
+from v05_testing.osla import FakeGenerate, bernoulli_table, hand_gain
 
 
 def drive(plan: RolloutPlan, table, *, shuffle_seed=None):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.rl.conftest import TINY
+from v05_testing.engine import TINY
 from v05.rl.config import TrainConfig
 from v05.rl.loop import train
 from v05.rl.metrics import read_records

@@ -165,9 +165,9 @@ def test_load_refuses_unknown_missing_and_malformed(fitted, tmp_path):
 
 
 def test_text_difficulty_memo_is_reset_by_fit():
-    from tests.rl.conftest import synthetic_table
+    from v05_testing.tables import arithmetic_table
 
-    table = synthetic_table()
+    table = arithmetic_table()
     vm = ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)
     texts = sorted(set(table.prompt.tolist()))[:5]
     before = vm.text_difficulty(texts)

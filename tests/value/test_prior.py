@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.rl.conftest import synthetic_table
+from v05_testing.tables import arithmetic_table
 from v05.value.prior import OutcomeHistory, ValueModelPrior
 from v05.value import ValueModel
 
@@ -23,7 +23,7 @@ def test_history_checks_and_round_trip():
 
 
 def test_remembered_difficulties_match_the_model():
-    table = synthetic_table()
+    table = arithmetic_table()
     plain = ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)
     texts = sorted(set(table.prompt.tolist()))
     fast = ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(table)

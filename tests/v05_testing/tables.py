@@ -1,16 +1,16 @@
-"""Shared fixtures: a small synthetic pass-rate table whose difficulty is readable from the prompt text."""
+"""Small synthetic pass-rate tables: arithmetic prompts (the engine's task) and topic prompts whose
+difficulty is readable from the text (the value model's tests)."""
 
 import numpy as np
-import pytest
 from scipy.special import expit
 
-from tests.rl.conftest import tiny_value_model  # noqa: F401  (the prior tests use the engine's small model)
 from v05.data import PassRateTable
+from v05.rl.task import make_problems
 
 TOPICS = ["algebra", "geometry", "counting", "number theory", "calculus", "probability"]
 
 
-def synthetic_table(n_policies=4, n_prompts=60, n_samples=16, seed=0) -> PassRateTable:
+def topic_table(n_policies=4, n_prompts=60, n_samples=16, seed=0) -> PassRateTable:
     """Policies of rising ability; prompt ``i`` is harder the more times it says 'hard'."""
     rng = np.random.default_rng(seed)
     hardness = rng.integers(0, 5, n_prompts)
@@ -28,15 +28,15 @@ def synthetic_table(n_policies=4, n_prompts=60, n_samples=16, seed=0) -> PassRat
     return PassRateTable.from_columns(**rows)
 
 
-@pytest.fixture(scope="session")
-def table():
-    return synthetic_table()
-
-
-@pytest.fixture(scope="session")
-def fitted(table):
-    from v05.value import ValueModel
-
-    return ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=2000).fit(table)
-
-
+def arithmetic_table() -> PassRateTable:
+    """3 synthetic policies x 60 arithmetic prompts, pass rate falling with the number of terms."""
+    problems = make_problems(60, np.random.default_rng(0))
+    rows = {"prompt_id": [], "policy": [], "pass_rate": [], "prompt": [], "n_samples": []}
+    for k, skill in enumerate((0.2, 0.5, 0.8)):
+        for p in problems:
+            rows["prompt_id"].append(p.prompt)
+            rows["policy"].append(f"policy{k}")
+            rows["pass_rate"].append(float(np.clip(skill + 0.3 - 0.08 * p.level, 0, 1)))
+            rows["prompt"].append(p.prompt)
+            rows["n_samples"].append(8)
+    return PassRateTable.from_columns(**rows)
