@@ -43,7 +43,8 @@ class FakeTransferQueue:
         rows = []
         for key in keys:
             stored = self.fields[partition_id][key]
-            rows.append({f: stored[f] for f in (select_fields or stored)})
+            # absent fields are left out, as verl's trainer expects ("rollout_log_probs" in data.batch)
+            rows.append({f: stored[f] for f in (select_fields or stored) if f in stored})
         return list_of_dict_to_tensordict(rows)
 
     def kv_clear(self, keys, partition_id):
