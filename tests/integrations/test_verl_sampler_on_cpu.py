@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.integrations.fake_tq import FakeTransferQueue
+from fake_tq import FakeTransferQueue
 from v05.budget import OslaConfig, RolloutPlan
 from v05.integrations.verl.config import RolloutSettings
 from v05.integrations.verl.keys import split_key

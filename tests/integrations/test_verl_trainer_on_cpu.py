@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from verl.utils import tensordict_utils as tu
 
 import verl
-from tests.integrations.fake_tq import FakeTransferQueue
+from fake_tq import FakeTransferQueue
 from v05.baselines import compute
 from v05.integrations.verl.config import SAMPLER_NAME, SAMPLER_PATH, V05VerlConfig, check_run
 from v05.integrations.verl.main import check_launch
