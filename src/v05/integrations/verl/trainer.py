@@ -152,8 +152,9 @@ class V05SyncTrainer(PPOTrainerSync):
         data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)
         data, correction = self._rollout_correction(data, metrics)
         data.batch["advantages"] = data.batch["returns"] = self._advantages(batch, data, metrics)
-        out = ["advantages", "returns"] + (["response_mask"] + (["rollout_is_weights"] if "rollout_is_weights"
-                                                                in data.batch else []) if correction else [])
+        out = ["advantages", "returns"]
+        if correction:
+            out += ["response_mask"] + (["rollout_is_weights"] if "rollout_is_weights" in data.batch else [])
         output = TensorDict({f: response_to_nested(data.batch[f], response_mask) for f in out}, batch_size=len(batch))
         return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=output)
 
