@@ -196,3 +196,18 @@ def test_plan_invariants(data, m, k_init, blocks, block, max_rounds, rule, cost)
     assert alloc.rounds == len(gen.calls)
     for j in range(m):
         np.testing.assert_array_equal(alloc.rewards[alloc.group == j], table[j][: alloc.counts[j]])
+
+
+def test_forfeit_lets_a_round_with_a_failed_generation_complete():
+    plan = RolloutPlan([0.5, 0.0, 0.2], OslaConfig(k_init=4, k_max=8))
+    first = plan.request()
+    plan.record(0, [1, 0, 1, 0])
+    plan.record(1, [1, 1])                       # two of four came back
+    assert plan.forfeit([1, 2]) == 2 + 4         # prompt 2 failed entirely
+    assert plan.spent == 6 and first.rollouts == 12
+    assert plan.result().counts.tolist() == [4, 2, 0]
+    top_up = plan.request()                      # the round is complete
+    assert 1 in top_up.index.tolist()            # the contradicted prior still gets its top-up
+    assert 2 not in top_up.index.tolist()        # no rollout, no mean: never topped up
+    with pytest.raises(ValueError, match="prompt positions"):
+        plan.forfeit([3])

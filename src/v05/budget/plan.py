@@ -183,6 +183,20 @@ class RolloutPlan:
         self._totals += np.bincount(index, weights=self.scale.to_unit(rewards), minlength=len(self.prior))
         self._chunks.append((rewards, index.astype(np.int64), self._rounds - 1))
 
+    def forfeit(self, prompt_index) -> int:
+        """Give up the rollouts still owed to these prompts in the current round (their generation failed), so
+        the round can complete without them; returns how many were dropped.
+
+        Dropped rollouts count as never asked for (``spent`` falls, the budget gets them back). A prompt with
+        no recorded rollout at all is never topped up: with no mean there is nothing for the rule to test.
+        """
+        index = np.atleast_1d(np.asarray(prompt_index))
+        if index.dtype.kind not in "iu" or (len(index) and (index.min() < 0 or index.max() >= len(self.prior))):
+            raise ValueError(f"prompt_index must hold prompt positions in [0, {len(self.prior)}); got {index[:3].tolist()}")
+        dropped = int(self._owed[index].sum()) if len(index) else 0
+        self._owed[index] = 0
+        return dropped
+
     def result(self) -> Allocation:
         """Everything recorded, in recording order (the current round must be complete)."""
         self._check_round_complete("read the result")

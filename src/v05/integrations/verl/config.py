@@ -1,0 +1,213 @@
+"""The ``+v05.*`` config group: V0.5's settings for a verl run, checked before training starts.
+
+verl's ``algorithm`` section is a dataclass that refuses unknown keys, so V0.5 keeps its own top-level group
+(all keys optional; defaults below)::
+
+    +v05.prior_key=prior_value          # dataset column with each prompt's prior pass rate in [0, 1]
+    +v05.prior_var_key=null             # column with its variance (v05_prior_var needs one)
+    +v05.scale=binary                   # reward range: binary (0/1), pm1 (+-1) or [lo,hi]
+    +v05.options.tau2=0.01              # the estimator's own keyword options
+    +v05.rollouts.mode=osla             # fixed (rollout.n each) | static (a count column) | osla (top-ups)
+    +v05.rollouts.n_key=rollout_n       # static: the dataset column with each prompt's rollout count
+    +v05.rollouts.budget=null           # osla: mean rollouts per prompt in a step (null: only k_max caps)
+    +v05.rollouts.block=1               # osla: top-ups come in multiples of this
+    +v05.rollouts.osla.k_max=16         # any field of v05.budget.OslaConfig
+
+The estimator itself is verl's own knob, ``algorithm.adv_estimator`` (``v05``, ``v05_eb``, ``v05_grpo``...).
+:func:`check_run` checks this group and how it fits the rest of verl's config; errors name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from v05._validation import check_choice, check_number, check_positive_int
+from v05.baselines import RewardScale, compute, get_estimator
+from v05.budget import OslaConfig
+from v05.budget.rule import K_MAX_LIMIT
+from v05.integrations.verl.estimator import our_name
+
+MODES = ("fixed", "static", "osla")
+SAMPLER_PATH = "pkg://v05.integrations.verl.sampler"
+SAMPLER_NAME = "V05ReplayBuffer"
+TRAINER_MODE = "v05_sync"
+
+
+def _plain(node):
+    """An OmegaConf node (or anything) as plain Python containers."""
+    try:
+        from omegaconf import OmegaConf
+    except ImportError:  # pragma: no cover - verl always brings omegaconf
+        return node
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _fields_of(cls, mapping, where: str) -> dict:
+    mapping = _plain(mapping)
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{where} must be a group of keys; got {type(mapping).__name__} {mapping!r}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise ValueError(f"{where} has no key(s) {unknown}; its keys: {known}")
+    return dict(mapping)
+
+
+def _check_str(value, where: str, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{where} must be a non-empty string{' or null' if optional else ''}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """How many rollouts each prompt gets (``+v05.rollouts.*``)."""
+
+    mode: str = "fixed"
+    """'fixed': rollout.n each; 'static': a per-prompt count column; 'osla': k_init, then top-ups (needs the
+    V05ReplayBuffer sampler)."""
+    n_key: str = "rollout_n"
+    """static: the dataset column holding each prompt's rollout count."""
+    budget: float | None = None
+    """osla: mean rollouts per prompt in a step, first round included (None: only k_max caps)."""
+    block: int = 1
+    """osla: every top-up is a multiple of this many rollouts."""
+    osla: OslaConfig = OslaConfig(k_init=4, k_max=16, max_rounds=2)
+    """The OSLA rule. Each top-up round is one more generation pass, so max_rounds bounds a step's latency."""
+
+    @classmethod
+    def from_mapping(cls, mapping, where: str = "v05.rollouts") -> "RolloutSettings":
+        values = _fields_of(cls, mapping, where)
+        if "osla" in values:
+            osla = {**dataclasses.asdict(cls.osla), **_fields_of(OslaConfig, values["osla"], f"{where}.osla")}
+            try:
+                values["osla"] = OslaConfig(**osla)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{where}.osla: {e}") from None
+        out = cls(**values)
+        out.check(where)
+        return out
+
+    def check(self, where: str) -> None:
+        check_choice(self.mode, f"{where}.mode", MODES)
+        _check_str(self.n_key, f"{where}.n_key")
+        check_positive_int(self.block, f"{where}.block")
+        if self.budget is not None:
+            check_number(self.budget, f"{where}.budget", minimum=self.osla.k_init)
+
+
+@dataclass(frozen=True)
+class V05VerlConfig:
+    """V0.5's settings for a verl run (``+v05.*``); see the module docstring."""
+
+    prior_key: str = "prior_value"
+    """Dataset column with each prompt's prior pass rate in [0, 1] (carried to every rollout)."""
+    prior_var_key: str | None = None
+    """Dataset column with the prior's variance, for estimators that weight by it (v05_prior_var)."""
+    scale: str | tuple = "binary"
+    """The rewards' range: 'binary' (0/1), 'pm1' (+-1) or [lo, hi]."""
+    options: dict = field(default_factory=dict)
+    """The estimator's keyword options (e.g. tau2 for v05_eb)."""
+    rollouts: RolloutSettings = RolloutSettings()
+
+    @classmethod
+    def from_mapping(cls, mapping, where: str = "v05") -> "V05VerlConfig":
+        """Build and check the group from a mapping (an OmegaConf node or a dict; None gives the defaults)."""
+        values = _fields_of(cls, mapping, where)
+        if "rollouts" in values:
+            values["rollouts"] = RolloutSettings.from_mapping(values["rollouts"], f"{where}.rollouts")
+        if isinstance(values.get("scale"), list):
+            values["scale"] = tuple(values["scale"])
+        if values.get("options") is None:
+            values["options"] = {}
+        out = cls(**values)
+        out.check(where)
+        return out
+
+    def check(self, where: str) -> None:
+        _check_str(self.prior_key, f"{where}.prior_key")
+        _check_str(self.prior_var_key, f"{where}.prior_var_key", optional=True)
+        try:
+            RewardScale.parse(self.scale)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}.scale={self.scale!r}: {e}") from None
+        if not isinstance(self.options, Mapping):
+            raise TypeError(f"{where}.options must be a group of the estimator's keyword options; got {self.options!r}")
+
+
+def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
+    """How the group fits verl's own settings (each error names the verl key and what to set)."""
+    adv = str(verl_config.algorithm.adv_estimator)
+    name = our_name(adv)
+    mode = v05.rollouts.mode
+    if name is None:
+        if mode != "fixed" or v05.options:
+            raise ValueError(f"algorithm.adv_estimator={adv!r} is verl's own estimator: v05.rollouts.mode must be "
+                             "'fixed' and v05.options empty (use v05, v05_eb, v05_grpo... for V0.5's)")
+        return
+    if verl_config.algorithm.get("use_kl_in_reward", False):
+        raise ValueError(f"algorithm.use_kl_in_reward=True puts a KL term into the rewards, which {adv!r} needs "
+                         "inside v05.scale; use actor_rollout_ref.actor.use_kl_loss=True instead")
+    if get_estimator(name).needs_prior_var and v05.prior_var_key is None:
+        raise ValueError(f"algorithm.adv_estimator={adv!r} weights the prior by its variance: set v05.prior_var_key")
+    if mode == "osla":
+        filter_groups = verl_config.algorithm.get("filter_groups", None)
+        if filter_groups is not None and filter_groups.get("enable", False):
+            raise ValueError("algorithm.filter_groups.enable=True is not applied by V05ReplayBuffer: "
+                             "turn it off with v05.rollouts.mode=osla")
+        reward_model = verl_config.reward.reward_model
+        if reward_model.enable and not reward_model.get("enable_resource_pool", False):
+            raise ValueError("v05.rollouts.mode=osla decides top-ups from rewards at sampling time: use a rule-based "
+                             "reward or reward.reward_model.enable_resource_pool=True")
+        sampler = verl_config.trainer.v1.sampler.get("custom_sampler", None) or {}
+        if (sampler.get("path"), sampler.get("name")) != (SAMPLER_PATH, SAMPLER_NAME):
+            raise ValueError(f"v05.rollouts.mode=osla needs trainer.v1.sampler.custom_sampler.path={SAMPLER_PATH} "
+                             f"and trainer.v1.sampler.custom_sampler.name={SAMPLER_NAME}; got "
+                             f"{sampler.get('path')!r} / {sampler.get('name')!r}")
+
+
+def _dry_run(v05: V05VerlConfig, name: str, group_size: int) -> None:
+    """Run the estimator once on a small batch shaped like a step, so bad options fail now, not at step 1."""
+    scale = RewardScale.parse(v05.scale)
+    k = max(group_size, 2)
+    rewards = np.tile([scale.lo, scale.hi], k)[: 2 * k]
+    group = np.repeat(["a", "b"], k)
+    prior = np.repeat([0.25, 0.75], k)
+    try:
+        compute(name, rewards, group, prior=prior, prior_var=np.full(2 * k, 0.01), scale=scale, **v05.options)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"v05.options {v05.options}: {e}") from None
+
+
+def check_run(verl_config) -> V05VerlConfig:
+    """The checked ``+v05`` group of a composed verl config (defaults where it is absent).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A key of the group has a wrong type or value, or the group does not fit verl's settings (the message
+        names the key and what is allowed).
+    """
+    v05 = V05VerlConfig.from_mapping(verl_config.get("v05", None))
+    _verl_checks(v05, verl_config)
+    name = our_name(str(verl_config.algorithm.adv_estimator))
+    if name is not None:
+        k = v05.rollouts.osla.k_init if v05.rollouts.mode == "osla" else int(verl_config.actor_rollout_ref.rollout.n)
+        _dry_run(v05, name, k)
+    return v05
+
+
+def check_static_counts(counts, where: str) -> np.ndarray:
+    """Per-prompt rollout counts from a dataset column: ints in [1, K_MAX_LIMIT], else an error naming the row."""
+    values = np.asarray(counts, dtype=object)
+    for i, value in enumerate(values):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 1 <= value <= K_MAX_LIMIT:
+            raise ValueError(f"{where}[{i}] = {value!r}: rollout counts must be ints in [1, {K_MAX_LIMIT}]")
+    return values.astype(np.int64)
