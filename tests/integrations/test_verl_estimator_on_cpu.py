@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

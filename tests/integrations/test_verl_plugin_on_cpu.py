@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
+
 PROBE = (
     "import verl\n"
     "from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY\n"

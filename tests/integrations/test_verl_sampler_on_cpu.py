@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
 import torch
 
-from fake_tq import FakeTransferQueue
+from v05_testing.fake_tq import FakeTransferQueue
 from v05.budget import OslaConfig, RolloutPlan
 from v05.integrations.verl.config import RolloutSettings
 from v05.integrations.verl.keys import split_key

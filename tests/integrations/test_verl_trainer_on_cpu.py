@@ -8,12 +8,14 @@ import os
 
 import numpy as np
 import pytest
+
+pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
 import torch
 from hydra import compose, initialize_config_dir
 from verl.utils import tensordict_utils as tu
 
 import verl
-from fake_tq import FakeTransferQueue
+from v05_testing.fake_tq import FakeTransferQueue
 from v05.baselines import compute
 from v05.integrations.verl.config import SAMPLER_NAME, SAMPLER_PATH, V05VerlConfig, check_run
 from v05.integrations.verl.main import check_launch
