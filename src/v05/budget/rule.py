@@ -77,7 +77,7 @@ class OslaConfig:
             known = [f.name for f in dataclasses.fields(cls)]
             unknown = sorted(set(config) - set(known))
             if unknown:
-                raise ValueError(f"OslaConfig has no field(s) {unknown}; its fields: {known}")
+                raise TypeError(f"OslaConfig has no field(s) {unknown}; its fields: {known}")
             return cls(**config)
         raise TypeError(f"config must be an OslaConfig or a dict of its fields; got {type(config).__name__}")
 
