@@ -1,4 +1,4 @@
-"""Contract suite over the whole registry (sklearn's ``parametrize_with_checks`` manner, STYLE.md 6.12).
+"""Contract suite over the whole registry (in the manner of scikit-learn's ``parametrize_with_checks``).
 
 Every registered estimator gets every check; estimator-specific expectations are keyed on the registry
 entry (``uses_prior``, ``needs_prior_var``) or on the ``_loo`` suffix, never on a hand-kept list that

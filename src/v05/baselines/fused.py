@@ -3,7 +3,7 @@
 All arithmetic is on the unit scale (rewards mapped to [0, 1], V a pass rate). The estimators differ only
 in the weight w on the empirical mean:
 
-- ``v05_paper``: METHOD.md 2.2, positive-part James-Stein with the worst-case sampling variance,
+- ``v05_paper``: ``docs/method.md`` 3.2, positive-part James-Stein with the worst-case sampling variance,
   w = max(0, 1 - s2 / (v - V)^2), s2 = 1/(4k) on the unit scale (= the paper's 1/k for +-1 rewards).
 - ``v05_bernoulli``: the same with a Bernoulli plug-in s2 = p(1-p)/k, p the Jeffreys-smoothed group mean
   (k v + 1/2) / (k + 1), so an all-equal group does not claim zero noise.
