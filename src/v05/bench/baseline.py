@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.progress import Progress
 
-from v05._validation import check_positive_int
+from v05._validation import check_number, check_positive_int
 from v05.baselines import DEFAULT, UndefinedError, compute, get_estimator, list_estimators
 from v05.bench.metrics import ci95
 from v05.budget import RULES, Allocation, OslaConfig, allocate
@@ -90,8 +90,7 @@ class BenchConfig:
 
 def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> PriorSource:
     """The true pass rate with N(0, sd^2) noise on the logit scale; var is the delta-method variance."""
-    if not (np.isfinite(sd) and sd >= 0):
-        raise ValueError(f"prior noise sd == {sd!r}, must be a finite number >= 0")
+    sd = check_number(sd, "prior noise sd", minimum=0.0)
     if sd == 0:
         return PriorSource("noise=0", pass_rate.copy(), np.zeros_like(pass_rate))
     p = np.clip(pass_rate, LOGIT_CLIP, 1 - LOGIT_CLIP)

@@ -113,27 +113,49 @@ def _prior_table(result: dict, idx: dict, prior: str) -> list[str]:
     return lines + [""]
 
 
+def _seed_ratios(result: dict, row: dict) -> np.ndarray | None:
+    """Per seed: an OSLA row's MSE over the mean's MSE at that seed's rollouts (None where one is missing)."""
+    refs = [mean_at(result, row["prior"], n, seed=s) for s, n in enumerate(row["seeds"]["mean_rollouts"])]
+    if any(r is None or r <= 0 for r in refs):
+        return None
+    return np.asarray(row["seeds"]["mse"]) / np.asarray(refs)
+
+
+def _pm(value: float | None, per_seed: np.ndarray | None, digits: int = 2) -> str:
+    """``value ± the 95% interval of its per-seed values`` ("-" without a value)."""
+    if value is None:
+        return "-"
+    ci = None if per_seed is None else ci95(per_seed)
+    return f"{value:.{digits}f}" + ("" if ci is None else f" ± {ci:.{digits}f}")
+
+
 def _osla_table(result: dict, cfg: dict) -> list[str]:
     """The rows of one OSLA rule, capped and uncapped, against the mean at equal rollouts."""
     rule = cfg["rule"]
     lines = [f"## OSLA rule '{rule}' (k_init={cfg['k_init']}, k_max={cfg['k_max']}, c={cfg['cost']})", "",
              "rounds: generation rounds per batch, the first included; ratio: MSE over the plain mean's MSE at the "
-             "same rollouts per prompt (interpolated log-log between the simulated k), ± its 95% interval over "
-             "seeds.", "",
-             "| prior | estimator | max_rounds | rounds | mean rollouts | MSE x 1e3 | mean at equal rollouts | ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+             "same rollouts per prompt (interpolated log-log between the simulated k), ± the 95% interval of its "
+             "per-seed values; vs none: a capped run's ratio minus the uncapped run's, its interval paired by seed "
+             "(the capped run replays the uncapped run's rewards).", "",
+             "| prior | estimator | max_rounds | rounds | mean rollouts | MSE x 1e3 | mean at equal rollouts | ratio "
+             "| vs none |",
+             "|---|---|---|---|---|---|---|---|---|"]
     rows = [r for r in result["rows"] if r["osla"] == rule]
+    uncapped = {(r["prior"], r["estimator"]): r for r in rows if r["max_rounds"] is None}
     key = lambda r: (result["prior_mse"][r["prior"]], r["estimator"], -1 if r["max_rounds"] is None else r["max_rounds"])
     for r in sorted(rows, key=key):
         same = mean_at(result, r["prior"], r["mean_rollouts"])
-        cap = "none" if r["max_rounds"] is None else str(r["max_rounds"])
-        lead = f"| {r['prior']} | {r['estimator']} | {cap} | {r['rounds']:.2f} | {r['mean_rollouts']:.2f} | {_mse(r)} |"
-        if same is None:
-            lines.append(lead + " - | - |")
-            continue
-        refs = [mean_at(result, r["prior"], n, seed=s) for s, n in enumerate(r["seeds"]["mean_rollouts"])]
-        ci = _ratio_ci(r, refs)
-        lines.append(lead + f" {1e3 * same:.2f} | {r['mse'] / same:.2f}" + ("" if ci is None else f" ± {ci:.2f}") + " |")
+        ratio, ratios = (None, None) if same is None else (r["mse"] / same, _seed_ratios(result, r))
+        base = uncapped.get((r["prior"], r["estimator"]))
+        change = changes = None
+        if r["max_rounds"] is not None and base is not None and ratio is not None:
+            base_same = mean_at(result, base["prior"], base["mean_rollouts"])
+            base_ratios = _seed_ratios(result, base)
+            change = None if base_same is None else ratio - base["mse"] / base_same
+            changes = None if ratios is None or base_ratios is None else ratios - base_ratios
+        lines.append(f"| {r['prior']} | {r['estimator']} | {'none' if r['max_rounds'] is None else r['max_rounds']} | "
+                     f"{r['rounds']:.2f} | {r['mean_rollouts']:.2f} | {_mse(r)} | "
+                     f"{'-' if same is None else f'{1e3 * same:.2f}'} | {_pm(ratio, ratios)} | {_pm(change, changes, 3)} |")
     return lines + [""]
 
 
