@@ -25,6 +25,6 @@ test: $(STAMP)
 	$(BIN)/pytest -q src tests
 
 bench: $(STAMP)
-	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --seeds 5 --osla --osla-rule paper,eb --out runs/bench/v0_demo
-	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior-noise 0.25,0.5,1,2,4 --seeds 5 --osla --osla-rule paper,eb --out runs/bench/mmlupro
+	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --seeds 5 --osla --osla-rule paper,eb --osla-max-rounds none,1,2,4 --out runs/bench/v0_demo
+	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior-noise 0.25,0.5,1,2,4 --seeds 5 --osla --osla-rule paper,eb --osla-max-rounds none,1,2,4 --out runs/bench/mmlupro
 	$(BIN)/python benchmarks/speed_baselines.py --out runs/bench/speed

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for rollout batches that seek out the edges (STYLE.md 6.2).
+"""Hypothesis strategies for rollout batches that seek out the edges where implementations disagree.
 
 Ragged groups (sizes 1-8), string ids and unsorted int ids (small ones take the bincount path of
 ``factorize``, large or negative ones ``np.unique``), groups whose rewards are all equal, float32 rewards,

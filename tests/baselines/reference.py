@@ -1,6 +1,6 @@
-"""Slow, obvious twins of every registered baseline estimator (STYLE.md 6.2).
+"""Slow, obvious twins of every registered baseline estimator: the fast version must match its twin.
 
-Written from the formulas in the module docstrings of ``v05.baselines`` and METHOD.md sections 2 and 4,
+Written from the formulas in the module docstrings of ``v05.baselines`` and ``docs/method.md`` sections 2 and 3,
 not from the vectorised code: a dict of lists over groups, plain Python loops and ``math``. Only the
 *estimator-defined* failures are raised here (``ValueError``: a singleton for ``rloo`` or a per-group
 GRPO std, ``v05_eb_beta`` with no group of >= 2 rollouts, ...); input validation is tested separately.

@@ -1,4 +1,4 @@
-"""Contract suite over the whole registry (sklearn's ``parametrize_with_checks`` manner, STYLE.md 6.12).
+"""Contract suite over the whole registry (in the manner of scikit-learn's ``parametrize_with_checks``).
 
 Every registered estimator gets every check; estimator-specific expectations are keyed on the registry
 entry (``uses_prior``, ``needs_prior_var``) or on the ``_loo`` suffix, never on a hand-kept list that
@@ -228,7 +228,7 @@ def test_eb_with_zero_tau2_is_exactly_the_prior(name):
 @pytest.mark.parametrize("name", ["v05_eb", "v05_eb_loo"])
 @pytest.mark.parametrize("tau2", [-0.1, float("nan")])
 def test_eb_negative_or_nan_tau2_is_rejected(name, tau2):
-    with pytest.raises(ValueError, match=r"tau2="):
+    with pytest.raises(ValueError, match=rf"^{name}: tau2 == {tau2!r}, must be a number >= 0 or inf \(tau2 is"):
         compute(name, R4, G4, prior=[0.5] * 4, tau2=tau2)
 
 
@@ -406,18 +406,23 @@ def test_bad_scale_is_rejected(name):
         call(name, R4, G4, scale="percent")
 
 
-@pytest.mark.parametrize("option, value, match", [
-    ("std_scale", "groups", r"std_scale='groups'; expected 'group', 'batch' or 'none'"),
+@pytest.mark.parametrize("option, value, error, match", [
+    ("std_scale", "groups", ValueError, r"grpo: std_scale='groups'; expected one of \('group', 'batch', 'none'\)"),
+    ("std_scale", ["group"], TypeError, r"grpo: std_scale must be one of .*; got list \['group'\]"),
+    ("eps", 0.0, ValueError, r"grpo: eps == 0.0, must be a finite number > 0 \(it keeps all-equal groups"),
+    ("eps", "1e-4", TypeError, r"grpo: eps must be a number; got str '1e-4'"),
+    ("ddof", 1.5, TypeError, r"grpo: ddof must be an int; got float 1.5"),
+    ("ddof", -1, ValueError, r"grpo: ddof == -1, must be >= 0"),
 ])
-def test_grpo_bad_option_value(option, value, match):
-    with pytest.raises(ValueError, match=match):
+def test_grpo_bad_option_value(option, value, error, match):
+    with pytest.raises(error, match=match):
         compute("grpo", R4, G4, **{option: value})
 
 
 @pytest.mark.parametrize("name", ["v05_eb_beta", "v05_eb_beta_loo"])
 @pytest.mark.parametrize("rho", [-0.1, 1.5, float("nan")])
 def test_eb_rho_outside_unit_interval_is_rejected(name, rho):
-    with pytest.raises(ValueError, match=r"rho="):
+    with pytest.raises(ValueError, match=rf"^{name}: rho == {rho!r}, must be a finite number >= 0 and <= 1"):
         compute(name, R4, G4, prior=[0.5] * 4, rho=rho)
 
 

@@ -68,8 +68,10 @@ def test_undefined_estimators_are_left_out_not_faked():
 def test_config_and_prior_errors():
     with pytest.raises(ValueError, match="unknown estimator 'nope'; known: dapo"):
         BenchConfig(estimators=("nope",))
-    with pytest.raises(ValueError, match="every k must be"):
-        BenchConfig(ks=(0,))
+    with pytest.raises(ValueError, match=r"ks\[1\] == 0, must be >= 1"):
+        BenchConfig(ks=(2, 0))
+    with pytest.raises(TypeError, match=r"ks\[0\] must be an int; got float 2.5"):
+        BenchConfig(ks=(2.5,))
     with pytest.raises(ValueError, match="no prior"):
         prior_sources(synthetic_table(with_prior=False), [], np.random.default_rng(0))
     with pytest.raises(ValueError, match="sd == -1"):
@@ -121,3 +123,96 @@ def test_a_one_prompt_table_runs_and_names_what_is_undefined(tmp_path):
     data = json.loads((tmp_path / "o" / "baseline.json").read_text())
     assert "v05_eb_loo at k=4 (table)" in data["undefined"]  # no other group to fit tau2 on
     assert {r["estimator"] for r in data["rows"]} >= {"mean", "rloo", DEFAULT}
+
+
+# -- round caps, intervals, any subset of estimators --------------------------------------------------------
+
+
+def test_round_caps_replay_the_uncapped_rewards():
+    """A cap that never binds (k_max - k_init top-up rounds) reproduces the uncapped cell exactly, since it
+    replays the same rewards; a cap of 1 uses at most 2 generation rounds per batch."""
+    table = synthetic_table(n=300)
+    srcs = prior_sources(table, [1.0], np.random.default_rng(0))
+    cfg = BenchConfig(ks=(2, 4, 8), seeds=2, estimators=("v05",), oslas=(OslaConfig(), OslaConfig(rule="eb")),
+                      max_rounds=(1, 12))
+    result = run(table, srcs, cfg, progress=False)
+    rows = {(r["estimator"], r["prior"], r["osla"], r["max_rounds"]): r for r in result["rows"] if r["osla"]}
+    for rule in ("paper", "eb"):
+        for prior in ("table", "noise=1"):
+            free, loose, tight = (rows[(DEFAULT, prior, rule, cap)] for cap in (None, 12, 1))
+            assert (loose["mse"], loose["mean_rollouts"], loose["rounds"]) == (free["mse"], free["mean_rollouts"],
+                                                                               free["rounds"])
+            assert tight["rounds"] <= 2 and tight["rounds"] <= free["rounds"]
+    assert rows[(DEFAULT, "noise=1", "paper", None)]["rounds"] > 2
+    assert result["config"]["max_rounds"] == [1, 12]
+
+
+def test_fixed_k_cells_do_not_depend_on_caps_or_the_estimators_asked_for():
+    table = synthetic_table(n=200)
+    srcs = prior_sources(table, [0.5], np.random.default_rng(0))
+    full = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, oslas=(OslaConfig(),), max_rounds=(1, 2)), progress=False)
+    some = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, estimators=("v05",), oslas=(OslaConfig(),)), progress=False)
+    key = lambda r: (r["estimator"], r["k"], r["prior"], r["osla"], r["max_rounds"])
+    full_rows = {key(r): r["mse"] for r in full["rows"]}
+    assert all(full_rows[key(r)] == r["mse"] for r in some["rows"])
+    assert {r["estimator"] for r in some["rows"]} == {"mean", DEFAULT}  # the alias resolved, the mean added
+
+
+def test_every_cell_has_per_seed_values_and_a_95_interval():
+    table = synthetic_table(n=128)
+    cfg = BenchConfig(ks=(4,), seeds=3, estimators=("mean",))
+    row = run(table, prior_sources(table, [], np.random.default_rng(0)), cfg, progress=False)["rows"][0]
+    assert len(row["seeds"]["mse"]) == 3 and row["mse"] == pytest.approx(np.mean(row["seeds"]["mse"]))
+    assert row["mse_ci95"] > 0
+    one = run(table, prior_sources(table, [], np.random.default_rng(0)), BenchConfig(ks=(4,), seeds=1,
+              estimators=("mean",)), progress=False)["rows"][0]
+    assert one["mse_ci95"] is None
+
+
+def test_an_estimator_undefined_on_some_batches_is_reported_not_hidden():
+    """129 rows in batches of 128: the last batch holds one prompt, where v05_eb_loo cannot fit tau2."""
+    table = synthetic_table(n=129)
+    cfg = BenchConfig(ks=(4,), seeds=1, estimators=("v05_eb_loo",))
+    result = run(table, prior_sources(table, [], np.random.default_rng(0)), cfg, progress=False)
+    row = next(r for r in result["rows"] if r["estimator"] == "v05_eb_loo")
+    assert row["undefined_batches"] == 1
+    assert result["partly_undefined"] == ["v05_eb_loo at k=4 (table): undefined on 1 of 2 batches (left out of its MSE)"]
+
+
+def test_osla_needs_an_estimator_that_fuses_a_prior():
+    with pytest.raises(ValueError, match=r"OSLA runs score the estimators that fuse a prior, and none of \['mean', "
+                                         r"'grpo'\] does"):
+        BenchConfig(estimators=("mean", "grpo"), oslas=(OslaConfig(),))
+    with pytest.raises(ValueError, match=r"max_rounds caps OSLA runs"):
+        BenchConfig(max_rounds=(1,))
+    with pytest.raises(ValueError, match=r"oslas are the uncapped runs"):
+        BenchConfig(oslas=(OslaConfig(max_rounds=2),))
+
+
+@pytest.mark.parametrize("estimators", ["v05", "mean,grpo", "mean"])
+def test_cli_plots_any_subset_of_estimators(tmp_path, estimators):
+    path = save_table(synthetic_table(n=150), tmp_path / "t.csv")
+    out = tmp_path / "out"
+    args = ["bench", "baseline", "--table", str(path), "--k", "1,4", "--seeds", "2", "--estimators", estimators,
+            "--out", str(out)]
+    if estimators == "v05":
+        args += ["--osla", "--osla-max-rounds", "none,1"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    for png in ("mse_vs_k.png", "mse_vs_prior.png") + (("osla_rounds.png",) if "--osla" in args else ()):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "baseline.md").read_text()
+    assert "| mean |" in md and " ± " in md
+
+
+def test_cli_osla_max_rounds_rows_are_keyed_by_rule_and_cap(tmp_path):
+    path = save_table(synthetic_table(n=128), tmp_path / "t.jsonl")
+    res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(path), "--k", "4,16", "--seeds", "1",
+                                   "--estimators", "v05", "--osla", "--osla-rule", "paper,eb",
+                                   "--osla-max-rounds", "none,1,2", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "o" / "baseline.json").read_text())
+    keys = {(r["osla"], r["max_rounds"]) for r in data["rows"] if r["osla"]}
+    assert keys == {(rule, cap) for rule in ("paper", "eb") for cap in (None, 1, 2)}
+    md = (tmp_path / "o" / "baseline.md").read_text()
+    assert "| table | v05_eb | 1 |" in md and "| max_rounds | rounds |" in md

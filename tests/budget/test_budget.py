@@ -1,4 +1,4 @@
-"""OSLA stopping rule and the round-based allocator (METHOD.md 2.4 and 4), against hand loops."""
+"""OSLA stopping rule and the round-based allocator (``docs/method.md`` sections 4 and 5), against hand loops."""
 
 from __future__ import annotations
 

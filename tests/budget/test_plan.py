@@ -160,11 +160,12 @@ def test_top_ups_come_in_blocks():
 
 @pytest.mark.parametrize("config, exc, match", [
     ({"k_max": 8, "cost": 0.01}, None, None),
-    ({"k_mx": 8}, ValueError, r"OslaConfig has no field\(s\) \['k_mx'\]; its fields: \['k_init'"),
+    ({"k_mx": 8}, TypeError, r"OslaConfig has no field\(s\) \['k_mx'\]; its fields: \['k_init'"),
     ({"cost": "0.01"}, TypeError, r"cost must be a number; got str '0.01'"),
     ({"k_max": 10**6, "cost": 0.0}, ValueError, r"k_max == 1000000, must be <= 4096"),
     ({"max_rounds": -1}, ValueError, r"max_rounds == -1, must be >= 0"),
-    ({"rule": ["paper"]}, ValueError, r"rule=\['paper'\]; expected one of"),
+    ({"rule": ["paper"]}, TypeError, r"rule must be one of \('paper', 'eb'\); got list \['paper'\]"),
+    ({"rule": "pape"}, ValueError, r"rule='pape'; expected one of \('paper', 'eb'\)"),
     ("k_max=8", TypeError, r"config must be an OslaConfig or a dict of its fields; got str"),
 ])
 def test_config_from_a_dict_and_its_errors(config, exc, match):

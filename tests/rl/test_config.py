@@ -22,7 +22,7 @@ from v05.rl.config import TrainConfig
     ({"estimator": "rloo", "group_size": 1}, "group_size = 1: estimator 'rloo' is not defined on groups of this size"),
     ({"estimator": "v05", "group_size": 1}, "group_size = 1: estimator 'v05' is not defined .*pass tau2="),
     ({"estimator": "grpo", "group_size": 1}, "group_size = 1: estimator 'grpo' is not defined .*std_scale='batch'"),
-    ({"estimator": "grpo", "estimator_options": {"eps": -1.0}}, r"estimator_options = \{'eps': -1.0\}: eps == -1.0"),
+    ({"estimator": "grpo", "estimator_options": {"eps": -1.0}}, r"estimator_options = \{'eps': -1.0\}: grpo: eps == -1.0"),
     ({"prompts_per_step": 64, "n_train_prompts": 32}, r"prompts_per_step \(64\) must be <= n_train_prompts \(32\)"),
     ({"total_rollouts": 10}, r"total_rollouts \(10\) is below one step's rollouts"),
 ])

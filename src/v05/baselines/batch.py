@@ -11,7 +11,11 @@ from functools import cached_property
 
 import numpy as np
 
-from v05._validation import as_1d, check_in_range, check_same_length, py
+from v05._validation import as_1d, check_group, check_in_range, check_number, check_same_length, py
+
+
+NAMED_SCALES = {"binary": (0.0, 1.0), "pm1": (-1.0, 1.0)}
+SCALE_FORMS = "'binary', 'pm1', (lo, hi) or 'lo,hi'"
 
 
 @dataclass(frozen=True)
@@ -26,24 +30,31 @@ class RewardScale:
     hi: float
 
     def __post_init__(self):
-        if not (np.isfinite(self.lo) and np.isfinite(self.hi)) or self.hi <= self.lo:
-            raise ValueError(f"reward scale needs finite lo < hi; got lo={self.lo}, hi={self.hi}")
+        lo = check_number(self.lo, "scale lo")
+        hi = check_number(self.hi, "scale hi")
+        if hi <= lo:
+            raise ValueError(f"reward scale needs finite lo < hi; got lo={py(self.lo)}, hi={py(self.hi)}")
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
 
     @classmethod
     def parse(cls, scale) -> "RewardScale":
         """Accept ``"binary"``, ``"pm1"``, a ``(lo, hi)`` pair, ``"lo,hi"`` or a ``RewardScale``."""
         if isinstance(scale, RewardScale):
             return scale
-        if scale == "binary":
-            return cls(0.0, 1.0)
-        if scale == "pm1":
-            return cls(-1.0, 1.0)
-        if isinstance(scale, str) and "," in scale:
-            lo, hi = (float(x) for x in scale.split(","))
-            return cls(lo, hi)
-        if isinstance(scale, (tuple, list)) and len(scale) == 2:
-            return cls(float(scale[0]), float(scale[1]))
-        raise ValueError(f"scale={scale!r}; expected 'binary', 'pm1', (lo, hi) or 'lo,hi'")
+        if isinstance(scale, str):
+            if scale in NAMED_SCALES:
+                return cls(*NAMED_SCALES[scale])
+            parts = scale.split(",")
+            try:
+                if len(parts) == 2:
+                    return cls(float(parts[0]), float(parts[1]))
+            except ValueError:  # text that is not a number (float() itself)
+                pass
+            raise ValueError(f"scale={scale!r}; expected {SCALE_FORMS} with numbers lo < hi")
+        if isinstance(scale, (tuple, list, np.ndarray)) and len(scale) == 2:
+            return cls(scale[0], scale[1])
+        raise TypeError(f"scale must be {SCALE_FORMS}; got {type(scale).__name__} {scale!r}")
 
     @property
     def width(self) -> float:
@@ -59,7 +70,8 @@ class RewardScale:
 
 
 def factorize(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(labels, inverse)`` with ``labels[inverse] == group``; labels sorted.
+    """Return ``(labels, inverse)`` with ``labels[inverse] == group``; labels sorted. ``group`` is checked
+    (:func:`v05._validation.check_group`: one id type, no NaN).
 
     Non-negative integer ids take an O(n) bincount path (no sort); anything else uses ``np.unique``.
     """
@@ -68,10 +80,7 @@ def factorize(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         labels = np.flatnonzero(present)
         code = np.cumsum(present) - 1
         return labels, code[group]
-    try:
-        labels, inverse = np.unique(group, return_inverse=True)
-    except TypeError as e:
-        raise TypeError(f"group ids must be mutually comparable (all str or all int); {e}") from None
+    labels, inverse = np.unique(group, return_inverse=True)
     return labels, inverse.reshape(-1)
 
 
@@ -181,16 +190,19 @@ def make_batch(rewards, group, *, prior=None, prior_var=None, scale="binary") ->
 
     Raises
     ------
+    TypeError
+        Rewards, prior or prior_var that are not numbers; group ids of mixed types (``1`` and ``"1"``).
     ValueError
         Rewards not finite or outside the scale; prior outside [0, 1]; prior_var negative or not finite;
-        lengths that differ; a prior that differs within a group. Messages name the field, row and group.
+        lengths that differ; a prior that differs within a group; NaN group ids. Messages name the field,
+        row and group.
     """
     scale = RewardScale.parse(scale)
     rewards = as_1d(rewards, "rewards")
     if rewards.dtype.kind not in "fiub":
         raise TypeError(f"rewards must be numbers; got dtype {rewards.dtype}")
     rewards = rewards.astype(np.float64, copy=False)
-    group = as_1d(group, "group")
+    group = check_group(group)
     prior = None if prior is None else as_1d(prior, "prior", dtype=np.float64)
     prior_var = None if prior_var is None else as_1d(prior_var, "prior_var", dtype=np.float64)
     n = check_same_length(rewards=rewards, group=group, prior=prior, prior_var=prior_var)

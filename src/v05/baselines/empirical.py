@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from v05._validation import Choice, Flag, Integer, Number
 from v05.baselines.batch import Batch
 from v05.baselines.registry import KernelOut, UndefinedError, register
 
-
-def check_eps(eps: float) -> None:
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps == {eps!r}, must be a finite number > 0 (it keeps all-equal groups at 0, not NaN)")
+EPS = Number(minimum=0.0, min_open=True, hint="it keeps all-equal groups at 0, not NaN")
+"""The check of every ``eps`` option: a finite number > 0."""
 
 
 def group_std(batch: Batch, ddof: int) -> np.ndarray:
@@ -44,7 +43,7 @@ def dr_grpo(batch: Batch) -> KernelOut:
     return KernelOut(batch.mean[batch.inv])
 
 
-@register("grpo")
+@register("grpo", options={"std_scale": Choice(("group", "batch", "none")), "eps": EPS, "ddof": Integer(0)})
 def grpo(batch: Batch, *, std_scale: str = "group", eps: float = 1e-6, ddof: int = 1) -> KernelOut:
     """GRPO: A = (r - group mean) / (std + eps), the std taken per group, over the batch, or not at all.
 
@@ -52,8 +51,9 @@ def grpo(batch: Batch, *, std_scale: str = "group", eps: float = 1e-6, ddof: int
     ``std_scale="batch"`` is TRL's ``scale_rewards="batch"``; ``"none"`` is Dr. GRPO. Stds use ``ddof=1``
     (torch's default, as both frameworks). A group of one rollout raises under ``std_scale="group"``.
     """
-    check_eps(eps)
     baseline = batch.mean[batch.inv]
+    if std_scale == "none":
+        return KernelOut(baseline)
     width = batch.scale.width
     if std_scale == "group":
         if ddof >= 1 and (batch.counts <= ddof).any():
@@ -63,14 +63,10 @@ def grpo(batch: Batch, *, std_scale: str = "group", eps: float = 1e-6, ddof: int
                 f"ddof={ddof} needs >= {ddof + 1} (use std_scale='batch' or 'none', or estimator 'mean')"
             )
         std = width * group_std(batch, ddof)[batch.inv]
-    elif std_scale == "batch":
+    else:  # "batch"
         if len(batch.y) <= ddof:
             raise UndefinedError(f"grpo with std_scale='batch' needs more than ddof={ddof} rollouts")
         std = width * float(np.std(batch.y, ddof=ddof))
-    elif std_scale == "none":
-        return KernelOut(baseline)
-    else:
-        raise ValueError(f"std_scale={std_scale!r}; expected 'group', 'batch' or 'none'")
     return KernelOut(baseline, scale_by=std + eps)
 
 
@@ -84,7 +80,7 @@ def rloo(batch: Batch) -> KernelOut:
     return KernelOut((batch.total[batch.inv] - batch.y) / (k - 1))
 
 
-@register("reinforce_pp")
+@register("reinforce_pp", options={"group_baseline": Flag(), "eps": EPS})
 def reinforce_pp(batch: Batch, *, group_baseline: bool = True, eps: float = 1e-8) -> KernelOut:
     """REINFORCE++(-baseline): A = r - group mean, then whitened over the whole batch (arXiv 2501.03262).
 
@@ -92,7 +88,6 @@ def reinforce_pp(batch: Batch, *, group_baseline: bool = True, eps: float = 1e-8
     ``masked_whiten``: (a - mean(a)) / sqrt(var(a, ddof=1) + eps). The reported baseline is the group (or
     batch) mean plus the batch centring shift, so that r - baseline is the centred, un-scaled advantage.
     """
-    check_eps(eps)
     baseline = batch.mean[batch.inv] if group_baseline else np.full(len(batch.y), batch.y.mean())
     adv = batch.scale.width * (batch.y - baseline)
     if len(adv) < 2:
@@ -103,7 +98,7 @@ def reinforce_pp(batch: Batch, *, group_baseline: bool = True, eps: float = 1e-8
     return KernelOut(baseline + centre / batch.scale.width, scale_by=std)
 
 
-@register("dapo")
+@register("dapo", options={"eps": EPS})
 def dapo(batch: Batch, *, eps: float = 1e-6) -> KernelOut:
     """DAPO: GRPO's group-normalised advantage plus the dynamic-sampling filter (arXiv 2503.14476).
 
@@ -111,7 +106,6 @@ def dapo(batch: Batch, *, eps: float = 1e-6) -> KernelOut:
     a single rollout): those groups carry no signal and DAPO drops them and samples more prompts. Their
     advantage is 0.
     """
-    check_eps(eps)
     baseline = batch.mean[batch.inv]
     std = np.where(batch.all_equal, 0.0, group_std(batch, ddof=1))
     keep = ~batch.all_equal[batch.inv]

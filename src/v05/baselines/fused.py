@@ -3,7 +3,7 @@
 All arithmetic is on the unit scale (rewards mapped to [0, 1], V a pass rate). The estimators differ only
 in the weight w on the empirical mean:
 
-- ``v05_paper``: METHOD.md 2.2, positive-part James-Stein with the worst-case sampling variance,
+- ``v05_paper``: ``docs/method.md`` 3.2, positive-part James-Stein with the worst-case sampling variance,
   w = max(0, 1 - s2 / (v - V)^2), s2 = 1/(4k) on the unit scale (= the paper's 1/k for +-1 rewards).
 - ``v05_bernoulli``: the same with a Bernoulli plug-in s2 = p(1-p)/k, p the Jeffreys-smoothed group mean
   (k v + 1/2) / (k + 1), so an all-equal group does not claim zero noise.
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from v05._validation import Number
 from v05.baselines.batch import Batch
 from v05.baselines.registry import KernelOut, UndefinedError, register, register_alias
 from v05.baselines.shrinkage import (
@@ -47,6 +48,13 @@ from v05.baselines.shrinkage import (
     shrinkage_weight,
     worst_case_var,
 )
+RHO = Number(minimum=0.0, maximum=1.0, optional=True,
+             hint="rho is the prior's relative spread: 0 trusts the prior, 1 ignores it, None fits it on the batch")
+"""The check of ``rho`` (``v05_eb_beta``, ``v05_eb_beta_loo``)."""
+TAU2 = Number(minimum=0.0, allow_inf=True, optional=True,
+              hint="tau2 is the prior's error variance: 0 trusts the prior, inf ignores it, None fits it on the batch")
+"""The check of ``tau2`` (``v05_eb``, ``v05_eb_loo``)."""
+
 
 def _fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
     """:func:`~v05.baselines.shrinkage.fit_rho`, raising :class:`UndefinedError` where rho is not identifiable."""
@@ -57,11 +65,6 @@ def _fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
             "none; pass rho= (0 trusts the prior fully, 1 ignores it) or use v05_paper"
         )
     return rho
-
-
-def _check_rho(rho: float | None) -> None:
-    if rho is not None and not (np.isfinite(rho) and 0.0 <= rho <= 1.0):
-        raise ValueError(f"rho={rho!r}: the prior's relative spread must be a number in [0, 1]")
 
 
 def _loo_means(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -143,22 +146,20 @@ def v05_prior_var_loo(batch: Batch) -> KernelOut:
     return _rollout_fusion(batch, v, w)
 
 
-@register("v05_eb_beta", uses_prior=True)
+@register("v05_eb_beta", uses_prior=True, options={"rho": RHO})
 def v05_eb_beta(batch: Batch, *, rho: float | None = None) -> KernelOut:
     """Beta-Binomial empirical Bayes: w = k rho/(k rho + 1 - rho), rho fitted on the batch by moments.
 
     ``rho`` fixes the prior's relative spread instead of fitting it (1 = ignore the prior: the plain mean).
     Raises if rho is not given and no group has >= 2 rollouts (rho is then not identifiable).
     """
-    _check_rho(rho)
     rho = _fit_rho(batch.mean, batch.counts, batch.prior) if rho is None else rho
     return _group_fusion(batch, eb_weight(batch.counts.astype(np.float64), rho))
 
 
-@register("v05_eb_beta_loo", uses_prior=True)
+@register("v05_eb_beta_loo", uses_prior=True, options={"rho": RHO})
 def v05_eb_beta_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
     """Leave-one-out ``v05_eb_beta``: mean of the other k-1 rollouts, rho fitted without the own group."""
-    _check_rho(rho)
     v, k = _loo_means(batch)
     if rho is None:
         num, den = eb_moments(batch.mean, batch.counts, batch.prior)
@@ -188,11 +189,6 @@ def eb_gauss_terms(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d2, s2_g, informative.astype(np.float64)
 
 
-def _check_tau2(tau2: float | None) -> None:
-    if tau2 is not None and not (tau2 >= 0):  # inf allowed: ignore the prior
-        raise ValueError(f"tau2={tau2!r}: the prior's error variance must be a number >= 0 (inf ignores the prior)")
-
-
 def _tau2_sigma2(d2_sum, s2_sum, n_informative, tau2: float | None, where: str):
     """(tau2, sigma2) from the summed moment terms; a given tau2 wins. Without informative groups sigma2 is
     its worst case 1/4 when tau2 is given, and nothing can be fitted otherwise."""
@@ -208,23 +204,21 @@ def _tau2_sigma2(d2_sum, s2_sum, n_informative, tau2: float | None, where: str):
     return (fitted if tau2 is None else np.full(np.shape(sigma2), float(tau2))), sigma2
 
 
-@register("v05_eb", uses_prior=True)
+@register("v05_eb", uses_prior=True, options={"tau2": TAU2})
 def v05_eb(batch: Batch, *, tau2: float | None = None) -> KernelOut:
     """Batch empirical Bayes: w = tau2 / (tau2 + sigma2/k), tau2 and sigma2 fitted on the batch by moments.
 
     ``tau2`` fixes the prior's error variance (pass-rate units) instead of fitting it; ``inf`` returns the
     plain mean exactly. Raises if tau2 is not given and no group has >= 2 rollouts.
     """
-    _check_tau2(tau2)
     d2, s2_g, informative = eb_gauss_terms(batch)
     tau2, sigma2 = _tau2_sigma2(d2.sum(), s2_g.sum(), informative.sum(), tau2, "this batch")
     return _group_fusion(batch, bayes_weight(tau2, sigma2 / batch.counts))
 
 
-@register("v05_eb_loo", uses_prior=True)
+@register("v05_eb_loo", uses_prior=True, options={"tau2": TAU2})
 def v05_eb_loo(batch: Batch, *, tau2: float | None = None) -> KernelOut:
     """Leave-one-out ``v05_eb``: mean of the other k-1 rollouts, tau2 and sigma2 fitted without the own group."""
-    _check_tau2(tau2)
     v, k = _loo_means(batch)
     d2, s2_g, informative = eb_gauss_terms(batch)
     n_other = informative.sum() - informative

@@ -3,17 +3,26 @@
 An estimator is written as a kernel over a validated :class:`~v05.baselines.batch.Batch`; ``register``
 wraps it into the public function ``fn(rewards, group, *, prior=None, prior_var=None, scale="binary",
 **its own keyword options) -> Baselines``. Every caller, our own loop included, goes through here.
+
+Each estimator declares its keyword options' checks when it registers (``options={"eps": Number(...)}``),
+so :func:`check_options` can validate a configuration (``TrainConfig.estimator_options``, a framework
+adapter's settings) before any rollout exists.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Callable, Union
 
 import numpy as np
 
+from v05._validation import Choice, Flag, Integer, Number
 from v05.baselines.batch import Batch, make_batch
+
+OptionSpec = Union[Choice, Number, Integer, Flag]
+"""A declared option check: ``spec.check(value, name)`` returns the checked value or raises."""
 
 
 class UndefinedError(ValueError):
@@ -51,30 +60,44 @@ class KernelOut:
 
 @dataclass(frozen=True)
 class Estimator:
+    """A registry entry: the public function and what it needs.
+
+    ``options`` maps each keyword option to its declared check, in the kernel's order; ``defaults`` holds
+    the kernel's default values.
+    """
+
     name: str
     fn: Callable[..., Baselines]
     uses_prior: bool
     needs_prior_var: bool
     min_group_size: int
-    options: tuple[str, ...]
+    options: dict[str, OptionSpec] = field(default_factory=dict)
+    defaults: dict[str, object] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Estimator] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = False, min_group_size: int = 1):
-    """Decorator: register a kernel ``kernel(batch, **options) -> KernelOut`` under ``name``."""
+def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = False, min_group_size: int = 1,
+             options: Mapping[str, OptionSpec] | None = None):
+    """Decorator: register a kernel ``kernel(batch, **options) -> KernelOut`` under ``name``.
+
+    ``options`` declares the check of each of the kernel's keyword options (exactly those: a mismatch fails
+    at import); :func:`check_options` runs them before any batch is built.
+    """
+    declared = dict(options or {})
 
     def wrap(kernel: Callable[..., KernelOut]) -> Callable[..., Baselines]:
         if name in _REGISTRY or name in _ALIASES:
             raise ValueError(f"estimator name {name!r} is already registered")
-        options = tuple(p for p in inspect.signature(kernel).parameters if p != "batch")
+        params = {p.name: p.default for p in inspect.signature(kernel).parameters.values() if p.name != "batch"}
+        if set(params) != set(declared):
+            raise TypeError(f"estimator {name!r}: the kernel's options {sorted(params)} differ from the declared "
+                            f"checks {sorted(declared)}")
 
         def estimator(rewards, group, *, prior=None, prior_var=None, scale="binary", **kwargs) -> Baselines:
-            unknown = set(kwargs) - set(options)
-            if unknown:
-                raise TypeError(f"{name} got unknown option(s) {sorted(unknown)}; its options: {list(options)}")
+            checked = check_options(name, kwargs)
             if uses_prior and prior is None:
                 raise ValueError(f"{name} fuses a prior: pass prior= (per-rollout pass rates in [0, 1])")
             if needs_prior_var and prior_var is None:
@@ -83,16 +106,57 @@ def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = Fal
                                prior_var=prior_var if needs_prior_var else None, scale=scale)
             if min_group_size > 1:
                 _check_group_sizes(batch, name, min_group_size)
-            return _finish(batch, kernel(batch, **kwargs))
+            return _finish(batch, kernel(batch, **checked))
 
         estimator.__name__ = name
         estimator.__qualname__ = name
         estimator.__doc__ = kernel.__doc__
         estimator.__wrapped__ = kernel
-        _REGISTRY[name] = Estimator(name, estimator, uses_prior, needs_prior_var, min_group_size, options)
+        _REGISTRY[name] = Estimator(name, estimator, uses_prior, needs_prior_var, min_group_size,
+                                    {p: declared[p] for p in params}, params)
         return estimator
 
     return wrap
+
+
+def check_options(name: str, options: Mapping | None) -> dict:
+    """Check an estimator's keyword options without running it: names, types and values.
+
+    Parameters
+    ----------
+    name : str
+        A registered estimator name or alias (``"v05"``).
+    options : dict or None
+        Option name -> value, as it would be passed to :func:`compute`.
+
+    Returns
+    -------
+    dict
+        The same options with their checked values (numbers as Python ``int``/``float``).
+
+    Raises
+    ------
+    TypeError
+        ``options`` is not a dict, names an option the estimator does not have (the message lists its
+        options), or a value of the wrong type (``tau2="abc"``).
+    ValueError
+        An unknown estimator, or a value out of range (``eps=0``, ``std_scale="groups"``).
+
+    Examples
+    --------
+    >>> check_options("grpo", {"std_scale": "batch", "eps": 1e-4})
+    {'std_scale': 'batch', 'eps': 0.0001}
+    """
+    entry = get_estimator(name)
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{name} options must be a dict of option name -> value; got {type(options).__name__} "
+                        f"{options!r}")
+    unknown = sorted(str(k) for k in options if k not in entry.options)
+    if unknown:
+        raise TypeError(f"{name} got unknown option(s) {unknown}; its options: {list(entry.options)}")
+    return {k: entry.options[k].check(v, f"{name}: {k}") for k, v in options.items()}
 
 
 def register_alias(alias: str, target: str) -> None:

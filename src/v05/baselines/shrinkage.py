@@ -1,8 +1,8 @@
 """The shrinkage formulas behind every prior fusion and the OSLA budget, in one place (pure numpy).
 
 A prior pass rate V with squared error D2 and a k-rollout mean v with sampling variance s2 fuse into
-b = V + w (v - V). Everything here is on the unit scale (rewards mapped to [0, 1]); ``docs/method.md`` derives
-each formula. The estimators (:mod:`v05.baselines.fused`) turn these into baselines; the budget
+b = V + w (v - V). Everything here is on the unit scale (rewards mapped to [0, 1]); ``docs/method.md``
+section 3.1 ("Shrinkage formulas") lists each formula, sections 3.2-3.6 and 4 say where it is used. The estimators (:mod:`v05.baselines.fused`) turn these into baselines; the budget
 (:mod:`v05.budget`) turns them into the expected value of one more rollout.
 """
 
@@ -44,7 +44,7 @@ def sampling_var(v, k, variance: str):
 def shrinkage_weight(d2, s2):
     """Positive-part James-Stein weight on the mean: max(0, 1 - s2 / d2); 0 when d2 <= s2 (prior kept).
 
-    With d2 = (v - V)^2 this is the paper's deviation test (``docs/method.md``, "Paper form")."""
+    With d2 = (v - V)^2 this is the paper's deviation test (``docs/method.md`` 3.2, "Paper form")."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(d2 > s2, 1.0 - s2 / d2, 0.0)
 

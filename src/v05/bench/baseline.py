@@ -4,23 +4,35 @@ For each seed, prior source and k, every row of a pass-rate table gets k rollout
 (taken as the truth); rows are shuffled into batches (as a trainer sees them) and each registered estimator
 computes its baselines batch by batch. The score is the mean over prompts of the mean squared error of the
 prompt's baselines against its true pass rate. With OSLA configs given, the fused estimators are also scored
-on rollouts drawn by the OSLA allocator (k_init, top-ups in rounds to k_max), with the rollouts spent; such
-rows carry the OSLA rule's name in ``osla`` (``None`` for fixed k).
+on rollouts drawn by the rollout planner (k_init, top-ups in rounds to k_max), with the rollouts and the
+generation rounds spent; such rows carry the rule's name in ``osla`` (``None`` for fixed k) and the round cap
+in ``max_rounds`` (``None``: no cap).
+
+Random numbers: seed s has one stream that shuffles the rows into batches and draws, in a fixed order (prior
+source, then each k, then each OSLA rule), every fixed-k and every uncapped OSLA rollout, so these cells do
+not depend on which estimators are scored. A round-capped run replays, prompt by prompt, the rewards its
+rule's uncapped run drew (common random numbers) and draws any rollout beyond them from a stream of its own:
+caps never change another cell, and the differences between caps are the planner's, not the dice's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 from rich.progress import Progress
 
+from v05._validation import check_number, check_positive_int
 from v05.baselines import DEFAULT, UndefinedError, compute, get_estimator, list_estimators
-from v05.budget import OslaConfig, allocate
+from v05.bench.metrics import ci95
+from v05.budget import RULES, Allocation, OslaConfig, allocate
 from v05.data import PassRateTable
 
 LOGIT_CLIP = 1e-3
 """Pass rates are clipped to [1e-3, 1 - 1e-3] before the logit when synthetic priors are drawn."""
+REFERENCE = "mean"
+"""The plain group mean: always scored, every ratio in the report is to it."""
 
 
 @dataclass(frozen=True)
@@ -34,32 +46,51 @@ class PriorSource:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What the benchmark runs; checked when built."""
+    """What the benchmark runs; checked when built.
+
+    ``estimators`` may use aliases (``"v05"``); they are stored under their registered names, once each, with
+    the plain mean added when missing. ``oslas`` are the uncapped OSLA runs (one per rule); each
+    ``max_rounds`` cap adds a capped twin of every one of them.
+    """
 
     ks: tuple[int, ...] = (1, 2, 4, 8, 16)
     seeds: int = 3
     batch_size: int = 128
     estimators: tuple[str, ...] = field(default_factory=lambda: tuple(list_estimators()))
     oslas: tuple[OslaConfig, ...] = ()
+    max_rounds: tuple[int, ...] = ()
 
     def __post_init__(self):
-        if not self.ks or any(int(k) < 1 for k in self.ks):
-            raise ValueError(f"ks={self.ks}: every k must be an int >= 1")
-        if self.seeds < 1:
-            raise ValueError(f"seeds == {self.seeds}, must be >= 1")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size == {self.batch_size}, must be >= 1")
-        for name in self.estimators:
-            get_estimator(name)  # unknown names raise, listing the known ones
+        if not self.ks:
+            raise ValueError("ks is empty: give at least one k (rollouts per prompt)")
+        for i, k in enumerate(self.ks):
+            check_positive_int(k, f"ks[{i}]")
+        check_positive_int(self.seeds, "seeds")
+        check_positive_int(self.batch_size, "batch_size")
+        names = [get_estimator(name).name for name in self.estimators]  # unknown names list the known ones
+        if REFERENCE not in names:
+            names.insert(0, REFERENCE)
+        object.__setattr__(self, "estimators", tuple(dict.fromkeys(names)))
+        object.__setattr__(self, "oslas", tuple(OslaConfig.coerce(c) for c in self.oslas))
         rules = [c.rule for c in self.oslas]
         if len(set(rules)) != len(rules):
             raise ValueError(f"one OSLA config per rule; got rules {rules}")
+        if any(c.max_rounds is not None for c in self.oslas):
+            raise ValueError("oslas are the uncapped runs (max_rounds=None); give round caps in max_rounds")
+        for cap in self.max_rounds:
+            check_positive_int(cap, "max_rounds", minimum=0)
+        if len(set(self.max_rounds)) != len(self.max_rounds):
+            raise ValueError(f"max_rounds lists a cap twice: {list(self.max_rounds)}")
+        if self.max_rounds and not self.oslas:
+            raise ValueError("max_rounds caps OSLA runs: give at least one OSLA config")
+        if self.oslas and not any(get_estimator(e).uses_prior for e in self.estimators):
+            raise ValueError(f"OSLA runs score the estimators that fuse a prior, and none of {list(self.estimators)} "
+                             "does (add e.g. v05)")
 
 
 def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> PriorSource:
     """The true pass rate with N(0, sd^2) noise on the logit scale; var is the delta-method variance."""
-    if not (np.isfinite(sd) and sd >= 0):
-        raise ValueError(f"prior noise sd == {sd!r}, must be a finite number >= 0")
+    sd = check_number(sd, "prior noise sd", minimum=0.0)
     if sd == 0:
         return PriorSource("noise=0", pass_rate.copy(), np.zeros_like(pass_rate))
     p = np.clip(pass_rate, LOGIT_CLIP, 1 - LOGIT_CLIP)
@@ -102,61 +133,152 @@ def _score(name: str, truth: np.ndarray, rewards: np.ndarray, group: np.ndarray,
     return np.bincount(group, weights=err, minlength=len(rows)) / np.bincount(group, minlength=len(rows))
 
 
-def _accumulate(acc: dict, key: tuple, per_prompt: np.ndarray | None, rollouts: float) -> None:
-    if per_prompt is None:
-        acc.setdefault(key, None)
-        return
-    entry = acc.get(key) or {"se": 0.0, "n": 0, "rollouts": 0.0}
-    entry["se"] += float(per_prompt.sum())
-    entry["n"] += len(per_prompt)
-    entry["rollouts"] += rollouts
-    acc[key] = entry
+class Cells:
+    """Sums per cell (estimator, k, prior, OSLA rule, max_rounds): pooled over seeds in arrival order (the
+    reported MSE) and per seed (the confidence intervals); batches where the estimator is undefined are
+    counted, not scored."""
+
+    def __init__(self):
+        self.pooled: dict[tuple, dict] = {}
+        self.per_seed: dict[tuple, dict[int, dict]] = {}
+        self.undefined: dict[tuple, int] = {}
+        self.batches: dict[tuple, int] = {}
+
+    def add(self, key: tuple, seed: int, per_prompt: np.ndarray | None, rollouts: float, rounds: int = 0) -> None:
+        self.batches[key] = self.batches.get(key, 0) + 1
+        if per_prompt is None:
+            self.undefined[key] = self.undefined.get(key, 0) + 1
+            return
+        for entry in (self.pooled.setdefault(key, _zero()), self.per_seed.setdefault(key, {}).setdefault(seed, _zero())):
+            entry["se"] += float(per_prompt.sum())
+            entry["n"] += len(per_prompt)
+            entry["rollouts"] += rollouts
+            entry["rounds"] += rounds
+            entry["scored"] += 1
+
+    def rows(self) -> list[dict]:
+        """One row per cell scored at least once, with per-seed values and 95% intervals."""
+        out = []
+        for key, e in self.pooled.items():
+            name, k, prior, osla, cap = key
+            seeds = list(self.per_seed[key].values())
+            row = {"estimator": name, "k": k, "prior": prior, "osla": osla, "max_rounds": cap,
+                   "mse": e["se"] / e["n"], "mean_rollouts": e["rollouts"] / e["n"],
+                   "seeds": {"mse": [x["se"] / x["n"] for x in seeds],
+                             "mean_rollouts": [x["rollouts"] / x["n"] for x in seeds]}}
+            row["mse_ci95"] = ci95(row["seeds"]["mse"])
+            if osla is not None:
+                row["rounds"] = e["rounds"] / e["scored"]
+                row["seeds"]["rounds"] = [x["rounds"] / x["scored"] for x in seeds]
+            if key in self.undefined:
+                row["undefined_batches"] = self.undefined[key]
+            out.append(row)
+        return out
+
+    def never_defined(self) -> list[str]:
+        return sorted({_cell_name(key) for key in self.batches if key not in self.pooled})
+
+    def partly_defined(self) -> list[str]:
+        return sorted(f"{_cell_name(key)}: undefined on {u} of {self.batches[key]} batches (left out of its MSE)"
+                      for key, u in self.undefined.items() if key in self.pooled)
+
+
+def _zero() -> dict:
+    return {"se": 0.0, "n": 0, "rollouts": 0.0, "rounds": 0, "scored": 0}
+
+
+def _cell_name(key: tuple) -> str:
+    name, k, prior, osla, cap = key
+    where = "" if osla is None else f", OSLA {osla}" + ("" if cap is None else f" max_rounds={cap}")
+    return f"{name} at k={k} ({prior}{where})"
+
+
+def _fixed_k(cells: Cells, s: int, k: int, batches, truth, source: PriorSource, estimators, rng) -> None:
+    """k rollouts for every prompt, every estimator scored on them."""
+    for rows in batches:
+        group = np.repeat(np.arange(len(rows)), k)
+        rewards = (rng.random(len(group)) < truth[rows][group]).astype(np.float64)
+        for name in estimators:
+            cells.add((name, k, source.name, None, None), s, _score(name, truth[rows], rewards, group, source, rows),
+                      k * len(rows))
+
+
+def _osla(cells: Cells, s: int, osla: OslaConfig, batches, truth, source: PriorSource, fused, generators) -> list:
+    """OSLA-planned rollouts for every batch (``generators[b]`` draws batch b's), the fused estimators scored."""
+    allocations = []
+    for rows, gen in zip(batches, generators):
+        var = None if source.prior_var is None else source.prior_var[rows]
+        alloc = allocate(gen, source.prior[rows], config=osla, prior_var=var)
+        for name in fused:
+            cells.add((name, osla.k_init, source.name, osla.rule, osla.max_rounds), s,
+                      _score(name, truth[rows], alloc.rewards, alloc.group, source, rows),
+                      float(alloc.counts.sum()), alloc.rounds)
+        allocations.append(alloc)
+    return allocations
+
+
+def _bernoulli(rng: np.random.Generator, p: np.ndarray):
+    """``generate(idx, n)`` drawing n[j] rollouts of prompt idx[j] from the stream ``rng``."""
+    return lambda idx, n: (rng.random(n.sum()) < np.repeat(p[idx], n)).astype(np.float64)
+
+
+def replay_rewards(alloc: Allocation, p: np.ndarray, k_max: int, rng: np.random.Generator) -> np.ndarray:
+    """Reward j of prompt i for a capped twin, shape (M, k_max): the uncapped run's rewards in the order
+    they were drawn, then fresh Bernoulli draws from ``rng``."""
+    out = (rng.random((len(p), k_max)) < p[:, None]).astype(np.float64)
+    order = np.argsort(alloc.group, kind="stable")  # prompt by prompt, each in drawing order
+    group = alloc.group[order]
+    start = np.cumsum(alloc.counts) - alloc.counts
+    out[group, np.arange(len(group)) - start[group]] = alloc.rewards[order]
+    return out
+
+
+def _replay(rewards: np.ndarray):
+    """``generate(idx, n)`` handing out each prompt's next rewards from a (M, k_max) table."""
+    taken = np.zeros(len(rewards), dtype=np.int64)
+
+    def generate(idx, n):
+        out = np.concatenate([rewards[i, taken[i] : taken[i] + m] for i, m in zip(idx.tolist(), n.tolist())])
+        taken[idx] += n
+        return out
+
+    return generate
 
 
 def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *, seed: int = 0,
         progress: bool = True) -> dict:
     """Run the benchmark; returns ``{"rows": [...], "default": ..., "prior_mse": {...}, ...}``."""
     truth = table.pass_rate
-    n_rows = len(truth)
     fused = [e for e in config.estimators if get_estimator(e).uses_prior]
-    acc: dict[tuple, dict | None] = {}
-    steps = config.seeds * len(sources) * (len(config.ks) + len(config.oslas))
+    cells = Cells()
+    steps = config.seeds * len(sources) * (len(config.ks) + len(config.oslas) * (1 + len(config.max_rounds)))
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("baseline MSE", total=steps)
         for s in range(config.seeds):
             rng = np.random.default_rng([seed, s])
-            batches = _batches(n_rows, config.batch_size, rng)
-            for source in sources:
+            batches = _batches(len(truth), config.batch_size, rng)
+            for j, source in enumerate(sources):
                 for k in config.ks:
-                    for rows in batches:
-                        group = np.repeat(np.arange(len(rows)), k)
-                        rewards = (rng.random(len(group)) < truth[rows][group]).astype(np.float64)
-                        for name in config.estimators:
-                            scored = _score(name, truth[rows], rewards, group, source, rows)
-                            _accumulate(acc, (name, k, source.name, None), scored, k * len(rows))
+                    _fixed_k(cells, s, k, batches, truth, source, config.estimators, rng)
                     bar.advance(task)
                 for osla in config.oslas:
-                    for rows in batches:
-                        p = truth[rows]
-                        gen = lambda idx, n, p=p: (rng.random(n.sum()) < np.repeat(p[idx], n)).astype(np.float64)
-                        var = None if source.prior_var is None else source.prior_var[rows]
-                        alloc = allocate(gen, source.prior[rows], config=osla, prior_var=var)
-                        for name in fused:
-                            scored = _score(name, p, alloc.rewards, alloc.group, source, rows)
-                            _accumulate(acc, (name, osla.k_init, source.name, osla.rule), scored,
-                                        float(alloc.counts.sum()))
+                    gens = [_bernoulli(rng, truth[rows]) for rows in batches]
+                    allocations = _osla(cells, s, osla, batches, truth, source, fused, gens)
                     bar.advance(task)
-    rows_out = []
-    for (name, k, prior, osla), entry in acc.items():
-        if entry is None:
-            continue
-        rows_out.append({"estimator": name, "k": k, "prior": prior, "osla": osla,
-                         "mse": entry["se"] / entry["n"], "mean_rollouts": entry["rollouts"] / entry["n"]})
+                    replays = [replay_rewards(a, truth[rows], osla.k_max,
+                                              np.random.default_rng([seed, s, j, b, RULES.index(osla.rule)]))
+                               for b, (a, rows) in enumerate(zip(allocations, batches))] if config.max_rounds else []
+                    for cap in config.max_rounds:
+                        capped = dataclasses.replace(osla, max_rounds=cap)
+                        _osla(cells, s, capped, batches, truth, source, fused, [_replay(r) for r in replays])
+                        bar.advance(task)
     return {
-        "rows": rows_out,
+        "rows": cells.rows(),
         "default": DEFAULT,
         "prior_mse": {s.name: float(np.mean((s.prior - truth) ** 2)) for s in sources},
-        "undefined": sorted({f"{name} at k={k} ({prior})" for (name, k, prior, _), e in acc.items() if e is None}),
+        "undefined": cells.never_defined(),
+        "partly_undefined": cells.partly_defined(),
         "config": {"ks": list(config.ks), "seeds": config.seeds, "batch_size": config.batch_size, "seed": seed,
-                   "n_rows": n_rows, "osla": {c.rule: vars(c) for c in config.oslas}},
+                   "n_rows": len(truth), "osla": [vars(c) for c in config.oslas],
+                   "max_rounds": list(config.max_rounds)},
     }

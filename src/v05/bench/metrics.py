@@ -75,3 +75,14 @@ def summarize(mean, pass_rate, group, *, var=None, n_samples=None, score=None) -
         out["coverage_1sigma"] = coverage(mean[k], var[k], pass_rate[k], n_samples[k], 0.6827)
         out["coverage_90"] = coverage(mean[k], var[k], pass_rate[k], n_samples[k], 0.90)
     return out
+
+
+def ci95(values) -> float | None:
+    """Half-width of the 95% Student-t interval of the mean of ``values`` (one per seed); None for fewer than
+    two values (one seed has no spread to measure)."""
+    from scipy.stats import t as t_dist
+
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return None
+    return float(t_dist.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))

@@ -1,4 +1,4 @@
-"""The OSLA stopping rule (one-step look-ahead, ``docs/method.md`` "OSLA"): when is one more rollout worth it?
+"""The OSLA stopping rule (one-step look-ahead, ``docs/method.md`` section 4): when is one more rollout worth it?
 
 With k rollouts, mean v and prior V, the fused baseline's MSE is estimated as MSE(k) = D2 s2_k / (D2 + s2_k),
 the prior's squared error D2 plugged in as max(0, (v - V)^2 - s2_k) (or floored at the value model's
@@ -45,7 +45,7 @@ class OslaConfig:
     per_round: int = 1
     """Extra rollouts a prompt that wants more gets in one round (at least; see max_rounds)."""
     rule: str = "paper"
-    """'paper': the per-prompt deviation test's plug-in MSE (docs/method.md); 'eb': the Beta posterior
+    """'paper': the per-prompt deviation test's plug-in MSE (docs/method.md 4.1); 'eb': the Beta posterior
     variance under the batch's fitted rho (needs k_init >= 2)."""
     max_rounds: int | None = None
     """Most top-up rounds after the first (each round is one generation pass); None: no cap but k_max.
@@ -77,7 +77,7 @@ class OslaConfig:
             known = [f.name for f in dataclasses.fields(cls)]
             unknown = sorted(set(config) - set(known))
             if unknown:
-                raise ValueError(f"OslaConfig has no field(s) {unknown}; its fields: {known}")
+                raise TypeError(f"OslaConfig has no field(s) {unknown}; its fields: {known}")
             return cls(**config)
         raise TypeError(f"config must be an OslaConfig or a dict of its fields; got {type(config).__name__}")
 

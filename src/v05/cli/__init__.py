@@ -1,13 +1,20 @@
-"""The ``v05`` command: one typer app; each sub-command lives in its own module."""
+"""The ``v05`` command: one typer app; each sub-command lives in its own module.
+
+Commands import their heavy dependencies (the benchmarks, matplotlib, torch) when they run, so that
+``import v05.cli`` and ``v05 --help`` stay fast. Every user error, click's own included, ends in one red line
+and exit code 2 (:mod:`v05.cli.errors`).
+"""
 
 import typer
 
 from v05.cli.bench import app as bench_app
 from v05.cli.data import app as data_app
-from v05.cli.value import app as value_app
+from v05.cli.errors import OneLineUsageErrors
 from v05.cli.rl import demo, train
+from v05.cli.value import app as value_app
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="V0.5 baselines, value model and RL engine.")
+app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
+                  help="V0.5 baselines, value model and RL engine.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
 app.add_typer(value_app, name="value")

@@ -1,33 +1,68 @@
-"""``v05 bench``: benchmarks that write JSON, Markdown and PNG reports."""
+"""``v05 bench``: benchmarks that write JSON, Markdown and PNG reports.
 
+Every setting is checked, and the output folder made, before the table is read or anything is simulated;
+the benchmark modules (scipy, matplotlib) are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import math
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from v05.baselines import list_estimators
-from v05.bench import baseline as bench_baseline
-from v05.bench import baseline_report as report
-from v05.budget import OslaConfig
-from v05.data import load_any
+from v05._validation import check_choice
+from v05.cli.errors import fail, handles_user_errors, user_errors
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
 
 DEFAULT_NOISE = "0.25,0.5,1,2,4"
+PRIORS = ("auto", "value")
+MMLUPRO_VIEWS = ("halves", "models")
 
 
-def _floats(text: str, name: str) -> list[float]:
+def parse_list(text: str, option: str, kind: str) -> list:
+    """Comma-separated values of ``kind`` (``"int>=1"``, ``"int>=0|none"``, ``"float>=0"``, ``"name"``)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ValueError(f"{option} {text!r}: expected a comma-separated list, got nothing")
+    return [_parse_item(x, option, kind) for x in items]
+
+
+def _parse_item(item: str, option: str, kind: str):
+    if kind == "name":
+        return item
+    if kind == "int>=0|none" and item.lower() == "none":
+        return None
+    allowed = {"int>=1": "integers >= 1", "int>=0|none": "integers >= 0 or 'none'", "float>=0": "numbers >= 0"}[kind]
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        value = float(item) if kind == "float>=0" else int(item)
     except ValueError:
-        raise typer.BadParameter(f"{name} must be a comma-separated list of numbers; got {text!r}") from None
+        what = "a number" if kind == "float>=0" else "an integer"
+        raise ValueError(f"{option}: {item!r} is not {what}; expected comma-separated {allowed}") from None
+    if not math.isfinite(value) or value < (1 if kind == "int>=1" else 0):
+        raise ValueError(f"{option}: {item!r} is out of range; expected comma-separated {allowed}")
+    return value
+
+
+def prepare_out(out: Path) -> Path:
+    """Make the output folder now, so that a path that cannot be one fails before any computation."""
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out}: is a file; expected a folder (it will hold the JSON, Markdown and PNG reports)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"--out {out}: cannot create the folder ({e.strerror})")
+    return out
 
 
 @app.command("baseline")
+@handles_user_errors
 def baseline(
     table: Path = typer.Option(..., help="Pass-rate table (.jsonl/.csv) or a shared data folder."),
     out: Path = typer.Option(..., help="Output folder for baseline.json, baseline.md and the PNG plots."),
-    k: str = typer.Option("1,2,4,8,16", help="Rollouts per prompt to simulate, comma-separated."),
+    k: str = typer.Option("1,2,4,8,16", help="Rollouts per prompt to simulate, comma-separated integers >= 1."),
     seeds: int = typer.Option(3, min=1, help="Independent simulations (each reshuffles batches and rollouts)."),
     prior_noise: str = typer.Option(
         None, help="Logit-noise SDs of synthetic priors (comma-separated). Default: "
@@ -35,42 +70,64 @@ def baseline(
     prior: str = typer.Option("auto", help="'auto' (table column and/or noise) or 'value' (adds the value model's priors)."),
     osla: bool = typer.Option(False, help="Also score fused estimators on OSLA-allocated rollouts."),
     osla_rule: str = typer.Option("paper", help="OSLA rules to run with --osla, comma-separated: paper, eb."),
+    osla_max_rounds: str = typer.Option(
+        None, help="With --osla: round caps (planner max_rounds) to run beside the uncapped planner, comma-separated "
+        "integers >= 0 or 'none' (e.g. none,1,2,4); each capped run replays its uncapped run's rewards."),
     k_init: int = typer.Option(4, min=1, help="OSLA: initial rollouts per prompt."),
     k_max: int = typer.Option(16, min=1, help="OSLA: most rollouts per prompt."),
     cost: float = typer.Option(0.0039, help="OSLA: cost per rollout (squared +-1 reward units)."),
     batch_size: int = typer.Option(128, min=1, help="Prompts per batch (the empirical-Bayes fit is per batch)."),
-    estimators: str = typer.Option(None, help="Comma-separated estimator names (default: all)."),
+    estimators: str = typer.Option(None, help="Comma-separated estimator names (default: all; 'mean' is always run, "
+                                   "as every ratio's reference)."),
     mmlupro_view: str = typer.Option("halves", help="For the mmlupro_29models folder: 'halves' or 'models'."),
     seed: int = typer.Option(0, help="Base random seed."),
 ) -> None:
     """Simulate k Bernoulli rollouts per table row and score every estimator's baseline against the truth."""
-    ks = tuple(int(x) for x in _floats(k, "--k"))
-    try:
+    from v05.bench import baseline as bench
+    from v05.bench import baseline_report as report
+    from v05.data import load_any
+
+    check_choice(prior, "--prior", PRIORS)
+    check_choice(mmlupro_view, "--mmlupro-view", MMLUPRO_VIEWS)
+    noise = parse_list(prior_noise, "--prior-noise", "float>=0") if prior_noise else None
+    config = bench_config(k=k, seeds=seeds, batch_size=batch_size, estimators=estimators, osla=osla,
+                          osla_rule=osla_rule, osla_max_rounds=osla_max_rounds, k_init=k_init, k_max=k_max, cost=cost)
+    prepare_out(out)
+    with user_errors("--table"):  # a TableError names the file, row and column
         data = load_any(table, mmlupro_view=mmlupro_view)
-    except ValueError as e:  # TableError included: the message names file, row and column
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
-    noise = _floats(prior_noise, "--prior-noise") if prior_noise else ([] if data.prior is not None else _floats(DEFAULT_NOISE, "noise"))
+    if noise is None:
+        noise = [] if data.prior is not None else parse_list(DEFAULT_NOISE, "noise", "float>=0")
     extra = []
     if prior == "value":
         from v05.bench.value_eval import bench_priors
 
-        try:
+        with user_errors("--prior value"):  # e.g. a table without a 'prompt' column
             mean, var = bench_priors(data, seed=seed)
-        except ValueError as e:  # e.g. a table without a 'prompt' column
-            typer.echo(f"error: --prior value: {e}", err=True)
-            raise typer.Exit(2) from None
-        extra.append(bench_baseline.PriorSource("value", mean, var))
-    elif prior != "auto":
-        raise typer.BadParameter(f"--prior {prior!r}; expected 'auto' or 'value'")
-    config = bench_baseline.BenchConfig(
-        ks=ks, seeds=seeds, batch_size=batch_size,
-        estimators=tuple(estimators.split(",")) if estimators else tuple(list_estimators()),
-        oslas=tuple(OslaConfig(k_init=k_init, k_max=k_max, cost=cost, rule=r) for r in osla_rule.split(","))
-        if osla else (),
-    )
-    sources = bench_baseline.prior_sources(data, noise, np.random.default_rng(seed), extra)
-    result = bench_baseline.run(data, sources, config, seed=seed)
+        extra.append(bench.PriorSource("value", mean, var))
+    sources = bench.prior_sources(data, noise, np.random.default_rng(seed), extra)
+    result = bench.run(data, sources, config, seed=seed)
     paths = report.write(result, out, title=f"Baseline MSE on {table}")
     typer.echo(paths["markdown"].read_text())
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None, osla: bool, osla_rule: str,
+                 osla_max_rounds: str | None, k_init: int, k_max: int, cost: float):
+    """The benchmark's settings from the command line, each error naming its option."""
+    from v05.baselines import get_estimator
+    from v05.bench.baseline import BenchConfig
+    from v05.budget import OslaConfig
+
+    ks = tuple(parse_list(k, "--k", "int>=1"))
+    caps = [] if osla_max_rounds is None else parse_list(osla_max_rounds, "--osla-max-rounds", "int>=0|none")
+    if caps and not osla:
+        fail("--osla-max-rounds caps the OSLA planner's rounds: add --osla")
+    with user_errors("OSLA settings"):
+        oslas = tuple(OslaConfig(k_init=k_init, k_max=k_max, cost=cost, rule=r)
+                      for r in parse_list(osla_rule, "--osla-rule", "name")) if osla else ()
+    names = {}
+    if estimators:
+        with user_errors("--estimators"):
+            names = {"estimators": tuple(get_estimator(e).name for e in parse_list(estimators, "--estimators", "name"))}
+    return BenchConfig(ks=ks, seeds=seeds, batch_size=batch_size, oslas=oslas,
+                       max_rounds=tuple(c for c in dict.fromkeys(caps) if c is not None), **names)

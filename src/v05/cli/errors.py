@@ -1,5 +1,6 @@
 """One way for a command to fail on a user error: one red line on stderr naming the problem, exit code 2,
-no traceback. Every ``v05`` command wraps its body in :func:`user_errors` (or calls :func:`fail`)."""
+no traceback. Every ``v05`` command wraps its body in :func:`user_errors` (or calls :func:`fail`); the root
+command's class :class:`OneLineUsageErrors` does the same for click's own parsing errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 """What a user's input can raise in our code (``TableError``, ``UndefinedError``... are ``ValueError``s)."""
@@ -46,3 +48,28 @@ def _one_line(message: str) -> str:
     from rich.markup import escape
 
     return escape(" ".join(str(message).split()))
+
+
+@contextlib.contextmanager
+def _usage_errors():
+    try:
+        yield
+    except typer.TyperException as e:  # typer's click exceptions; usage errors exit with 2
+        if e.exit_code != 2 or type(e).__name__ == "NoArgsIsHelpError":  # `v05 bench` alone prints its help
+            raise
+        ctx = getattr(e, "ctx", None)
+        fail(e.format_message() + (f" (see '{ctx.command_path} --help')" if ctx is not None else ""))
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The root command's class: click's own usage errors (an unknown option, ``--seeds abc``, a missing
+    ``--out``, a ``typer.BadParameter``) fail like every other user error, in one red line with exit code 2,
+    not in a framed usage panel."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors():
+            return super().invoke(ctx)

@@ -1,8 +1,9 @@
 """The pass-rate table: the project's common data format, one row per (prompt, policy).
 
-Stored as JSONL or CSV. Columns (DESIGN.md): ``prompt_id`` (str, required), ``policy`` (str, required),
-``pass_rate`` (float in [0, 1], required), ``n_samples`` (int >= 1), ``prompt`` (str), ``prior``
-(float in [0, 1]), ``split`` (str). Reading validates every row and names file, row and column in errors.
+Stored as JSONL or CSV. Columns (``docs/data.md``): ``prompt_id`` (str, required), ``policy`` (str,
+required), ``pass_rate`` (float in [0, 1], required), ``n_samples`` (int >= 1), ``prompt`` (str), ``prior``
+(float in [0, 1]), ``split`` (str). Reading validates every row and names file, row and column in errors;
+an unknown column (a misspelled ``prior``) and a repeated (prompt_id, policy) pair are errors, not ignored.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+
+from v05.data.files import TableError, csv_records, json_rows
 
 REQUIRED = ("prompt_id", "policy", "pass_rate")
 OPTIONAL = ("n_samples", "prompt", "prior", "split")
 COLUMNS = REQUIRED + OPTIONAL
-
-
-class TableError(ValueError):
-    """A pass-rate table file or column is malformed; the message names file, row and column."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class PassRateTable:
 
     @classmethod
     def from_columns(cls, *, source: str = "<columns>", **columns) -> "PassRateTable":
-        """Build a validated table from sequences; ``source`` names the origin in error messages."""
+        """Build a validated table from sequences; ``source`` names the origin in error messages (rows from 0)."""
         unknown = set(columns) - set(COLUMNS)
         if unknown:
             raise TableError(f"{source}: unknown column(s) {sorted(unknown)}; known: {list(COLUMNS)}")
@@ -55,11 +55,10 @@ class PassRateTable:
         lengths = {k: len(v) for k, v in columns.items() if v is not None}
         if len(set(lengths.values())) > 1:
             raise TableError(f"{source}: columns have different lengths: {lengths}")
-        arrays = {}
-        for name, values in columns.items():
-            if values is None:
-                continue
-            arrays[name] = _convert(name, list(values), source, first_row=0)
+        rows = range(lengths["pass_rate"])
+        arrays = {name: _convert(name, list(values), source, rows) for name, values in columns.items()
+                  if values is not None}
+        _check_unique(arrays, source, rows)
         return cls(**arrays)
 
     def __len__(self) -> int:
@@ -77,7 +76,7 @@ class PassRateTable:
             raise TableError(f"unknown column {name!r}; known: {list(COLUMNS)}")
         if len(values) != len(self):
             raise TableError(f"column {name!r} has {len(values)} values for a table of {len(self)} rows")
-        converted = _convert(name, list(values), "<with_column>", first_row=0)
+        converted = _convert(name, list(values), "<with_column>", range(len(values)))
         return PassRateTable(**{**self.columns(), name: converted})
 
     def columns(self) -> dict[str, np.ndarray]:
@@ -90,21 +89,21 @@ class PassRateTable:
         return list(dict.fromkeys(self.policy.tolist()))
 
 
-def _convert(name: str, values: list, source: str, first_row: int) -> np.ndarray:
-    """Check and convert one column; row numbers in errors start at ``first_row``."""
+def _convert(name: str, values: list, source: str, rows: Sequence[int]) -> np.ndarray:
+    """Check and convert one column; ``rows[i]`` is the row number of ``values[i]`` in errors."""
     if name in ("pass_rate", "prior"):
         out = np.empty(len(values), dtype=np.float64)
         for i, v in enumerate(values):
-            out[i] = _as_unit_float(v, name, source, first_row + i)
+            out[i] = _as_unit_float(v, name, source, rows[i])
         return out
     if name == "n_samples":
         out = np.empty(len(values), dtype=np.int64)
         for i, v in enumerate(values):
-            out[i] = _as_count(v, source, first_row + i)
+            out[i] = _as_count(v, source, rows[i])
         return out
     for i, v in enumerate(values):
         if not isinstance(v, str) or (name in REQUIRED and v == ""):
-            raise TableError(f"{source}, row {first_row + i}, column {name!r}: expected a non-empty string, got {v!r}")
+            raise TableError(f"{source}, row {rows[i]}, column {name!r}: expected a non-empty string, got {v!r}")
     out = np.empty(len(values), dtype=object)  # object, not '<U': long prompt texts would pad every row
     out[:] = values
     return out
@@ -130,58 +129,72 @@ def _as_count(v, source: str, row: int) -> int:
     return int(x)
 
 
-def _rows_to_table(rows: list[dict], source: str, first_row: int) -> PassRateTable:
-    """Validate raw row dicts (all strings for CSV, JSON values for JSONL) into a table."""
+def _check_unique(columns: dict[str, np.ndarray], source: str, rows: Sequence[int]) -> None:
+    """Each (prompt_id, policy) pair appears once; a repeat is an error naming both rows, even with the same
+    values (a silent merge would pick one of two conflicting pass rates, a silent keep would count the prompt
+    twice in every benchmark)."""
+    seen: dict[tuple, int] = {}
+    for i, key in enumerate(zip(columns["prompt_id"].tolist(), columns["policy"].tolist())):
+        j = seen.setdefault(key, i)
+        if j != i:
+            a, b = columns["pass_rate"][j], columns["pass_rate"][i]
+            what = f"conflicting pass rates {a:g} and {b:g}" if a != b else f"pass_rate {a:g} in both"
+            raise TableError(f"{source}, rows {rows[j]} and {rows[i]}: prompt_id {key[0]!r} of policy {key[1]!r} "
+                             f"appears twice ({what}); each (prompt_id, policy) pair must appear once")
+
+
+def _rows_to_table(rows: list[dict], numbers: list[int], source: str) -> PassRateTable:
+    """Validate raw row dicts (all strings for CSV, JSON values for JSONL) into a table; ``numbers[i]`` is the
+    row number of ``rows[i]`` in the file."""
     if not rows:
         raise TableError(f"{source}: the table has no rows")
-    present = [c for c in COLUMNS if c in rows[0]]
+    header = rows[0].keys()
+    for row, n in zip(rows, numbers):
+        unknown = sorted(set(row) - set(COLUMNS))
+        if unknown:
+            raise TableError(f"{source}, row {n}: unknown column(s) {unknown}; known: {list(COLUMNS)} (a misspelled "
+                             "column would otherwise be ignored)")
+        if row.keys() != header:
+            raise TableError(f"{source}, row {n}: columns differ from row {numbers[0]} ({sorted(set(row) ^ set(header))})")
     for name in REQUIRED:
-        if name not in present:
-            raise TableError(f"{source}: missing required column {name!r} (found {sorted(rows[0])})")
+        if name not in header:
+            raise TableError(f"{source}: missing required column {name!r} (found {sorted(header)})")
     columns = {}
-    for name in present:
+    for name in (c for c in COLUMNS if c in header):
         values = []
-        for i, row in enumerate(rows):
-            if name not in row or row[name] is None or (name in OPTIONAL and row[name] == "" and name != "prompt"):
-                raise TableError(f"{source}, row {first_row + i}, column {name!r}: missing value")
+        for row, n in zip(rows, numbers):
             value = row[name]
+            if value is None or (name in OPTIONAL and value == "" and name != "prompt"):
+                raise TableError(f"{source}, row {n}, column {name!r}: missing value")
             if name in ("prompt_id", "policy") and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = str(value)
             values.append(value)
-        columns[name] = _convert(name, values, source, first_row)
+        columns[name] = _convert(name, values, source, numbers)
+    _check_unique(columns, source, numbers)
     return PassRateTable(**columns)
 
 
 def read_jsonl(path: Path) -> PassRateTable:
-    """Read a JSONL pass-rate table; rows are numbered from 1 as lines in the file."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TableError(f"{path}, row {line_no}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise TableError(f"{path}, row {line_no}: expected a JSON object, got {type(row).__name__}")
-            if rows and set(row) & set(COLUMNS) != set(rows[0]) & set(COLUMNS):
-                missing = sorted((set(rows[0]) ^ set(row)) & set(COLUMNS))
-                raise TableError(f"{path}, row {line_no}: columns differ from row 1 ({missing})")
-            rows.append(row)
-    return _rows_to_table(rows, str(path), first_row=1)
+    """Read a JSONL pass-rate table; rows are numbered as lines in the file, from 1."""
+    numbered = list(json_rows(path))
+    return _rows_to_table([row for _, row in numbered], [n for n, _ in numbered], str(path))
 
 
 def read_csv(path: Path) -> PassRateTable:
-    """Read a CSV pass-rate table with a header; data rows are numbered from 2 (the header is row 1)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = []
-        for i, row in enumerate(reader, start=2):
-            if None in row or any(v is None for v in row.values()):
-                raise TableError(f"{path}, row {i}: wrong number of fields for the header")
-            rows.append(row)
-    return _rows_to_table(rows, str(path), first_row=2)
+    """Read a CSV pass-rate table with a header; rows are numbered as lines in the file (the header is row 1)."""
+    records = csv_records(path)
+    _, header = next(records, (1, []))
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise TableError(f"{path}, row 1: column(s) {repeated} appear more than once in the header")
+    rows, numbers = [], []
+    for n, fields_ in records:
+        if len(fields_) != len(header):
+            raise TableError(f"{path}, row {n}: wrong number of fields for the header ({len(fields_)}, the header "
+                             f"has {len(header)})")
+        rows.append(dict(zip(header, fields_)))
+        numbers.append(n)
+    return _rows_to_table(rows, numbers, str(path))
 
 
 def load_table(path) -> PassRateTable:

@@ -1,7 +1,7 @@
 """Real math prompts with reference answers, and a 0/1 reward checked by ``math-verify`` (for GPU recipes).
 
-The loader reads the shared benchmark files (``../shared/data/math_benchmarks/<name>_test.jsonl``; see
-their SOURCE.md for where each field comes from) into :class:`MathProblem` rows; :func:`math_reward`
+The loader reads the shared benchmark files (``../shared/data/math_benchmarks/<name>_test.jsonl``; their
+fields and provenance: ``docs/data.md``, "Shared data sets") into :class:`MathProblem` rows; :func:`math_reward`
 scores model responses against the reference answers the way the paper's evaluation does (the last
 ``\\boxed{}`` or final expression of the response, compared symbolically).
 """
