@@ -52,7 +52,7 @@ def test_the_group_composes_and_overrides_reach_the_settings():
     (["+v05.rollouts.block=0"], ValueError, "v05.rollouts.block == 0, must be >= 1"),
     (["+v05.rollouts.budget=2"], ValueError, r"v05.rollouts.budget == 2, must be a finite number >= 4"),
     (["+v05.scale=[1,0]"], ValueError, "v05.scale"),
-    (["+v05.options.tau2=-1"], ValueError, r"v05.options .*tau2=-1"),
+    (["+v05.options.tau2=-1"], ValueError, r"v05.options .*tau2 == -1, must be a number >= 0"),
     (["+v05.options.rho=0.5"], TypeError, "unknown option"),
     (["+v05.rollouts.mode=osla"], ValueError, "custom_sampler.path=pkg://v05.integrations.verl.sampler"),
     ([*OSLA, "algorithm.filter_groups.enable=True"], ValueError, "filter_groups"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from v05._validation import check_choice, check_number, check_positive_int
-from v05.baselines import RewardScale, compute, get_estimator
+from v05.baselines import RewardScale, check_options, compute, get_estimator
 from v05.budget import OslaConfig
 from v05.budget.rule import K_MAX_LIMIT
 from v05.integrations.verl.estimator import our_name
@@ -174,7 +174,12 @@ def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
 
 
 def _dry_run(v05: V05VerlConfig, name: str, group_size: int) -> None:
-    """Run the estimator once on a small batch shaped like a step, so bad options fail now, not at step 1."""
+    """Check the options as declared, then run the estimator once on a small batch shaped like a step, so bad
+    options and group sizes it is not defined on fail now, not at step 1."""
+    try:
+        check_options(name, v05.options)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"v05.options {v05.options}: {e}") from None
     scale = RewardScale.parse(v05.scale)
     k = max(group_size, 2)
     rewards = np.tile([scale.lo, scale.hi], k)[: 2 * k]
