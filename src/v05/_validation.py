@@ -67,3 +67,10 @@ def check_choice(value, name: str, allowed) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed`` (listed in the message)."""
     if isinstance(value, (list, dict, set)) or value not in allowed:
         raise ValueError(f"{name}={value!r}; expected one of {tuple(allowed)}")
+
+
+def check_bool(value, name: str) -> bool:
+    """Raise ``TypeError`` unless ``value`` is a bool (``1`` and ``"true"`` are not)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (true or false); got {type(value).__name__} {value!r}")
+    return bool(value)
