@@ -8,9 +8,11 @@ steps, so the log reads as if the run had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 
@@ -67,3 +69,20 @@ class MetricsLog:
         """Flush TensorBoard."""
         if self.writer is not None:
             self.writer.close()
+
+
+class PhaseTimer:
+    """Wall-clock seconds per phase of a step: ``with timer("sample"): ...`` (phases may repeat)."""
+
+    PHASES = ("value", "sample", "estimator", "update")
+
+    def __init__(self):
+        self.seconds: dict[str, float] = dict.fromkeys(self.PHASES, 0.0)
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
