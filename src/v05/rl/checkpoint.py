@@ -18,7 +18,6 @@ newest intact older one is used instead. ``latest`` may only name a checkpoint f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import v05
+from v05._validation import file_sha256
 
 FORMAT = "v05.rl.checkpoint/2"
 KEEP = 2
@@ -66,7 +66,7 @@ def save_checkpoint(run_dir, step: int, tensors: dict[str, torch.Tensor], state:
     tmp.mkdir()
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS))
     meta = {"format": FORMAT, "v05_version": v05.__version__, "torch_version": torch.__version__,
-            "numpy_version": np.__version__, "step": step, "weights_sha256": _sha256(tmp / WEIGHTS), **state}
+            "numpy_version": np.__version__, "step": step, "weights_sha256": file_sha256(tmp / WEIGHTS), **state}
     _write_atomic(tmp / STATE, json.dumps(meta))
     for f in tmp.iterdir():
         _fsync(f)
@@ -132,7 +132,7 @@ def read_checkpoint(folder) -> tuple[dict[str, torch.Tensor], dict]:
         raise corrupt(STATE, f"says step {state.get('step')!r}, not {step}")
     if not (folder / WEIGHTS).is_file():
         raise corrupt(WEIGHTS, "is missing")
-    digest = _sha256(folder / WEIGHTS)
+    digest = file_sha256(folder / WEIGHTS)
     if digest != state.get("weights_sha256"):
         raise corrupt(WEIGHTS, f"does not match the checksum in {STATE} (sha256 {digest[:12]}..., "
                                f"expected {str(state.get('weights_sha256'))[:12]}...)")
@@ -210,14 +210,6 @@ def _folders(root: Path) -> list[Path]:
     """Checkpoint folders directly inside ``root`` (not links out of it), newest first."""
     inside = [p for p in root.iterdir() if _FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()]
     return sorted(inside, key=lambda p: int(p.name[5:]), reverse=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_atomic(path: Path, text: str) -> None:
