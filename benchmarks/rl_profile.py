@@ -2,10 +2,11 @@
 
 Each method trains from the same warm-up for ``--rollouts`` rollouts per seed (seeds outer, methods inner,
 one torch thread, one run at a time, so the machine's load spreads evenly over the methods). Per method:
-rollouts per second (rollouts per step over the sum of the median per-step times of value-model
-prediction, sampling, the estimator and the update), the median times, generation rounds and rollouts per
-step, the gradient norm's mean, variance and coefficient of variation, and the final held-out accuracy;
-each as the mean over seeds with a 95% t-interval. Dr. GRPO (the group mean without the std division)
+rollouts per CPU-second (rollouts per step over the sum of the median per-step CPU times of value-model
+prediction, sampling, the estimator and the update: the engine's cost, which other jobs on a shared
+machine change far less than wall-clock time), the same per wall-clock second, the median CPU times,
+generation rounds and rollouts per step, the gradient norm's mean, variance and coefficient of variation,
+and the final held-out accuracy; each as the mean over seeds with a 95% t-interval. Dr. GRPO (the group mean without the std division)
 isolates the baseline's effect on gradient noise from GRPO's std scaling; the ``max_rounds`` rows show
 what capping OSLA's generation rounds buys in throughput (each round is one generation pass).
 
@@ -88,20 +89,22 @@ def main() -> None:
 
 def summarise(runs: list[list[dict]]) -> dict:
     """Per-seed figures of one method's runs (``runs``: each run's metric records) and their mean and 95% CI."""
-    per_seed = {"rollouts_per_s": [], "rounds_per_step": [], "rollouts_per_step": [], "final_accuracy": [],
-                "grad_norm_mean": [], "grad_norm_var": [], "grad_norm_cv": [], **{f"{p}_ms": [] for p in PHASES}}
+    per_seed: dict[str, list] = {}
     for records in runs:
         steps = records[1:]
         median_ms = {p: 1000 * float(np.median([r[f"time/{p}_s"] for r in steps])) for p in PHASES}
+        cpu_ms = {p: 1000 * float(np.median([r[f"time/{p}_cpu_s"] for r in steps])) for p in PHASES}
         per_step = float(np.mean([r["budget/rollouts_step"] for r in steps]))
         grad = np.array([r["train/grad_norm"] for r in steps])
         values = {"rollouts_per_s": per_step / (sum(median_ms.values()) / 1000),
+                  "rollouts_per_cpu_s": per_step / (sum(cpu_ms.values()) / 1000),
                   "rounds_per_step": float(np.mean([r["budget/rounds"] for r in steps])),
                   "rollouts_per_step": per_step, "final_accuracy": records[-1]["eval/accuracy"],
                   "grad_norm_mean": float(grad.mean()), "grad_norm_var": float(grad.var()),
-                  "grad_norm_cv": float(grad.std() / grad.mean()), **{f"{p}_ms": median_ms[p] for p in PHASES}}
+                  "grad_norm_cv": float(grad.std() / grad.mean()), **{f"{p}_ms": median_ms[p] for p in PHASES},
+                  **{f"{p}_cpu_ms": cpu_ms[p] for p in PHASES}}
         for key, value in values.items():
-            per_seed[key].append(value)
+            per_seed.setdefault(key, []).append(value)
     return {key: {"per_seed": v, "mean": float(np.mean(v)), "ci95": _ci95(v)} for key, v in per_seed.items()}
 
 
@@ -118,12 +121,13 @@ def markdown(results: dict, seeds: list[int], rollouts: int) -> str:
         return f"{r[key]['mean']:{fmt}} ± {r[key]['ci95']:{fmt}}"
 
     lines = [f"# RL engine profile: {rollouts} rollouts per run, seeds {seeds} (mean ± 95% CI half-width over seeds)", "",
-             "| method | rollouts/s | rounds/step | rollouts/step | median ms/step: value / sample / estimator / update |",
-             "|---|---|---|---|---|"]
+             "| method | rollouts per CPU-s | rollouts/s (wall) | rounds/step | rollouts/step "
+             "| median CPU ms/step: value / sample / estimator / update |",
+             "|---|---|---|---|---|---|"]
     for r in results.values():
-        ms = " / ".join(f"{r[f'{p}_ms']['mean']:.1f}" for p in PHASES)
-        lines.append(f"| {r['label']} | {cell(r, 'rollouts_per_s', '.0f')} | {cell(r, 'rounds_per_step', '.2f')} "
-                     f"| {cell(r, 'rollouts_per_step', '.1f')} | {ms} |")
+        ms = " / ".join(f"{r[f'{p}_cpu_ms']['mean']:.1f}" for p in PHASES)
+        lines.append(f"| {r['label']} | {cell(r, 'rollouts_per_cpu_s', '.0f')} | {cell(r, 'rollouts_per_s', '.0f')} "
+                     f"| {cell(r, 'rounds_per_step', '.2f')} | {cell(r, 'rollouts_per_step', '.1f')} | {ms} |")
     lines += ["", "| method | final accuracy | grad-norm mean | grad-norm var | grad-norm CV |", "|---|---|---|---|---|"]
     for r in results.values():
         lines.append(f"| {r['label']} | {cell(r, 'final_accuracy', '.3f')} | {cell(r, 'grad_norm_mean', '.3f')} "
@@ -141,8 +145,9 @@ def plot(results: dict, path: Path) -> None:
     labels = [r["label"] for r in results.values()]
     y = np.arange(len(labels))[::-1]
     fig, axes = plt.subplots(1, 3, figsize=(14, 0.45 * len(labels) + 1.6), sharey=True)
-    for ax, key, title in zip(axes, ("rollouts_per_s", "rounds_per_step", "final_accuracy"),
-                              ("rollouts / s (median step)", "generation rounds per step", "final held-out accuracy")):
+    for ax, key, title in zip(axes, ("rollouts_per_cpu_s", "rounds_per_step", "final_accuracy"),
+                              ("rollouts per CPU-second (median step)", "generation rounds per step",
+                               "final held-out accuracy")):
         mean = [r[key]["mean"] for r in results.values()]
         ci = [r[key]["ci95"] for r in results.values()]
         ax.errorbar(mean, y, xerr=ci, fmt="o", color="tab:red", ecolor="gray", capsize=3)

@@ -64,8 +64,8 @@ def demo(
 
 
 def train(
-    config: Optional[Path] = typer.Option(None, help="JSON or TOML file of settings, sections as tables "
-                                                     "([method], [osla], ...; --show-config prints one)."),
+    config: Optional[Path] = typer.Option(None, help="JSON or TOML file of settings, one table per section "
+                                                     "(--show-config prints one to start from)."),
     out: Path = typer.Option(Path("runs/train"), help="Run folder; a checkpoint there of the same config is resumed."),
     set_: list[str] = typer.Option([], "--set", help="One setting as section.key=value, value read as JSON "
                                                      "(e.g. --set osla.k_max=16); repeatable; applied last."),
@@ -82,8 +82,10 @@ def train(
 ) -> None:
     """Train one method; logs to <out>/metrics.jsonl and TensorBoard (<out>/tb), checkpoints in <out>/checkpoints.
 
-    Settings: defaults, then --config, then the shortcut options, then --set. Every setting, with its
-    documentation: v05 train --show-config. Running again on the same --out resumes the run.
+    Settings: defaults, then --config, then the shortcut options, then --set. Top-level settings (seed,
+    total_rollouts, temperature, checkpoint_every, threads) and sections method, osla, optim, policy, warmup,
+    prior, task, eval; every setting with its documentation: v05 train --show-config. Running again on the
+    same --out resumes the run.
     """
     from v05.rl.config import TrainConfig
     from v05.rl.loop import train_loop

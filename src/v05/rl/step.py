@@ -136,6 +136,7 @@ def step_metrics(rollouts: Rollouts, baselines: Baselines, stats: dict, prior: P
         "budget/k_mean": float(counts.mean()) if len(counts) else 0.0,
         "budget/k_max": int(counts.max()) if len(counts) else 0,
         **{f"time/{k}_s": v for k, v in timer.seconds.items()},
+        **{f"time/{k}_cpu_s": v for k, v in timer.cpu_seconds.items()},
         "time/rollouts_per_s": rollouts.spent / max(sum(timer.seconds.values()), 1e-9),
     }
     if baselines.weight is not None:
