@@ -244,7 +244,8 @@ class TrainConfig:
     checkpoint_every: int = 50
     """Write a checkpoint every this many steps (and at the end); 0 writes only the final one."""
     threads: int = 1
-    """torch intra-op threads (tiny ops: more threads only add synchronisation)."""
+    """torch intra-op and BLAS threads (tiny ops: more threads only add synchronisation, and an idle BLAS
+    thread spins, taking a core from the sampling and the update)."""
     method: MethodConfig = field(default_factory=MethodConfig)
     """Estimator and allocation."""
     osla: OslaConfig = field(default_factory=OslaConfig)

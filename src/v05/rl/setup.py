@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from threadpoolctl import threadpool_limits
 
 from v05.rl.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from v05.rl.config import TrainConfig
@@ -43,6 +44,7 @@ def setup(cfg: TrainConfig, out_dir, *, warmup_cache=None, prior_source: PriorSo
         The value model does not exist (raised before the warm-up).
     """
     torch.set_num_threads(cfg.threads)
+    threadpool_limits(cfg.threads, user_api="blas")  # the value model's numpy: an idle OpenBLAS thread spins
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"run folder {out} is a file; pass a folder (new or of this run)")
