@@ -53,7 +53,7 @@ REFERENCE = "GRPO k=16"
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of a demo run (the defaults fit in 10 minutes on 2 CPU cores; ``quick()`` in 2)."""
+    """Sizes of a demo run (the defaults: about 280 CPU-seconds; ``quick()``: about 36; docs/rl.md)."""
 
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """RL seeds; every method runs every seed."""

@@ -26,7 +26,8 @@ def _progress() -> Progress:
 
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Folder for demo.json, summary.md, plots and run logs."),
-    quick: bool = typer.Option(False, help="CI-sized run: 2 seeds x 4,000 rollouts (about a minute on 2 busy cores)."),
+    quick: bool = typer.Option(False, help="CI-sized run: 2 seeds x 4,000 rollouts (about a minute on 2 busy cores; "
+                                           "36 CPU-seconds)."),
     seeds: Optional[str] = typer.Option(None, help="Comma-separated RL seeds (overrides the preset)."),
     rollouts: Optional[int] = typer.Option(None, help="Rollouts per run (overrides the preset)."),
     eval_every: Optional[int] = typer.Option(None, help="Held-out evaluation interval in rollouts."),
@@ -36,7 +37,8 @@ def demo(
 ) -> None:
     """Train V0.5 (k_init=4 + OSLA), GRPO k=4, GRPO k=16 and DAPO k=16 at equal rollouts; write a report.
 
-    The full demo (5 seeds x 40,000 rollouts) takes about 5-10 minutes on 2 CPU cores.
+    The full demo (5 seeds x 40,000 rollouts) needs about 280 CPU-seconds: 7 minutes on 2 cores shared with
+    other jobs.
     """
     from v05.bench.demo import DemoSettings, run_demo
     from v05.value import ValueModel
