@@ -1,79 +1,165 @@
-"""Throughput, time split and gradient-norm spread of the RL engine: V0.5 against GRPO at the same group size.
+"""RL engine ablations and throughput: final accuracy, gradient noise, rollouts/s and generation rounds.
 
-Prints, per method, rollouts per second (rollouts per step over the sum of the median per-step times of
-value-model prediction, sampling, the estimator and the update; one torch thread), those median times,
-the per-step gradient norm's mean, variance and coefficient of variation (averaged over seeds), and the
-final held-out accuracy (mean ± sd over seeds). Dr. GRPO (the group mean without the std division) isolates the
-baseline's effect on gradient noise from GRPO's std scaling. Also writes the numbers as JSON.
+Each method trains from the same warm-up for ``--rollouts`` rollouts per seed (seeds outer, methods inner,
+one torch thread, one run at a time, so the machine's load spreads evenly over the methods). Per method:
+rollouts per CPU-second (rollouts per step over the sum of the median per-step CPU times of value-model
+prediction, sampling, the estimator and the update: the engine's cost, which other jobs on a shared
+machine change far less than wall-clock time), the same per wall-clock second, the median CPU times,
+generation rounds and rollouts per step, the gradient norm's mean, variance and coefficient of variation,
+and the final held-out accuracy; each as the mean over seeds with a 95% t-interval. Dr. GRPO (the group mean without the std division)
+isolates the baseline's effect on gradient noise from GRPO's std scaling; the ``max_rounds`` rows show
+what capping OSLA's generation rounds buys in throughput (each round is one generation pass).
 
-    python benchmarks/rl_profile.py --rollouts 20000 --seeds 0,1,2 --out runs/bench/rl_profile
+Writes ``rl_profile.json``, ``rl_profile.md`` and ``rl_profile.png`` under ``--out``::
+
+    python benchmarks/rl_profile.py --rollouts 40000 --seeds 0,1,2 --out runs/bench/rl_profile
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
-from v05.rl.config import TrainConfig
-from v05.rl.loop import train
+from v05.rl import TrainConfig, train
 
-METHODS = {
-    "V0.5 k_init=4 + OSLA": {"estimator": "v05", "allocation": "osla", "group_size": 4},
-    "V0.5 k=4 fixed": {"estimator": "v05", "group_size": 4},
-    "V0.5 k_init=4 + OSLA, 4 per round": {"estimator": "v05", "allocation": "osla", "group_size": 4, "osla_per_round": 4},
-    "V0.5 k_init=4 + OSLA rule eb": {"estimator": "v05", "allocation": "osla", "group_size": 4, "osla_rule": "eb"},
-    "GRPO k=4": {"estimator": "grpo", "group_size": 4},
-    "Dr. GRPO k=4": {"estimator": "dr_grpo", "group_size": 4},
-    "GRPO k=16": {"estimator": "grpo", "group_size": 16},
-}
+OSLA = {"method.estimator": "v05", "method.allocation": "osla"}
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    slug: str
+    settings: dict
+
+
+METHODS = (
+    Method("V0.5 k_init=4 + OSLA", "v05_osla", OSLA),
+    Method("V0.5 + OSLA, max_rounds=4", "v05_osla_max4", {**OSLA, "osla.max_rounds": 4}),
+    Method("V0.5 + OSLA, max_rounds=2", "v05_osla_max2", {**OSLA, "osla.max_rounds": 2}),
+    Method("V0.5 + OSLA, max_rounds=1", "v05_osla_max1", {**OSLA, "osla.max_rounds": 1}),
+    Method("V0.5 + OSLA, 4 per round", "v05_osla_per4", {**OSLA, "osla.per_round": 4}),
+    Method("V0.5 + OSLA, rule eb", "v05_osla_eb", {**OSLA, "osla.rule": "eb"}),
+    Method("V0.5 k=4 fixed", "v05_k4", {"method.estimator": "v05", "method.group_size": 4}),
+    Method("GRPO k=4", "grpo_k4", {"method.estimator": "grpo", "method.group_size": 4}),
+    Method("Dr. GRPO k=4", "drgrpo_k4", {"method.estimator": "dr_grpo", "method.group_size": 4}),
+    Method("GRPO k=16", "grpo_k16", {"method.estimator": "grpo", "method.group_size": 16}),
+)
 PHASES = ("value", "sample", "estimator", "update")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rollouts", type=int, default=20000)
+    parser.add_argument("--rollouts", type=int, default=40000)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--methods", default=",".join(m.slug for m in METHODS),
+                        help="Comma-separated method slugs: " + ", ".join(m.slug for m in METHODS))
     parser.add_argument("--value-model", default="default")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/rl_profile"))
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    by_slug = {m.slug: m for m in METHODS}
+    unknown = [s for s in args.methods.split(",") if s not in by_slug]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; known: {list(by_slug)}")
+    methods = [by_slug[s] for s in args.methods.split(",")]
+    configs = {(m.slug, seed): TrainConfig().with_settings({**m.settings, "seed": seed, "total_rollouts": args.rollouts,
+                                                            "eval.every_rollouts": args.rollouts,
+                                                            "prior.value_model": args.value_model})
+               for m in methods for seed in seeds}  # every config checked before the first run
     args.out.mkdir(parents=True, exist_ok=True)
-    # Seeds outer, methods inner: on a shared machine, load changes over minutes, and interleaving spreads
-    # it evenly over the methods. Per-step phase times are summarised by their median for the same reason.
-    runs: dict[str, list] = {name: [] for name in METHODS}
+    records: dict[str, list] = {m.slug: [] for m in methods}
     for seed in seeds:
-        for name, fields in METHODS.items():
-            cfg = TrainConfig(**fields, seed=seed, total_rollouts=args.rollouts, eval_every_rollouts=args.rollouts,
-                              value_model=args.value_model)
-            run_dir = args.out / f"{''.join(c if c.isalnum() else '_' for c in name)}_seed{seed}"
-            runs[name].append(train(cfg, run_dir, warmup_cache=args.out / "warmup", tensorboard=False))
-    results = {}
-    for name, rs in runs.items():
-        steps = [r for res in rs for r in res.records[1:]]
+        for m in methods:
+            result = train(configs[m.slug, seed], args.out / f"{m.slug}_seed{seed}", warmup_cache=args.out / "warmup",
+                           tensorboard=False)
+            records[m.slug].append(result.records)
+            print(f"{m.label:32s} seed {seed}: final accuracy {result.final_accuracy:.3f}", flush=True)
+    results = {m.slug: {"label": m.label, "settings": m.settings, **summarise(records[m.slug])} for m in methods}
+    report = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+    (args.out / "rl_profile.json").write_text(json.dumps(report, indent=1))
+    (args.out / "rl_profile.md").write_text(markdown(results, seeds, args.rollouts))
+    plot(results, args.out / "rl_profile.png")
+    print((args.out / "rl_profile.md").read_text())
+
+
+def summarise(runs: list[list[dict]]) -> dict:
+    """Per-seed figures of one method's runs (``runs``: each run's metric records) and their mean and 95% CI."""
+    per_seed: dict[str, list] = {}
+    for records in runs:
+        steps = records[1:]
         median_ms = {p: 1000 * float(np.median([r[f"time/{p}_s"] for r in steps])) for p in PHASES}
-        rollouts_per_step = float(np.mean([r["budget/rollouts_step"] for r in steps]))
-        total = {p: sum(r[f"time/{p}_s"] for r in steps) for p in PHASES}
-        grad = [np.array([r["train/grad_norm"] for r in res.records[1:]]) for res in rs]
-        final = [res.final_accuracy for res in rs]
-        results[name] = {
-            "rollouts_per_s_median_step": rollouts_per_step / (sum(median_ms.values()) / 1000),
-            "rollouts_per_s_total": sum(res.rollouts for res in rs) / sum(total.values()),
-            "median_ms_per_step": median_ms, "split_of_total": {p: total[p] / sum(total.values()) for p in PHASES},
-            "rollouts_per_step": rollouts_per_step, "steps": len(steps),
-            "grad_norm_mean": float(np.mean([g.mean() for g in grad])), "grad_norm_var": float(np.mean([g.var() for g in grad])),
-            "grad_norm_cv": float(np.mean([g.std() / g.mean() for g in grad])),
-            "final_accuracy": final,
-        }
-        r = results[name]
-        print(f"{name:36s} {r['rollouts_per_s_median_step']:6.0f} rollouts/s (median step; total {r['rollouts_per_s_total']:.0f}) "
-              f"{r['rollouts_per_step']:5.0f} rollouts/step  median ms/step " + " ".join(f"{p} {median_ms[p]:.1f}" for p in PHASES)
-              + f" | grad-norm mean {r['grad_norm_mean']:.3f} var {r['grad_norm_var']:.4f} cv {r['grad_norm_cv']:.3f}"
-              + f" | final acc {np.mean(final):.3f} ± {np.std(final, ddof=1) if len(final) > 1 else 0:.3f}")
-    (args.out / "rl_profile.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                           "results": results}, indent=1))
+        cpu_ms = {p: 1000 * float(np.median([r[f"time/{p}_cpu_s"] for r in steps])) for p in PHASES}
+        per_step = float(np.mean([r["budget/rollouts_step"] for r in steps]))
+        grad = np.array([r["train/grad_norm"] for r in steps])
+        values = {"rollouts_per_s": per_step / (sum(median_ms.values()) / 1000),
+                  "rollouts_per_cpu_s": per_step / (sum(cpu_ms.values()) / 1000),
+                  "rounds_per_step": float(np.mean([r["budget/rounds"] for r in steps])),
+                  "rollouts_per_step": per_step, "final_accuracy": records[-1]["eval/accuracy"],
+                  "grad_norm_mean": float(grad.mean()), "grad_norm_var": float(grad.var()),
+                  "grad_norm_cv": float(grad.std() / grad.mean()), **{f"{p}_ms": median_ms[p] for p in PHASES},
+                  **{f"{p}_cpu_ms": cpu_ms[p] for p in PHASES}}
+        for key, value in values.items():
+            per_seed.setdefault(key, []).append(value)
+    return {key: {"per_seed": v, "mean": float(np.mean(v)), "ci95": _ci95(v)} for key, v in per_seed.items()}
+
+
+def _ci95(values: list[float]) -> float:
+    """Half-width of the 95% t-interval of the mean (0 for a single seed)."""
+    if len(values) < 2:
+        return 0.0
+    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+def markdown(results: dict, seeds: list[int], rollouts: int) -> str:
+    """Two tables: throughput and rounds, then accuracy and gradient noise (mean ± 95% CI over seeds)."""
+    def cell(r, key, fmt):
+        return f"{r[key]['mean']:{fmt}} ± {r[key]['ci95']:{fmt}}"
+
+    lines = [f"# RL engine profile: {rollouts} rollouts per run, seeds {seeds} (mean ± 95% CI half-width over seeds)", "",
+             "| method | rollouts per CPU-s | rollouts/s (wall) | rounds/step | rollouts/step "
+             "| median CPU ms/step: value / sample / estimator / update |",
+             "|---|---|---|---|---|---|"]
+    for r in results.values():
+        ms = " / ".join(f"{r[f'{p}_cpu_ms']['mean']:.1f}" for p in PHASES)
+        lines.append(f"| {r['label']} | {cell(r, 'rollouts_per_cpu_s', '.0f')} | {cell(r, 'rollouts_per_s', '.0f')} "
+                     f"| {cell(r, 'rounds_per_step', '.2f')} | {cell(r, 'rollouts_per_step', '.1f')} | {ms} |")
+    lines += ["", "| method | final accuracy | grad-norm mean | grad-norm var | grad-norm CV |", "|---|---|---|---|---|"]
+    for r in results.values():
+        lines.append(f"| {r['label']} | {cell(r, 'final_accuracy', '.3f')} | {cell(r, 'grad_norm_mean', '.3f')} "
+                     f"| {cell(r, 'grad_norm_var', '.4f')} | {cell(r, 'grad_norm_cv', '.3f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    """Rollouts/s, generation rounds per step and final accuracy per method, with 95% CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r["label"] for r in results.values()]
+    y = np.arange(len(labels))[::-1]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 0.45 * len(labels) + 1.6), sharey=True)
+    for ax, key, title in zip(axes, ("rollouts_per_cpu_s", "rounds_per_step", "final_accuracy"),
+                              ("rollouts per CPU-second (median step)", "generation rounds per step",
+                               "final held-out accuracy")):
+        mean = [r[key]["mean"] for r in results.values()]
+        ci = [r[key]["ci95"] for r in results.values()]
+        ax.errorbar(mean, y, xerr=ci, fmt="o", color="tab:red", ecolor="gray", capsize=3)
+        for r, yy in zip(results.values(), y):
+            ax.scatter(r[key]["per_seed"], [yy] * len(r[key]["per_seed"]), s=8, color="black", alpha=0.4)
+        ax.set(title=title)
+        ax.grid(alpha=0.3)
+    axes[0].set_yticks(y, labels)
+    fig.suptitle("RL engine profile (mean, 95% CI over seeds; dots: seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -229,3 +229,15 @@ def _with_hint(check, hint: str):
         if not hint:
             raise
         raise type(e)(f"{e} ({hint})") from None
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (the checksum stored beside files we write and
+    verified when they are read back)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

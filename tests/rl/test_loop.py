@@ -13,15 +13,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from v05_testing.engine import TINY
-from v05.rl.config import TrainConfig
+from v05_testing.engine import tiny
 from v05.rl.loop import train
 from v05.rl.metrics import read_records
 from v05.value.prior import ValueModelPrior
 
 
 def _prior(cfg, vm):
-    return ValueModelPrior(vm, context_size=cfg.context_size, history_steps=cfg.history_steps, history_block=cfg.history_block)
+    p = cfg.prior
+    return ValueModelPrior(vm, context_size=p.context_size, history_steps=p.history_steps, history_block=p.history_block)
 
 
 def _final_policy(run_dir):
@@ -43,7 +43,7 @@ def _check_records(records, cfg):
 
 
 def test_grpo_run_trains_the_policy(tmp_path):
-    cfg = TrainConfig(**TINY, estimator="grpo", kl_coef=0.05, probe_every=2)
+    cfg = tiny(**{"method.estimator": "grpo", "optim.kl_coef": 0.05, "eval.probe_every": 2})
     result = train(cfg, tmp_path, tensorboard=True)
     _check_records(result.records, cfg)
     warm = load_file(str(next(tmp_path.glob("warmup_*.safetensors"))))
@@ -57,7 +57,7 @@ def test_grpo_run_trains_the_policy(tmp_path):
 
 
 def test_v05_with_osla_uses_the_value_model(tmp_path, tiny_value_model):
-    cfg = TrainConfig(**TINY, estimator="v05", allocation="osla", probe_every=2)
+    cfg = tiny(**{"method.estimator": "v05", "method.allocation": "osla", "eval.probe_every": 2})
     result = train(cfg, tmp_path, prior_source=_prior(cfg, tiny_value_model), tensorboard=False)
     _check_records(result.records, cfg)
     steps = result.records[1:]
@@ -74,30 +74,49 @@ class ConfidentlyWrongPrior:
 
 
 def test_osla_tops_up_where_the_prior_is_contradicted(tmp_path):
-    cfg = TrainConfig(**TINY, estimator="v05_paper", allocation="osla")
+    cfg = tiny(**{"method.estimator": "v05_paper", "method.allocation": "osla"})
     result = train(cfg, tmp_path, prior_source=ConfidentlyWrongPrior(), tensorboard=False)
     _check_records(result.records, cfg)
     steps = result.records[1:]
     assert any(r["budget/k_max"] == 16 and r["budget/rounds"] == 13 for r in steps)
-    assert sum(r["budget/rollouts_step"] for r in steps) > len(steps) * cfg.prompts_per_step * cfg.group_size
+    assert sum(r["budget/rollouts_step"] for r in steps) > len(steps) * cfg.rollouts_per_step_min
+
+
+def test_osla_max_rounds_caps_the_rounds_of_every_step(tmp_path):
+    cfg = tiny(**{"method.estimator": "v05_paper", "method.allocation": "osla", "osla.max_rounds": 2})
+    result = train(cfg, tmp_path, prior_source=ConfidentlyWrongPrior(), tensorboard=False)
+    _check_records(result.records, cfg)
+    steps = result.records[1:]
+    assert all(r["budget/rounds"] <= 3 for r in steps)
+    assert any(r["budget/k_max"] == 16 for r in steps)  # the same top-ups, in fewer rounds
 
 
 def test_dapo_dynamic_sampling_counts_dropped_rollouts(tmp_path):
-    cfg = TrainConfig(**{**TINY, "total_rollouts": 400}, estimator="dapo", group_size=4, dynamic_sampling=True, clip_high=0.28)
+    cfg = tiny(**{"total_rollouts": 400, "method.estimator": "dapo", "method.allocation": "dynamic",
+                  "method.group_size": 4, "optim.clip_high": 0.28})
     result = train(cfg, tmp_path, tensorboard=False)
     _check_records(result.records, cfg)
     for r in result.records[1:]:
-        assert r["budget/rollouts_step"] == r["budget/rounds"] * cfg.prompts_per_step * cfg.group_size
-        assert r["budget/groups"] <= cfg.prompts_per_step
+        assert r["budget/rollouts_step"] == r["budget/rounds"] * cfg.rollouts_per_step_min
+        assert r["budget/groups"] <= cfg.method.prompts_per_step
     assert any(r["budget/rounds"] > 1 for r in result.records[1:])  # some all-equal groups were replaced
 
 
+def test_a_dynamic_step_that_keeps_nothing_spends_its_rollouts_and_skips_the_update(tmp_path):
+    cfg = tiny(**{"method.estimator": "dapo", "method.allocation": "dynamic", "warmup.steps": 0,
+                  "method.max_resample_rounds": 1})  # an untrained policy answers nothing right: all groups all-0
+    result = train(cfg, tmp_path, tensorboard=False)
+    _check_records(result.records, cfg)
+    assert all(r["budget/groups"] == 0 and r["train/grad_norm"] == 0.0 and r["budget/rounds"] == 2
+               for r in result.records[1:])
+
+
 def test_resume_with_another_config_is_refused(tmp_path):
-    cfg = TrainConfig(**TINY, estimator="grpo")
+    cfg = tiny(**{"method.estimator": "grpo"})
     first = train(cfg, tmp_path, tensorboard=False)
     assert train(cfg, tmp_path, tensorboard=False).records == first.records  # finished: nothing more to do
-    with pytest.raises(ValueError, match=r"different config \(fields \['lr'\] differ\)"):
-        train(cfg.replace(lr=1e-2), tmp_path, tensorboard=False)
+    with pytest.raises(ValueError, match=r"different config \(settings \['optim.lr'\] differ\)"):
+        train(cfg.with_settings({"optim.lr": 1e-2}), tmp_path, tensorboard=False)
 
 
 def _comparable(records):
@@ -105,7 +124,7 @@ def _comparable(records):
 
 
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path):
-    cfg = TrainConfig(**{**TINY, "total_rollouts": 1280}, estimator="rloo", checkpoint_every=2, threads=1)
+    cfg = tiny(**{"total_rollouts": 1280, "method.estimator": "rloo", "checkpoint_every": 2, "threads": 1})
     reference = train(cfg, tmp_path / "reference", tensorboard=False)
 
     (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
@@ -133,7 +152,7 @@ def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path):
 def test_v05_resume_after_a_crash_restores_the_value_model_history(tmp_path, tiny_value_model):
     """A run that dies mid-way (here: an exception after step 5; checkpoint at step 4) resumes exactly,
     including the outcome history the value model reads."""
-    cfg = TrainConfig(**{**TINY, "total_rollouts": 480}, estimator="v05", allocation="osla", checkpoint_every=4)
+    cfg = tiny(**{"total_rollouts": 480, "method.estimator": "v05", "method.allocation": "osla", "checkpoint_every": 4})
     reference = train(cfg, tmp_path / "reference", prior_source=_prior(cfg, tiny_value_model), tensorboard=False)
 
     def crash(record):

@@ -16,26 +16,44 @@ from pathlib import Path
 
 import numpy as np
 
+from v05._validation import check_positive_int
 from v05.rl.config import TrainConfig
-from v05.rl.loop import train, warm_start
+from v05.rl.loop import train
+from v05.rl.setup import warm_start
 from v05.rl.task import ArithmeticTask
 from v05.value import ValueModel
 
-METHODS: dict[str, dict] = {
-    "V0.5 k_init=4 + OSLA": {"estimator": "v05", "allocation": "osla", "group_size": 4, "k_max": 16},
-    "GRPO k=4": {"estimator": "grpo", "group_size": 4},
-    "GRPO k=16": {"estimator": "grpo", "group_size": 16},
-    "DAPO k=16": {"estimator": "dapo", "group_size": 16, "dynamic_sampling": True, "clip_high": 0.28},
-}
-"""The compared methods: config fields each sets on top of the shared settings."""
-COLORS = {"V0.5 k_init=4 + OSLA": "tab:red", "GRPO k=4": "tab:blue", "GRPO k=16": "tab:cyan", "DAPO k=16": "tab:green"}
+
+@dataclass(frozen=True)
+class Method:
+    """One compared method: its label in reports, its run folders' name, its settings and plot colour."""
+
+    label: str
+    slug: str
+    """Run folders are ``runs/<slug>_seed<seed>``."""
+    settings: dict
+    """Dotted ``TrainConfig`` settings on top of the shared ones (the ``--set`` form)."""
+    color: str
+
+
+METHOD_LIST = (
+    Method("V0.5 k_init=4 + OSLA", "v05_osla",
+           {"method.estimator": "v05", "method.allocation": "osla", "osla.k_init": 4, "osla.k_max": 16}, "tab:red"),
+    Method("GRPO k=4", "grpo_k4", {"method.estimator": "grpo", "method.group_size": 4}, "tab:blue"),
+    Method("GRPO k=16", "grpo_k16", {"method.estimator": "grpo", "method.group_size": 16}, "tab:cyan"),
+    Method("DAPO k=16", "dapo_k16", {"method.estimator": "dapo", "method.allocation": "dynamic",
+                                     "method.group_size": 16, "optim.clip_high": 0.28}, "tab:green"),
+)
+METHODS = {m.label: m for m in METHOD_LIST}
+"""The compared methods by label."""
+COLORS = {m.label: m.color for m in METHOD_LIST}
 REFERENCE = "GRPO k=16"
 """The method whose final accuracy the others are timed against (the paper's headline comparison)."""
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of a demo run (the defaults fit in 10 minutes on 2 CPU cores; ``quick()`` in 2)."""
+    """Sizes of a demo run (the defaults: about 280 CPU-seconds; ``quick()``: about 36; docs/rl.md)."""
 
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """RL seeds; every method runs every seed."""
@@ -59,17 +77,19 @@ class DemoSettings:
 
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds = {self.seeds!r}: need at least one seed, without repeats")
+            raise ValueError(f"seeds == {self.seeds!r}, must hold at least one seed, without repeats")
+        for seed in self.seeds:
+            check_positive_int(seed, "seed", minimum=0)
         for name in ("total_rollouts", "eval_every_rollouts", "n_train_prompts", "probe_every", "workers"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: must be an int >= 1")
+            check_positive_int(getattr(self, name), name)
 
-    def configs(self) -> list[tuple[str, int, TrainConfig]]:
+    def configs(self) -> list[tuple[Method, int, TrainConfig]]:
         """(method, seed, config) of every run, checked before any training starts."""
-        shared = dict(total_rollouts=self.total_rollouts, eval_every_rollouts=self.eval_every_rollouts,
-                      n_train_prompts=self.n_train_prompts, probe_every=self.probe_every, threads=1,
-                      value_model=self.value_model)
-        return [(m, s, TrainConfig(**shared, **fields, seed=s)) for s in self.seeds for m, fields in METHODS.items()]
+        shared = {"total_rollouts": self.total_rollouts, "eval.every_rollouts": self.eval_every_rollouts,
+                  "task.n_train": self.n_train_prompts, "eval.probe_every": self.probe_every, "threads": 1,
+                  "prior.value_model": self.value_model}
+        return [(m, s, TrainConfig().with_settings({**shared, **m.settings, "seed": s}))
+                for s in self.seeds for m in METHOD_LIST]
 
 
 def _run_one(args) -> dict:
@@ -124,13 +144,13 @@ def run_demo(out, settings: DemoSettings = DemoSettings(), *, progress=None) -> 
     # Before any worker starts: load the value model (a bad name fails here), fill its embedding cache
     # and compute the one warm-up all runs share (the workers then only read both caches).
     first = jobs[0][2]
-    task = ArithmeticTask.build(first.n_train_prompts, first.n_eval_prompts, first.task_seed)
+    task = ArithmeticTask.build(first.task.n_train, first.task.n_eval, first.task.seed)
     ValueModel.load(settings.value_model).text_difficulty([p.prompt for p in task.train + task.eval])
     warm_start(first, task, out / "warmup")
     ctx = mp.get_context("spawn")
     manager = ctx.Manager()
     messages = manager.Queue()
-    args = [(m, s, cfg, out / "runs" / f"{_slug(m)}_seed{s}", out / "warmup", messages) for m, s, cfg in jobs]
+    args = [(m.label, s, cfg, out / "runs" / f"{m.slug}_seed{s}", out / "warmup", messages) for m, s, cfg in jobs]
     try:
         with ctx.Pool(min(settings.workers, len(jobs))) as pool:
             pending = pool.map_async(_run_one, args, chunksize=1)
@@ -141,7 +161,8 @@ def run_demo(out, settings: DemoSettings = DemoSettings(), *, progress=None) -> 
     finally:
         manager.shutdown()
     report = {"settings": {**settings.__dict__, "seeds": list(settings.seeds)},
-              "methods": {m: dict(f) for m, f in METHODS.items()}, "runs": runs,
+              "methods": {m.label: {"run_folder": f"runs/{m.slug}_seed<seed>", "settings": m.settings} for m in METHOD_LIST},
+              "runs": runs,
               "summary": summarise(runs, settings)}
     (out / "demo.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(markdown(report))
@@ -157,10 +178,6 @@ def _drain(messages, progress, timeout: float) -> None:
                 progress(*item)
     except queue.Empty:
         return
-
-
-def _slug(method: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in method.lower()).strip("_")
 
 
 def mean_curve(runs: list[dict], grid: np.ndarray) -> np.ndarray:

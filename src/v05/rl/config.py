@@ -1,90 +1,104 @@
-"""The training configuration: one frozen dataclass, every field documented once and checked when built.
+"""The training configuration: small frozen sections composed into one :class:`TrainConfig`.
 
-``TrainConfig.from_file`` reads JSON or TOML; unknown keys and bad values raise before any training starts.
+Sections: ``method`` (estimator and allocation), ``osla`` (:class:`v05.budget.OslaConfig`, OSLA's own
+settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`), ``warmup``, ``prior``, ``task`` and
+``eval``; the run-wide settings (seed, rollout budget...) sit at the top. Every field is documented once,
+under it in its class, and checked when its section is built; :meth:`TrainConfig.__post_init__` adds the
+checks that span sections. Files and ``--set osla.k_max=16`` both go through :meth:`TrainConfig.from_dict`.
+
+Examples
+--------
+>>> cfg = TrainConfig().with_settings({"method.allocation": "osla", "osla.k_max": 8})
+>>> cfg.osla.k_max, cfg.group_size, cfg.needs_prior
+(8, 4, True)
+>>> TrainConfig.from_dict({"k_max": 8})
+Traceback (most recent call last):
+...
+ValueError: setting 'k_max' is now osla.k_max (settings are grouped in sections; v05 train --show-config lists them)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from v05._validation import check_bool, check_choice, check_number, check_positive_int
 from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
-from v05.budget import RULES as OSLA_RULES
-from v05.baselines.shrinkage import VARIANCES as OSLA_VARIANCES
 from v05.budget import OslaConfig
+from v05.rl.policy import PolicyConfig
+from v05.rl.settings import merge, nest, read_settings_file, render_toml
 
-ALLOCATIONS = ("fixed", "osla")
+ALLOCATIONS = ("fixed", "osla", "dynamic")
 LOSS_AGGS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+DEFAULT_GROUP_SIZE = 4
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines one RL run on the built-in arithmetic task (same config + seed = same run).
+class MethodConfig:
+    """What a step trains on: the baseline estimator, and how many rollouts each prompt gets."""
 
-    Examples
-    --------
-    >>> TrainConfig(estimator="grpo", group_size=16).rollouts_per_step_min
-    512
-    >>> TrainConfig(group_size=0)
-    Traceback (most recent call last):
-    ...
-    ValueError: group_size = 0: must be >= 1
-    """
-
-    # --- method
     estimator: str = "v05"
     """Baseline estimator, any name in ``v05.baselines.list_estimators(aliases=True)``."""
     estimator_options: dict = field(default_factory=dict)
     """Keyword options of that estimator (e.g. ``{"std_scale": "none"}`` for grpo)."""
     allocation: str = "fixed"
-    """'fixed' (group_size rollouts per prompt) or 'osla' (group_size = k_init, then OSLA top-ups)."""
-    group_size: int = 4
-    """Rollouts per prompt (fixed) or k_init (osla)."""
-    k_max: int = 16
-    """OSLA's maximum rollouts per prompt."""
-    osla_cost: float = 0.0039
-    """OSLA's cost of one rollout, in squared +-1 reward units (the paper's c)."""
-    osla_variance: str = "worst"
-    """OSLA's sampling-variance model: 'worst' (paper) or 'bernoulli'."""
-    osla_rule: str = "paper"
-    """OSLA's rule: 'paper' (the deviation test's plug-in MSE) or 'eb' (Beta posterior under the batch's
-    fitted prior strength; see v05.budget)."""
-    osla_per_round: int = 1
-    """Extra rollouts a prompt that wants more gets per OSLA round (1: the paper; more: fewer generation
-    rounds, at the price of overshooting OSLA's stopping point by up to this minus 1)."""
-    osla_prior_var: bool = False
-    """Pass the value model's variance to OSLA as a floor on the prior's squared error (False: the paper's
-    plug-in estimate only; True draws more rollouts wherever the value model is unsure)."""
-    dynamic_sampling: bool = False
-    """DAPO: drop groups the estimator marks keep=False and draw more prompts until the batch is full."""
-    max_resample_rounds: int = 8
-    """Dynamic sampling: at most this many extra draws of prompts_per_step prompts per step."""
-    value_model: str = "default"
-    """Name or path for ``v05.value.ValueModel.load`` (the prior), used when the method needs a prior."""
-    context_size: int = 128
-    """Value-model context: this many most recent (prompt, observed pass rate) pairs of the policy."""
-    history_steps: int = 64
-    """Older rows of the last this many steps are passed as the value model's history (earlier checkpoints)."""
-    history_block: int = 8
-    """Steps grouped into one 'checkpoint' label in that history."""
-    # --- optimisation
+    """'fixed' (group_size rollouts per prompt), 'osla' (osla.k_init per prompt, then OSLA's top-ups in
+    rounds, as the osla section says) or 'dynamic' (DAPO's dynamic sampling: groups whose rewards are all
+    equal are dropped and fresh prompts drawn until prompts_per_step groups are kept)."""
+    group_size: int | None = None
+    """Rollouts per prompt under 'fixed' and 'dynamic' (unset: 4). Leave unset under 'osla': its first round
+    gives every prompt osla.k_init."""
     prompts_per_step: int = 32
-    """Prompts per training step (kept groups, for dynamic sampling)."""
-    total_rollouts: int = 20000
-    """Stop once this many rollouts (every rollout drawn, dropped ones included) have been spent."""
+    """Prompts per training step (groups kept, under 'dynamic')."""
+    max_resample_rounds: int = 8
+    """'dynamic': at most this many extra draws of prompts_per_step prompts per step; if the batch is still
+    short after them, the step trains on the groups kept."""
+
+    def __post_init__(self):
+        check_choice(self.estimator, "estimator", list_estimators(aliases=True))
+        if not isinstance(self.estimator_options, dict):
+            raise TypeError(f"estimator_options must be a table of options; got {type(self.estimator_options).__name__}")
+        allowed = get_estimator(self.estimator).options
+        unknown = sorted(set(self.estimator_options) - set(allowed))
+        if unknown:
+            raise ValueError(f"estimator_options {unknown} are not options of {self.estimator!r}; its options: {list(allowed)}")
+        check_choice(self.allocation, "allocation", ALLOCATIONS)
+        if self.group_size is not None:
+            check_positive_int(self.group_size, "group_size")
+        check_positive_int(self.prompts_per_step, "prompts_per_step")
+        check_positive_int(self.max_resample_rounds, "max_resample_rounds", minimum=0)
+        if self.allocation == "osla" and self.group_size is not None:
+            raise ValueError(f"group_size == {self.group_size} is not used with allocation='osla': its first round "
+                             "is osla.k_init; set that and leave group_size unset")
+        if self.allocation == "dynamic" and self.group_size == 1:
+            raise ValueError("group_size == 1 with allocation='dynamic': a lone rollout's group is always "
+                             "all-equal and dropped; must be >= 2")
+        if self.allocation == "dynamic" and self.uses_prior:
+            raise ValueError(f"allocation='dynamic' with estimator {self.estimator!r}: dynamic sampling draws prompts "
+                             "inside the step, so it supports only estimators without a prior (e.g. 'dapo')")
+
+    @property
+    def uses_prior(self) -> bool:
+        """Whether the estimator fuses a prior."""
+        return get_estimator(self.estimator).uses_prior
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The clipped policy-gradient update of each step."""
+
     lr: float = 3e-4
     """Adam learning rate of the RL phase."""
     n_minibatches: int = 2
-    """Optimizer steps per training step (the batch split into this many minibatches)."""
+    """Optimizer steps per pass over the step's batch (the batch split into this many minibatches)."""
     ppo_epochs: int = 1
     """Passes over the batch per training step."""
     clip_low: float = 0.2
-    """Ratio clipping below: 1 - clip_low."""
+    """Ratio clipping below: 1 - clip_low (in [0, 1))."""
     clip_high: float = 0.2
     """Ratio clipping above: 1 + clip_high (DAPO's clip-higher uses 0.28)."""
     loss_agg: str = "token-mean"
@@ -93,166 +107,280 @@ class TrainConfig:
     """Weight of the k3 KL estimate to the warm-up (reference) policy; 0 disables it."""
     max_grad_norm: float = 1.0
     """Gradient-norm clipping threshold (the logged norm is the one before clipping)."""
-    temperature: float = 1.0
-    """Sampling temperature of rollouts and evaluation."""
-    # --- task, policy, warm-up
+
+    def __post_init__(self):
+        check_number(self.lr, "lr", minimum=0.0, min_open=True)
+        check_positive_int(self.n_minibatches, "n_minibatches")
+        check_positive_int(self.ppo_epochs, "ppo_epochs")
+        check_number(self.clip_low, "clip_low", minimum=0.0)
+        if self.clip_low >= 1:
+            raise ValueError(f"clip_low == {self.clip_low!r}, must be < 1 (the ratio is clipped below at 1 - clip_low)")
+        check_number(self.clip_high, "clip_high", minimum=0.0)
+        check_choice(self.loss_agg, "loss_agg", LOSS_AGGS)
+        check_number(self.kl_coef, "kl_coef", minimum=0.0)
+        check_number(self.max_grad_norm, "max_grad_norm", minimum=0.0, min_open=True)
+
+
+@dataclass(frozen=True)
+class WarmupConfig:
+    """The supervised warm-up that starts every run (cached, and shared by runs with the same task and policy)."""
+
+    steps: int = 300
+    """Supervised steps (few, so pass rates start between 0 and 1)."""
+    batch: int = 128
+    """Minibatch size."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+
+    def __post_init__(self):
+        check_positive_int(self.steps, "steps", minimum=0)
+        check_positive_int(self.batch, "batch")
+        check_number(self.lr, "lr", minimum=0.0, min_open=True)
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """The frozen value model that predicts each prompt's pass rate from the run's own outcome history."""
+
+    value_model: str = "default"
+    """Name or directory for ``v05.value.ValueModel.load``; read only when the method needs a prior."""
+    context_size: int = 128
+    """The value model's context: this many most recent (prompt, observed pass rate) pairs of the policy."""
+    history_steps: int = 64
+    """Older rows of the last this many steps are passed as the value model's history (earlier checkpoints)."""
+    history_block: int = 8
+    """Steps grouped into one 'checkpoint' label in that history."""
+    osla_var_floor: bool = False
+    """Pass the value model's variance to OSLA as a floor on the prior's squared error (False: the paper's
+    plug-in estimate only; True draws more rollouts wherever the value model is unsure)."""
+
+    def __post_init__(self):
+        if not isinstance(self.value_model, str) or not self.value_model:
+            raise TypeError(f"value_model must be a model name or a directory; got {self.value_model!r}")
+        for name in ("context_size", "history_steps", "history_block"):
+            check_positive_int(getattr(self, name), name)
+        check_bool(self.osla_var_floor, "osla_var_floor")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The built-in arithmetic task (:class:`v05.rl.task.ArithmeticTask`)."""
+
     seed: int = 0
-    """Seed of the RL phase (prompt order and sampling)."""
-    task_seed: int = 0
     """Seed of the task (training pool, held-out set) and of the warm-up; equal across compared runs."""
-    n_train_prompts: int = 1024
-    """Size of the training pool (iterated over in epochs, so prompts recur)."""
-    n_eval_prompts: int = 256
+    n_train: int = 1024
+    """Size of the training pool (read in epochs, so prompts recur)."""
+    n_eval: int = 256
     """Size of the held-out evaluation set."""
-    eval_samples: int = 4
-    """Samples per held-out prompt at each evaluation (accuracy = mean reward)."""
-    eval_every_rollouts: int = 1000
-    """Evaluate each time the rollouts spent cross another multiple of this."""
-    d_embed: int = 32
-    """Policy character-embedding width."""
-    d_hidden: int = 128
-    """Policy GRU width."""
-    n_layers: int = 1
-    """Policy GRU layers."""
-    warmup_steps: int = 300
-    """Supervised warm-up steps (few, so pass rates start between 0 and 1)."""
-    warmup_batch: int = 128
-    """Warm-up minibatch size."""
-    warmup_lr: float = 3e-3
-    """Warm-up Adam learning rate."""
-    # --- diagnostics and checkpoints
+
+    def __post_init__(self):
+        check_positive_int(self.seed, "seed", minimum=0)
+        check_positive_int(self.n_train, "n_train")
+        check_positive_int(self.n_eval, "n_eval")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Held-out evaluation, and the probe that re-measures true pass rates to score the baseline."""
+
+    every_rollouts: int = 1000
+    """Evaluate each time the rollouts spent cross another multiple of this (and at the end)."""
+    samples: int = 4
+    """Samples per held-out prompt (accuracy = mean reward)."""
     probe_every: int = 0
-    """Every this many steps, re-sample probe_samples rollouts per batch prompt to measure the true pass
-    rate and the baseline's error against it (not counted in the budget); 0 disables."""
+    """Every this many steps, re-sample probe_samples rollouts per batch prompt to measure its true pass rate
+    and the baseline's error against it (not counted in the budget); 0 disables."""
     probe_samples: int = 64
     """Rollouts per prompt of that measurement."""
+
+    def __post_init__(self):
+        check_positive_int(self.every_rollouts, "every_rollouts")
+        check_positive_int(self.samples, "samples")
+        check_positive_int(self.probe_every, "probe_every", minimum=0)
+        check_positive_int(self.probe_samples, "probe_samples")
+
+
+SECTIONS: dict[str, type] = {"method": MethodConfig, "osla": OslaConfig, "optim": OptimConfig, "policy": PolicyConfig,
+                             "warmup": WarmupConfig, "prior": PriorConfig, "task": TaskConfig, "eval": EvalConfig}
+"""Section name -> its dataclass."""
+
+MOVED = {
+    **{k: f"method.{k}" for k in ("estimator", "estimator_options", "allocation", "prompts_per_step", "max_resample_rounds")},
+    "group_size": "method.group_size (osla.k_init under allocation='osla')", "dynamic_sampling": "method.allocation='dynamic'",
+    "k_max": "osla.k_max", "osla_cost": "osla.cost", "osla_variance": "osla.variance", "osla_rule": "osla.rule",
+    "osla_per_round": "osla.per_round", "osla_prior_var": "prior.osla_var_floor",
+    **{k: f"prior.{k}" for k in ("value_model", "context_size", "history_steps", "history_block")},
+    **{k: f"optim.{k}" for k in ("lr", "n_minibatches", "ppo_epochs", "clip_low", "clip_high", "loss_agg", "kl_coef",
+                                 "max_grad_norm")},
+    **{k: f"policy.{k}" for k in ("d_embed", "d_hidden", "n_layers")},
+    "warmup_steps": "warmup.steps", "warmup_batch": "warmup.batch", "warmup_lr": "warmup.lr",
+    "task_seed": "task.seed", "n_train_prompts": "task.n_train", "n_eval_prompts": "task.n_eval",
+    "eval_every_rollouts": "eval.every_rollouts", "eval_samples": "eval.samples", "probe_every": "eval.probe_every",
+    "probe_samples": "eval.probe_samples",
+}
+"""Keys of the flat config before sections, and where each lives now (refused with that message)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one RL run on the built-in task (same config + seed = same run).
+
+    Examples
+    --------
+    >>> TrainConfig(method=MethodConfig(estimator="grpo", group_size=16)).rollouts_per_step_min
+    512
+    >>> TrainConfig.from_dict({"method": {"group_size": 0}})
+    Traceback (most recent call last):
+    ...
+    ValueError: method.group_size == 0, must be >= 1
+    """
+
+    seed: int = 0
+    """Seed of the RL phase (prompt order, sampling, minibatch order)."""
+    total_rollouts: int = 20000
+    """Stop once this many rollouts (every rollout drawn, dropped ones included) have been spent."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts and evaluation."""
     checkpoint_every: int = 50
     """Write a checkpoint every this many steps (and at the end); 0 writes only the final one."""
     threads: int = 1
-    """torch intra-op threads."""
+    """torch intra-op and BLAS threads (tiny ops: more threads only add synchronisation, and an idle BLAS
+    thread spins, taking a core from the sampling and the update)."""
+    method: MethodConfig = field(default_factory=MethodConfig)
+    """Estimator and allocation."""
+    osla: OslaConfig = field(default_factory=OslaConfig)
+    """OSLA's rollout budget (``v05.budget.OslaConfig``), read under method.allocation='osla' only."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """The policy update."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Sizes of the GRU policy (``v05.rl.policy.PolicyConfig``)."""
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    """The supervised warm-up."""
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    """The value model's prior."""
+    task: TaskConfig = field(default_factory=TaskConfig)
+    """The built-in task."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation and probes."""
 
     def __post_init__(self):
-        known = list_estimators(aliases=True)
-        if self.estimator not in known:
-            raise ValueError(f"estimator = {self.estimator!r} is unknown; known: {', '.join(known)}")
-        if not isinstance(self.estimator_options, dict):
-            raise TypeError(f"estimator_options must be a dict, got {type(self.estimator_options).__name__}")
-        allowed = get_estimator(self.estimator).options
-        bad = sorted(set(self.estimator_options) - set(allowed))
-        if bad:
-            raise ValueError(f"estimator_options {bad} are not options of {self.estimator!r}; its options: {list(allowed)}")
-        _choice(self, "allocation", ALLOCATIONS)
-        _choice(self, "loss_agg", LOSS_AGGS)
-        _choice(self, "osla_variance", OSLA_VARIANCES)
-        _choice(self, "osla_rule", OSLA_RULES)
-        for name in ("group_size", "k_max", "prompts_per_step", "total_rollouts", "n_minibatches", "ppo_epochs",
-                     "n_train_prompts", "n_eval_prompts", "eval_samples", "eval_every_rollouts", "d_embed",
-                     "d_hidden", "n_layers", "warmup_batch", "probe_samples", "threads", "context_size",
-                     "history_steps", "history_block", "osla_per_round"):
-            _int_at_least(self, name, 1)
-        for name in ("seed", "task_seed", "warmup_steps", "max_resample_rounds", "probe_every", "checkpoint_every"):
-            _int_at_least(self, name, 0)
-        for name in ("lr", "warmup_lr", "max_grad_norm", "temperature"):
-            _positive(self, name)
-        for name in ("clip_low", "clip_high", "kl_coef", "osla_cost"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-                raise ValueError(f"{name} = {value!r}: must be a finite number >= 0")
-        if self.clip_low >= 1:
-            raise ValueError(f"clip_low = {self.clip_low}: must be < 1 (the ratio is clipped below at 1 - clip_low)")
-        if self.allocation == "osla" and self.k_max < self.group_size:
-            raise ValueError(f"k_max ({self.k_max}) must be >= group_size ({self.group_size}), OSLA's k_init")
-        if self.allocation == "osla" and self.dynamic_sampling:
-            raise ValueError("allocation = 'osla' and dynamic_sampling = True cannot be combined")
-        if self.prompts_per_step > self.n_train_prompts:
-            raise ValueError(f"prompts_per_step ({self.prompts_per_step}) must be <= n_train_prompts ({self.n_train_prompts})")
-        if self.dynamic_sampling and get_estimator(self.estimator).uses_prior:
-            raise ValueError(f"dynamic_sampling = True with estimator {self.estimator!r}: dynamic sampling draws prompts "
-                             "inside the step, so it supports only estimators without a prior (e.g. 'dapo')")
+        for name, cls in SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"{name} must be a {cls.__name__}; got {type(getattr(self, name)).__name__} "
+                                "(TrainConfig.from_dict builds sections from plain values)")
+        check_positive_int(self.seed, "seed", minimum=0)
+        check_positive_int(self.total_rollouts, "total_rollouts")
+        check_number(self.temperature, "temperature", minimum=0.0, min_open=True)
+        check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
+        check_positive_int(self.threads, "threads")
+        self._check_sections_agree()
         self._check_estimator_runs()
-        if self.allocation == "osla":
-            self.osla  # OSLA's own checks (e.g. rule 'eb' needs k_init >= 2), now rather than at the first step
+
+    def _check_sections_agree(self) -> None:
+        osla = self.method.allocation == "osla"
+        if not osla and self.osla != OslaConfig():
+            raise ValueError(f"osla settings are read only with method.allocation='osla' "
+                             f"(allocation is {self.method.allocation!r})")
+        if not osla and self.prior.osla_var_floor:
+            raise ValueError("prior.osla_var_floor = true needs method.allocation='osla'")
+        if self.method.prompts_per_step > self.task.n_train:
+            raise ValueError(f"method.prompts_per_step ({self.method.prompts_per_step}) must be <= task.n_train "
+                             f"({self.task.n_train})")
         if self.total_rollouts < self.rollouts_per_step_min:
             raise ValueError(f"total_rollouts ({self.total_rollouts}) is below one step's rollouts "
-                             f"(prompts_per_step x group_size = {self.rollouts_per_step_min})")
+                             f"(prompts_per_step x group size = {self.rollouts_per_step_min})")
 
     def _check_estimator_runs(self) -> None:
         """Run the estimator once on a step-shaped batch (group_size rollouts for each prompt), so that a group
         size or option it is not defined for fails now, not at the first training step."""
-        group = np.repeat(np.arange(self.prompts_per_step), self.group_size)
+        group = np.repeat(np.arange(self.method.prompts_per_step), self.group_size)
         rewards = (np.arange(len(group)) % 2).astype(float)
         try:
-            compute(self.estimator, rewards, group, prior=np.full(len(group), 0.5),
-                    prior_var=np.full(len(group), 0.01), **self.estimator_options)
+            compute(self.method.estimator, rewards, group, prior=np.full(len(group), 0.5),
+                    prior_var=np.full(len(group), 0.01), **self.method.estimator_options)
         except UndefinedError as e:
-            raise ValueError(f"group_size = {self.group_size}: estimator {self.estimator!r} is not defined "
+            raise ValueError(f"group size {self.group_size}: estimator {self.method.estimator!r} is not defined "
                              f"on groups of this size ({e})") from None
         except (TypeError, ValueError) as e:
-            raise ValueError(f"estimator_options = {self.estimator_options!r}: {e}") from None
+            raise ValueError(f"method.estimator_options = {self.method.estimator_options!r}: {e}") from None
+
+    @property
+    def group_size(self) -> int:
+        """Rollouts every prompt gets in a step's first round (``osla.k_init`` under OSLA)."""
+        if self.method.allocation == "osla":
+            return self.osla.k_init
+        return DEFAULT_GROUP_SIZE if self.method.group_size is None else self.method.group_size
 
     @property
     def rollouts_per_step_min(self) -> int:
         """Rollouts of one step before any top-up or resampling."""
-        return self.prompts_per_step * self.group_size
-
-    @property
-    def osla(self) -> OslaConfig:
-        """The sequential-budget settings these fields describe."""
-        return OslaConfig(k_init=self.group_size, k_max=self.k_max, cost=self.osla_cost, variance=self.osla_variance,
-                          per_round=self.osla_per_round, rule=self.osla_rule)
+        return self.method.prompts_per_step * self.group_size
 
     @property
     def needs_prior(self) -> bool:
         """Whether the run queries the value model (the estimator fuses a prior, or OSLA allocates)."""
-        return get_estimator(self.estimator).uses_prior or self.allocation == "osla"
+        return self.method.uses_prior or self.method.allocation == "osla"
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict of every field."""
+        """Plain JSON-able nested dict of every setting (sections as sub-dicts)."""
         return dataclasses.asdict(self)
 
-    def replace(self, **changes) -> "TrainConfig":
-        """A copy with some fields changed (checked again)."""
-        return dataclasses.replace(self, **changes)
+    def to_toml(self) -> str:
+        """Every setting as TOML, each under its documentation (``v05 train --show-config``)."""
+        return render_toml(self, "v05 train settings (TrainConfig). Pass a file like this one with --config, "
+                                 "or change single settings with --set section.key=value (e.g. --set osla.k_max=16).")
+
+    def with_settings(self, settings: Mapping[str, Any], *, source: str | None = None) -> "TrainConfig":
+        """A copy with dotted settings changed (``{"osla.k_max": 16}``), checked again."""
+        return TrainConfig.from_dict(merge(self.to_dict(), nest(settings)), source=source)
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str = "<dict>") -> "TrainConfig":
-        """Build from a dict; unknown keys raise ``ValueError`` naming them and ``source``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown config key(s) {unknown}; known: {sorted(names)}")
-        return cls(**data)
+    def from_dict(cls, data: Mapping, *, source: str | None = None) -> "TrainConfig":
+        """Build from nested plain values (sections as dicts): the one door for files and ``--set``.
+
+        Unknown keys raise ``ValueError`` naming the known ones; keys of the old flat config raise naming
+        their new place; every error is prefixed with ``source`` (e.g. the file) when given.
+        """
+        try:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"settings must be a table; got {type(data).__name__}")
+            kwargs = {key: _setting(key, value) for key, value in data.items()}
+            return cls(**kwargs)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{source}: {e}" if source else str(e)) from None
 
     @classmethod
     def from_file(cls, path) -> "TrainConfig":
-        """Read a ``.json`` or ``.toml`` file of field values."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found")
-        if path.suffix == ".json":
-            data = json.loads(path.read_text())
-        elif path.suffix == ".toml":
-            data = tomllib.loads(path.read_text())
-        else:
-            raise ValueError(f"config file {path}: expected a .json or .toml file")
-        return cls.from_dict(data, source=str(path))
+        """Read a ``.json`` or ``.toml`` file of settings (sections as tables)."""
+        return cls.from_dict(read_settings_file(path), source=f"config file {path}")
 
 
-def _choice(cfg, name, allowed):
-    value = getattr(cfg, name)
-    if value not in allowed:
-        raise ValueError(f"{name} = {value!r}: expected one of {list(allowed)}")
+TOP_LEVEL = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in SECTIONS)
 
 
-def _int_at_least(cfg, name, minimum):
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} = {value!r}: must be an int")
-    if value < minimum:
-        raise ValueError(f"{name} = {value}: must be >= {minimum}")
+def _setting(key: str, value):
+    """One top-level entry of a settings dict: a scalar, or a section built from its table."""
+    if key in SECTIONS:
+        return _section(key, value)
+    if key in TOP_LEVEL:
+        return value
+    if key in MOVED:
+        raise ValueError(f"setting {key!r} is now {MOVED[key]} (settings are grouped in sections; "
+                         "v05 train --show-config lists them)")
+    raise ValueError(f"unknown setting {key!r}; top-level settings: {list(TOP_LEVEL)}; sections: {list(SECTIONS)}")
 
 
-def _positive(cfg, name):
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ValueError(f"{name} = {value!r}: must be a finite number > 0")
+def _section(name: str, values):
+    cls = SECTIONS[name]
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{name} must be a table of settings ({name}.key = value); got {type(values).__name__} {values!r}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {[f'{name}.{k}' for k in unknown]}; {name} settings: {known}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name}.{e}") from None

@@ -8,9 +8,11 @@ steps, so the log reads as if the run had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 
@@ -67,3 +69,26 @@ class MetricsLog:
         """Flush TensorBoard."""
         if self.writer is not None:
             self.writer.close()
+
+
+class PhaseTimer:
+    """Seconds per phase of a step, wall-clock and CPU (this process): ``with timer("sample"): ...``.
+
+    CPU seconds count only the work of this process, so on a machine shared with other jobs they measure
+    the engine's cost where wall-clock seconds also measure the load.
+    """
+
+    PHASES = ("value", "sample", "estimator", "update")
+
+    def __init__(self):
+        self.seconds: dict[str, float] = dict.fromkeys(self.PHASES, 0.0)
+        self.cpu_seconds: dict[str, float] = dict.fromkeys(self.PHASES, 0.0)
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+            self.cpu_seconds[phase] += time.process_time() - start_cpu

@@ -11,25 +11,24 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from v05._validation import check_positive_int
 from v05.rl.task import EOS_ID, MAX_RESPONSE_LEN, VOCAB
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Sizes of the GRU policy."""
+    """Sizes of the GRU policy (the defaults are the engine's: about 0.1 M parameters)."""
 
     d_embed: int = 32
     """Width of the character embedding."""
-    d_hidden: int = 256
+    d_hidden: int = 128
     """Width of the GRU state."""
-    n_layers: int = 2
+    n_layers: int = 1
     """Stacked GRU layers."""
 
     def __post_init__(self):
         for name in ("d_embed", "d_hidden", "n_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"PolicyConfig.{name} = {value!r}: must be an integer >= 1")
+            check_positive_int(getattr(self, name), name)
 
 
 class Policy(nn.Module):
@@ -46,6 +45,14 @@ class Policy(nn.Module):
         """Logits for the next token at every position, and the final GRU state."""
         h, state = self.gru(self.embed(tokens), state)  # (B, T, H), (L, B, H)
         return self.head(h), state  # (B, T, V)
+
+    def weights_version(self) -> tuple[int, ...]:
+        """Changes whenever any weight changes: an optimizer step, ``load_state_dict`` or any in-place edit.
+
+        Built from each parameter's storage address and autograd version counter (bumped by every in-place
+        write), so caches of what the policy computed can be keyed to the weights they came from.
+        """
+        return tuple(v for p in self.parameters() for v in (p.data_ptr(), p._version))
 
     def response_logits(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits for each response token, shape ``(B, T_resp, V)``."""

@@ -1,31 +1,33 @@
-"""Drawing a step's rollouts: fixed groups, OSLA top-ups in rounds, or DAPO's dynamic sampling.
+"""A step's rollouts, drawn by driving a :class:`v05.budget.RolloutPlan`: fixed groups (one round of k),
+OSLA (k_init, then top-up rounds), or DAPO's dynamic sampling (fixed groups, all-equal ones dropped).
 
-Each collector returns a :class:`Rollouts` whose rows are aligned: ``group[i]`` is the batch position of
-the prompt behind ``responses[i]`` and ``rewards[i]``. Every rollout drawn is counted in ``spent``, the
-ones a filter later drops included.
+Every collector returns :class:`Rollouts` whose rows are aligned, ``group[i]`` being the planner's prompt
+index (0..M-1 into ``prompts``) of ``responses[i]`` and ``rewards[i]``. Every rollout drawn counts in
+``spent``, the ones a filter drops included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-from v05.baselines import compute
-from v05.budget import OslaConfig, allocate
-from v05.rl.policy import Policy
-from v05.rl.task import decode_responses, exact_match_reward
+from v05.budget import OslaConfig, RolloutPlan
+from v05.rl.prompts import PromptSet
+from v05.rl.sampler import Sampler
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rollouts:
     """A step's rollouts, one row per sampled response."""
 
-    prompt_ids: np.ndarray
-    """(M,) pool index of each batch prompt."""
+    prompts: PromptSet
+    """The M prompts the rollouts answer."""
     group: np.ndarray
-    """(N,) batch position (0..M-1) of each rollout's prompt."""
+    """(N,) prompt index (0..M-1) of each rollout."""
     responses: torch.Tensor
     """(N, T) sampled tokens."""
     mask: torch.Tensor
@@ -35,158 +37,91 @@ class Rollouts:
     spent: int
     """Rollouts drawn for this step, dropped ones included."""
     rounds: int
-    """Generation calls made."""
+    """Generation rounds run (OSLA: the first plus its top-ups; dynamic sampling: draws of prompts)."""
 
     @property
     def counts(self) -> np.ndarray:
-        """(M,) rollouts per batch prompt."""
-        return np.bincount(self.group, minlength=len(self.prompt_ids))
+        """(M,) rollouts per prompt."""
+        return np.bincount(self.group, minlength=len(self.prompts))
 
     @property
     def pass_rates(self) -> np.ndarray:
-        """(M,) observed mean reward per batch prompt."""
-        return np.bincount(self.group, weights=self.rewards, minlength=len(self.prompt_ids)) / np.maximum(self.counts, 1)
+        """(M,) observed mean reward per prompt."""
+        return np.bincount(self.group, weights=self.rewards, minlength=len(self.prompts)) / np.maximum(self.counts, 1)
+
+    def select(self, keep: np.ndarray) -> "Rollouts":
+        """Only the prompts where ``keep`` (M,) is True, with their rollouts; prompts renumbered 0..M'-1."""
+        rows = keep[self.group]  # (N,)
+        renumber = np.cumsum(keep) - 1  # (M,)
+        at = torch.from_numpy(rows)
+        return dataclasses.replace(self, prompts=self.prompts.take(np.flatnonzero(keep)), group=renumber[self.group[rows]],
+                                   responses=self.responses[at], mask=self.mask[at], rewards=self.rewards[rows])
+
+    @classmethod
+    def concat(cls, parts: list["Rollouts"]) -> "Rollouts":
+        """The parts one after the other (prompt indices shifted); ``spent`` and ``rounds`` add up."""
+        offsets = np.cumsum([0] + [len(p.prompts) for p in parts[:-1]])
+        return cls(PromptSet.concat([p.prompts for p in parts]),
+                   np.concatenate([p.group + off for p, off in zip(parts, offsets)]),
+                   torch.cat([p.responses for p in parts]), torch.cat([p.mask for p in parts]),
+                   np.concatenate([p.rewards for p in parts]), sum(p.spent for p in parts), sum(p.rounds for p in parts))
 
 
-class Sampler:
-    """Samples responses for prompts of a fixed pool and scores them.
-
-    Prompt prefixes are cached within a step (OSLA's later rounds reuse them); call :meth:`new_step`
-    after every policy update.
-
-    Parameters
-    ----------
-    policy : Policy
-    prompts : LongTensor of shape (P, T_prompt)
-        The whole pool, encoded.
-    answers : list of str, length P
-    generator : torch.Generator
-    temperature : float
-    """
-
-    def __init__(self, policy: Policy, prompts: torch.Tensor, answers: list[str], generator: torch.Generator, temperature: float):
-        self.policy, self.prompts, self.answers = policy, prompts, answers
-        self.generator, self.temperature = generator, temperature
-        self.new_step()
-
-    def new_step(self) -> None:
-        """Forget cached prefixes (the policy has changed)."""
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._logits = self._state = None
-
-    def _prefix(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        missing = np.setdiff1d(rows, self._ids)
-        if len(missing):
-            logits, state = self.policy.read_prompts(self.prompts[missing])  # (U, V), (L, U, H)
-            ids = np.concatenate([self._ids, missing])
-            order = np.argsort(ids, kind="stable")
-            self._ids = ids[order]
-            logits = logits if self._logits is None else torch.cat([self._logits, logits])  # (U', V)
-            state = state if self._state is None else torch.cat([self._state, state], dim=1)  # (L, U', H)
-            self._logits, self._state = logits[order], state[:, order]
-        pos = torch.from_numpy(np.searchsorted(self._ids, rows))  # (N,)
-        return self._logits[pos], self._state[:, pos]  # (N, V), (L, N, H)
-
-    def draw(self, pool_ids: np.ndarray, n: np.ndarray):
-        """``n[j]`` responses for pool prompt ``pool_ids[j]``, prompt by prompt: tokens, mask, rewards."""
-        rows = np.repeat(pool_ids, n)  # (N,)
-        responses, mask = self.policy.sample_from_prefix(*self._prefix(rows), self.generator, self.temperature)  # (N, T)
-        rewards = exact_match_reward(decode_responses(responses.numpy()), [self.answers[i] for i in rows])
-        return responses, mask, rewards
-
-
-def collect_fixed(sampler: Sampler, prompt_ids: np.ndarray, k: int) -> Rollouts:
-    """``k`` rollouts for every prompt, in one generation call."""
-    m = len(prompt_ids)
-    responses, mask, rewards = sampler.draw(prompt_ids, np.full(m, k))
-    return Rollouts(prompt_ids, np.repeat(np.arange(m), k), responses, mask, rewards, m * k, 1)
-
-
-def collect_osla(sampler: Sampler, prompt_ids: np.ndarray, prior: np.ndarray, prior_var, config: OslaConfig) -> Rollouts:
-    """k_init rollouts per prompt, then OSLA's top-ups in rounds (``v05.budget.allocate``)."""
+def collect(sampler: Sampler, plan: RolloutPlan) -> Rollouts:
+    """Drive ``plan`` to its end: draw every round it requests from ``sampler``, record the rewards back."""
     drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def generate(idx: np.ndarray, n: np.ndarray) -> np.ndarray:
-        responses, mask, rewards = sampler.draw(prompt_ids[idx], n)
+    while round_ := plan.request():
+        responses, mask, rewards = sampler.draw(round_.index, round_.n)  # (n, T), (n, T), (n,)
+        plan.record(np.repeat(round_.index, round_.n), rewards)
         drawn.append((responses, mask))
-        return rewards
-
-    alloc = allocate(generate, prior, config=config, prior_var=prior_var, scale="binary")
-    responses = torch.cat([r for r, _ in drawn])  # (N, T)
-    mask = torch.cat([m for _, m in drawn])  # (N, T)
-    return Rollouts(prompt_ids, alloc.group, responses, mask, alloc.rewards, len(alloc.rewards), alloc.rounds)
+    alloc = plan.result()
+    return Rollouts(sampler.prompts, alloc.group, torch.cat([r for r, _ in drawn]), torch.cat([m for _, m in drawn]),
+                    alloc.rewards, spent=len(alloc.rewards), rounds=alloc.rounds)
 
 
-def collect_dynamic(sampler: Sampler, next_prompts, m: int, k: int, estimator: str, max_rounds: int, options: dict) -> Rollouts:
-    """DAPO's dynamic sampling: keep groups the estimator's filter keeps, draw more prompts until ``m`` are kept.
+def fixed_plan(m: int, k: int) -> RolloutPlan:
+    """``k`` rollouts for each of ``m`` prompts in one round: k_init = k_max = k, so nothing is ever topped
+    up and the plan's prior (0.5 here) cannot change anything."""
+    return RolloutPlan(np.full(m, 0.5), OslaConfig(k_init=k, k_max=k))
+
+
+def collect_fixed(sampler: Sampler, k: int) -> Rollouts:
+    """``k`` rollouts for every prompt of the sampler, in one generation round."""
+    return collect(sampler, fixed_plan(len(sampler.prompts), k))
+
+
+def mixed_groups(rewards: np.ndarray, group: np.ndarray, m: int) -> np.ndarray:
+    """(m,) True for the groups whose rewards are not all equal: the ones with a learning signal under a
+    group-mean baseline (DAPO's dynamic-sampling filter; a lone rollout is all-equal)."""
+    lo, hi = np.full(m, np.inf), np.full(m, -np.inf)
+    np.minimum.at(lo, group, rewards)
+    np.maximum.at(hi, group, rewards)
+    return lo < hi
+
+
+def collect_dynamic(sampler: Sampler, fresh: Callable[[], Sampler], k: int, max_resample_rounds: int) -> Rollouts:
+    """DAPO's dynamic sampling: ``k`` rollouts per prompt, groups with all-equal rewards dropped, and fresh
+    prompts drawn until as many groups are kept as ``sampler`` has prompts (M).
 
     Parameters
     ----------
-    next_prompts : callable ``(count) -> ndarray of pool ids``
-        The prompt stream (the same one the other methods use).
-    m, k : int
-        Groups wanted and rollouts per group.
-    estimator : str
-        Registry name whose ``keep`` decides (``"dapo"``).
-    max_rounds : int
-        Extra draws allowed after the first; if the batch is still short, train on what was kept.
+    sampler : Sampler
+        The step's first M prompts.
+    fresh : callable
+        A sampler for the next M prompts of the stream.
+    k : int
+        Rollouts per prompt.
+    max_resample_rounds : int
+        Draws allowed after the first; if fewer than M groups are kept after them, the batch is what was kept
+        (possibly empty).
     """
-    kept_ids, kept_resp, kept_mask, kept_rewards, spent, rounds = [], [], [], [], 0, 0
-    while rounds <= max_rounds and sum(len(x) for x in kept_ids) < m:
-        ids = next_prompts(m)
-        responses, mask, rewards = sampler.draw(ids, np.full(m, k))
-        spent, rounds = spent + m * k, rounds + 1
-        keep = compute(estimator, rewards, np.repeat(np.arange(m), k), **options).keep.reshape(m, k)[:, 0]  # (m,)
-        rows = np.repeat(keep, k)  # (m*k,)
-        kept_ids.append(ids[keep])
-        kept_resp.append(responses[torch.from_numpy(rows)])
-        kept_mask.append(mask[torch.from_numpy(rows)])
-        kept_rewards.append(rewards[rows])
-    ids = np.concatenate(kept_ids)[:m]
-    n_kept = len(ids)
-    return Rollouts(
-        ids, np.repeat(np.arange(n_kept), k), torch.cat(kept_resp)[: n_kept * k], torch.cat(kept_mask)[: n_kept * k],
-        np.concatenate(kept_rewards)[: n_kept * k], spent, rounds,
-    )
-
-
-class PromptStream:
-    """The training pool in epochs: a fresh random order each epoch, read ``count`` prompts at a time.
-
-    Examples
-    --------
-    >>> stream = PromptStream(4, np.random.default_rng(0))
-    >>> sorted(stream.next(4).tolist()), len(stream.next(6)), stream.epoch
-    ([0, 1, 2, 3], 6, 2)
-    """
-
-    def __init__(self, pool_size: int, rng: np.random.Generator):
-        self.pool_size, self.rng = pool_size, rng
-        self.order = rng.permutation(pool_size)
-        self.pos, self.epoch = 0, 0
-
-    def next(self, count: int) -> np.ndarray:
-        """The next ``count`` pool indices (crossing into a new epoch when the current one runs out)."""
-        out = []
-        while len(out) < count:
-            if self.pos == self.pool_size:
-                self.order, self.pos, self.epoch = self.rng.permutation(self.pool_size), 0, self.epoch + 1
-            take = min(count - len(out), self.pool_size - self.pos)
-            out.extend(self.order[self.pos : self.pos + take].tolist())
-            self.pos += take
-        return np.asarray(out, dtype=np.int64)
-
-    def state_dict(self) -> dict:
-        """JSON-able position (the generator's state is saved by the caller)."""
-        return {"order": self.order.tolist(), "pos": self.pos, "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from :meth:`state_dict`."""
-        self.order = np.asarray(state["order"], dtype=np.int64)
-        self.pos, self.epoch = int(state["pos"]), int(state["epoch"])
-
-
-def pass_rates(sampler: Sampler, pool_ids: np.ndarray, n: int) -> np.ndarray:
-    """Mean reward of ``n`` fresh samples per prompt, shape ``(len(pool_ids),)`` (drawn in one call)."""
-    _, _, rewards = sampler.draw(pool_ids, np.full(len(pool_ids), n))
-    return rewards.reshape(len(pool_ids), n).mean(1)  # (M,)
+    m, kept, rounds = len(sampler.prompts), [], 0
+    while True:
+        batch = collect_fixed(sampler, k)
+        keep = mixed_groups(batch.rewards, batch.group, m)
+        keep &= np.cumsum(keep) <= m - sum(len(r.prompts) for r in kept)  # the first ones that fill the batch
+        kept.append(batch.select(keep))
+        rounds += 1
+        if rounds > max_resample_rounds or sum(len(r.prompts) for r in kept) == m:
+            return Rollouts.concat(kept)
+        sampler = fresh()

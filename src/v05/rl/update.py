@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from v05.rl.config import OptimConfig
 from v05.rl.loss import clipped_pg_loss
 from v05.rl.policy import Policy, token_logprobs
 
@@ -23,17 +24,11 @@ def policy_update(
     mask: torch.Tensor,
     advantages: torch.Tensor,
     *,
+    config: OptimConfig,
     generator: torch.Generator,
-    n_minibatches: int,
-    epochs: int,
-    clip_low: float,
-    clip_high: float,
-    loss_agg: str,
-    max_grad_norm: float,
     ref_policy: Policy | None = None,
-    kl_coef: float = 0.0,
 ) -> dict[str, float]:
-    """Minimise the clipped loss over ``epochs`` passes of ``n_minibatches`` shuffled minibatches.
+    """Minimise the clipped loss over ``config.ppo_epochs`` passes of ``config.n_minibatches`` shuffled minibatches.
 
     Parameters
     ----------
@@ -41,8 +36,12 @@ def policy_update(
     responses : LongTensor of shape (N, T)
     mask : BoolTensor of shape (N, T)
     advantages : Tensor of shape (N,)
+    config : OptimConfig
+        Minibatches, epochs, clipping, loss aggregation, KL weight, gradient clipping.
     generator : torch.Generator
         Shuffles the minibatches.
+    ref_policy : Policy, optional
+        The KL reference; needed when ``config.kl_coef > 0``.
 
     Returns
     -------
@@ -56,19 +55,19 @@ def policy_update(
     probs = torch.softmax(logits, -1)  # (N, T, V)
     entropy = -(probs * torch.log_softmax(logits, -1)).sum(-1)  # (N, T)
     entropy = ((entropy * mask).sum() / mask.sum().clamp(min=1)).item()
-    ref_logp = sequence_logprobs(ref_policy, prompts, responses) if kl_coef > 0 else None  # (N, T)
+    ref_logp = sequence_logprobs(ref_policy, prompts, responses) if config.kl_coef > 0 else None  # (N, T)
     stats: dict[str, list[float]] = {"loss": [], "grad_norm": [], "clip_frac": [], "kl": []}
-    for _ in range(epochs):
+    for _ in range(config.ppo_epochs):
         order = torch.randperm(n, generator=generator)  # (N,)
-        for idx in torch.tensor_split(order, min(n_minibatches, n)):
+        for idx in torch.tensor_split(order, min(config.n_minibatches, n)):
             logp = token_logprobs(policy.response_logits(prompts[idx], responses[idx]), responses[idx])  # (b, T)
             loss, extra = clipped_pg_loss(
-                logp, old_logp[idx], advantages[idx], mask[idx], clip_low=clip_low, clip_high=clip_high,
-                loss_agg=loss_agg, ref_logp=None if ref_logp is None else ref_logp[idx], kl_coef=kl_coef,
+                logp, old_logp[idx], advantages[idx], mask[idx], clip_low=config.clip_low, clip_high=config.clip_high,
+                loss_agg=config.loss_agg, ref_logp=None if ref_logp is None else ref_logp[idx], kl_coef=config.kl_coef,
             )
             optimizer.zero_grad()
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             optimizer.step()
             for key, value in (("loss", loss.item()), ("grad_norm", grad_norm.item()), *extra.items()):
                 stats[key].append(value)
