@@ -1,8 +1,10 @@
 """Reports of the baseline-MSE benchmark: JSON for machines, Markdown and PNG plots for people.
 
-Every MSE carries its 95% interval over seeds (``±``); ratios are to the plain mean (``mean``). The plots
-draw whichever estimators were run (at most ``MAX_PLOTTED``; beyond that the ``PLOTTED`` selection), so any
-``--estimators`` subset gives readable figures. matplotlib is imported only when a plot is drawn.
+Every MSE carries its 95% interval over seeds (``±``); ratios are to the plain mean (``mean``). The Bayes
+oracle (``oracle``, the limit: not an estimator a trainer can run) is marked wherever it appears, and has a
+section of its own: every estimator's excess MSE over it. The plots draw whichever estimators were run (at
+most ``MAX_PLOTTED``; beyond that the ``PLOTTED`` selection, and the oracle), so any ``--estimators`` subset
+gives readable figures. matplotlib is imported only when a plot is drawn.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from v05.bench.metrics import ci95
+from v05.bench.oracle import ORACLE
 
-PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo")
+PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo",
+           "v05_eb_mix")
 """Estimators drawn when more than ``MAX_PLOTTED`` were run, each with one colour in every panel."""
 MAX_PLOTTED = 10
 N_COLOURS = 10
@@ -36,7 +40,15 @@ def _order_priors(result: dict) -> list[str]:
 
 
 def _estimators(result: dict) -> list[str]:
-    return sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e != "mean", e))
+    """The estimators in the rows: the mean first, the oracle last."""
+    return sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e == ORACLE, e != "mean", e))
+
+
+def _name(est: str, default: str, note: bool = True) -> str:
+    """An estimator's name in a Markdown table: the default in bold, the oracle marked as the limit."""
+    if est == default:
+        return f"**{est}**" + (" (default)" if note else "")
+    return "*oracle* (limit)" if est == ORACLE else est
 
 
 def mean_at(result: dict, prior: str, rollouts: float, seed: int | None = None) -> float | None:
@@ -79,8 +91,7 @@ def glance(result: dict, k: int) -> list[str]:
             row, ref = _fixed(idx, est, k, p), _fixed(idx, "mean", k, p)
             cells.append("-" if row is None or ref is None else f"{_mse(row)} ({row['mse'] / ref['mse']:.2f})")
         if any(c != "-" for c in cells):
-            name = f"**{est}** (default)" if est == result["default"] else est
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_name(est, result['default'])} | " + " | ".join(cells) + " |")
     return lines + _worst_ratio(result, idx)
 
 
@@ -108,8 +119,7 @@ def _prior_table(result: dict, idx: dict, prior: str) -> list[str]:
             ratio = f" ({row['mse'] / ref['mse']:.2f})" if row and ref and ref["mse"] > 0 else ""
             cells.append("-" if row is None else _mse(row) + ratio)
         if any(c != "-" for c in cells):
-            name = f"**{est}**" if est == result["default"] else est
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_name(est, result['default'], note=False)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -127,6 +137,49 @@ def _pm(value: float | None, per_seed: np.ndarray | None, digits: int = 2) -> st
         return "-"
     ci = None if per_seed is None else ci95(per_seed)
     return f"{value:.{digits}f}" + ("" if ci is None else f" ± {ci:.{digits}f}")
+
+
+def _paired(row: dict, ref: dict) -> np.ndarray | None:
+    """Per-seed MSE differences row - ref x 1e3 (cells scored on the same rollouts), None if seeds differ."""
+    a, b = row["seeds"]["mse"], ref["seeds"]["mse"]
+    return None if len(a) != len(b) else 1e3 * (np.asarray(a) - np.asarray(b))
+
+
+def _limit_cell(idx: dict, est: str, k: int, prior: str, default: str) -> str:
+    row, limit, ref = _fixed(idx, est, k, prior), _fixed(idx, ORACLE, k, prior), _fixed(idx, default, k, prior)
+    if row is None or limit is None:
+        return "-"
+    if est == ORACLE:
+        return _mse(row)
+    cell = _pm(1e3 * (row["mse"] - limit["mse"]), _paired(row, limit))
+    if ref is not None and est != default:
+        cell += f" ({_pm(1e3 * (row['mse'] - ref['mse']), _paired(row, ref))})"
+    return cell
+
+
+def limit_tables(result: dict) -> list[str]:
+    """Per prior: the oracle's MSE, every estimator's excess MSE over it and its difference to the default."""
+    idx = _index(result)
+    ks = result["config"]["ks"]
+    default = result["default"]
+    lines = ["## Against the limit (Bayes oracle)", "",
+             "`oracle` is the posterior mean of the pass rate given the prompt's prior and rollouts under the true "
+             "distribution of pass rates given the prior: the lowest MSE any baseline that uses them can reach, not "
+             "an estimator a trainer can run. First row: its MSE x 1e3. Other rows: the estimator's excess MSE over "
+             "it (x 1e3, ± the 95% interval of the per-seed differences: the same rollouts), and in brackets its MSE "
+             f"minus the default `{default}`'s (negative: closer to the limit). The oracle's truth model per prior:", ""]
+    lines += [f"- {prior}: {how}" for prior, how in result["oracle"].items()] + [""]
+    for prior in _order_priors(result):
+        if prior not in result["oracle"]:
+            continue
+        lines += [f"### prior: {prior} (prior MSE x 1e3 = {1e3 * result['prior_mse'][prior]:.1f})", "",
+                  "| estimator | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+        for est in [ORACLE] + [e for e in _estimators(result) if e != ORACLE]:
+            cells = [_limit_cell(idx, est, k, prior, default) for k in ks]
+            if any(c != "-" for c in cells):
+                lines.append(f"| {_name(est, default)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def _osla_table(result: dict, cfg: dict) -> list[str]:
@@ -161,7 +214,7 @@ def _osla_table(result: dict, cfg: dict) -> list[str]:
 
 def markdown(result: dict, title: str) -> str:
     """Per prior source, MSE x 1e3 of every estimator at every k, with its ratio to the plain mean; then the
-    OSLA runs."""
+    excess over the oracle (when it was run) and the OSLA runs."""
     idx = _index(result)
     ks = result["config"]["ks"]
     lines = [f"# {title}", "",
@@ -172,6 +225,8 @@ def markdown(result: dict, title: str) -> str:
     lines += [f"## At a glance: k = {at}, every prior (prior MSE x 1e3 in the header)", ""] + glance(result, at) + [""]
     for prior in _order_priors(result):
         lines += _prior_table(result, idx, prior)
+    if result.get("oracle"):
+        lines += limit_tables(result)
     for cfg in result["config"]["osla"]:
         lines += _osla_table(result, cfg)
     if result["undefined"]:
@@ -188,7 +243,7 @@ def plotted(result: dict) -> list[str]:
     """The estimators the plots draw: all that were run when they are few, else the ``PLOTTED`` selection."""
     present = _estimators(result)
     if len(present) > MAX_PLOTTED:
-        present = [e for e in present if e in PLOTTED]
+        present = [e for e in present if e in PLOTTED or e == ORACLE]
     return sorted(present, key=lambda e: (PLOTTED.index(e) if e in PLOTTED else len(PLOTTED), e))
 
 
@@ -196,11 +251,17 @@ def _colours(names: list[str]) -> dict[str, str]:
     """``PLOTTED`` estimators keep their colour in every report; others take the free ones."""
     fixed = {e: f"C{PLOTTED.index(e)}" for e in names if e in PLOTTED}
     free = [f"C{i}" for i in range(N_COLOURS) if f"C{i}" not in fixed.values()]
-    others = [e for e in names if e not in fixed]
-    return {**fixed, **{e: free[i % len(free)] for i, e in enumerate(others)}}
+    others = [e for e in names if e not in fixed and e != ORACLE]
+    return {**fixed, **{e: free[i % len(free)] for i, e in enumerate(others)}, ORACLE: "black"}
+
+
+def _label(est: str) -> str:
+    return "oracle (limit)" if est == ORACLE else est
 
 
 def _style(est: str, default: str, colour: str) -> dict:
+    if est == ORACLE:
+        return {"color": colour, "ls": ":", "lw": 2.2, "marker": "s", "ms": 3, "label": _label(est)}
     return {"color": colour, "ls": "--" if est.endswith("_loo") or est == "rloo" else "-",
             "lw": 2.6 if est in ("mean", default) else 1.3, "marker": "o", "ms": 3, "label": est}
 
@@ -261,7 +322,7 @@ def plot_mse_vs_k(result: dict, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
     for ax in axes[:, 0]:
         ax.set_ylabel("baseline MSE vs true pass rate")
-    _finish(fig, axes, path, names)
+    _finish(fig, axes, path, [_label(e) for e in names])
 
 
 def plot_mse_vs_prior(result: dict, path: Path) -> None:
@@ -292,7 +353,7 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
         ax.set_ylabel("MSE / MSE of the plain mean")
     low, high = axes[0, 0].get_ylim()  # shared: keep 1 visible with some room, even when every ratio is 1
     axes[0, 0].set_ylim(min(low, 0.8), max(high, 1.25))
-    _finish(fig, axes, path, names)
+    _finish(fig, axes, path, [_label(e) for e in names])
 
 
 def plot_osla_rounds(result: dict, path: Path) -> None:
