@@ -19,6 +19,11 @@ in the weight w on the empirical mean:
   with variance rho V(1-V), w = k rho / (k rho + 1 - rho), rho by moments from
   E[(v - V)^2] = V(1-V) (rho + (1-rho)/k). Its error variance shrinks with V(1-V), so it under-uses
   priors that are confidently wrong near 0 or 1; ``v05_eb`` does not (README: "Choosing the default").
+- ``v05_eb_mix``: empirical Bayes with a per-prompt deviation test: the prior's error is a two-component
+  scale mixture (1 - pi) N(0, tau2) + pi N(0, tau2_big), fitted on the batch by EM; each prompt's weight is
+  its posterior mean's, (1 - r) w(tau2) + r w(tau2_big), with r the posterior probability that its prior is
+  one of the wrong ones (``docs/method.md`` 3.7). ``pi=0`` gives ``v05_eb``. No leave-one-out twin: an exact
+  one refits the EM once per group.
 
 Each has a leave-one-out twin (``*_loo``): the baseline of rollout i uses the mean of the *other* k-1
 rollouts (and, for the empirical-Bayes ones, the batch statistics fitted without the rollout's own group),
@@ -28,7 +33,8 @@ paper form lack).
 Edge-case rules: a group of one rollout is defined (its LOO baseline is the prior, w = 0); a prior of
 exactly 0 or 1 is used as given for the baseline, and clipped to [0.02, 0.98] only where it sets a variance
 V(1-V) (``v05_eb_beta``), so one confident prior cannot dominate the batch's moment equation. The
-empirical-Bayes fits need one group with >= 2 rollouts (else they raise, naming ``tau2=`` / ``rho=``).
+empirical-Bayes fits need one group with >= 2 rollouts, ``v05_eb_mix``'s two components two (else they raise,
+naming the parameters to pass).
 """
 
 from __future__ import annotations

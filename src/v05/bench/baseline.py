@@ -3,7 +3,9 @@
 For each seed, prior source and k, every row of a pass-rate table gets k rollouts drawn from its pass rate
 (taken as the truth); rows are shuffled into batches (as a trainer sees them) and each registered estimator
 computes its baselines batch by batch. The score is the mean over prompts of the mean squared error of the
-prompt's baselines against its true pass rate. With OSLA configs given, the fused estimators are also scored
+prompt's baselines against its true pass rate. At every fixed k the Bayes oracle (:mod:`v05.bench.oracle`: the
+posterior mean under the true distribution of pass rates given the prior, the limit) is scored beside them,
+as ``oracle``. With OSLA configs given, the fused estimators are also scored
 on rollouts drawn by the rollout planner (k_init, top-ups in rounds to k_max), with the rollouts and the
 generation rounds spent; such rows carry the rule's name in ``osla`` (``None`` for fixed k) and the round cap
 in ``max_rounds`` (``None``: no cap).

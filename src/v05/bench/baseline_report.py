@@ -325,10 +325,21 @@ def plot_mse_vs_k(result: dict, path: Path) -> None:
     _finish(fig, axes, path, [_label(e) for e in names])
 
 
+def _ratio_points(result: dict, idx: dict, est: str, k: int, priors: list[str]) -> list[tuple[float, float]]:
+    """(prior MSE, MSE / the plain mean's MSE) of one estimator at one k, for the priors where both exist."""
+    return [(result["prior_mse"][p], row["mse"] / ref["mse"]) for p in priors
+            if (row := _fixed(idx, est, k, p)) and (ref := _fixed(idx, "mean", k, p)) and ref["mse"] > 0
+            and row["mse"] > 0 and result["prior_mse"][p] > 0]
+
+
 def plot_mse_vs_prior(result: dict, path: Path) -> None:
-    """One panel per k: each estimator's MSE relative to the plain mean against the prior's MSE."""
+    """One panel per k: each estimator's MSE relative to the plain mean against the prior's MSE. A line joins
+    the logit-noise priors (one family); every other prior (table, value, hallucination) is a marker on a
+    labelled dotted line, since joining different kinds of prior would draw a trend that is not there."""
     idx = _index(result)
     priors = _order_priors(result)
+    family = [p for p in priors if p.startswith("noise=")]
+    others = [p for p in priors if p not in family and result["prior_mse"][p] > 0]
     ks = result["config"]["ks"]
     names = [e for e in plotted(result) if e != "mean"]
     colours = _colours(plotted(result))
@@ -336,12 +347,17 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
     for ax, k in zip(axes.flat, ks):
         drawn = False
         for est in names:
-            pts = [(result["prior_mse"][p], row["mse"] / ref["mse"]) for p in priors
-                   if (row := _fixed(idx, est, k, p)) and (ref := _fixed(idx, "mean", k, p)) and ref["mse"] > 0
-                   and row["mse"] > 0 and result["prior_mse"][p] > 0]
-            if pts:
-                ax.plot(*zip(*pts), **_style(est, result["default"], colours[est]))
-                drawn = True
+            style = _style(est, result["default"], colours[est])
+            if pts := _ratio_points(result, idx, est, k, family):
+                ax.plot(*zip(*pts), **style)
+            if extra := _ratio_points(result, idx, est, k, others):
+                ax.plot(*zip(*extra), **{**style, "ls": "none", "marker": "D", "ms": 4,
+                                         "label": None if pts else style["label"]})
+            drawn = drawn or bool(pts or extra)
+        for p in others:
+            ax.axvline(result["prior_mse"][p], color="grey", lw=0.6, ls=":")
+            ax.text(result["prior_mse"][p], 0.02, p, rotation=90, fontsize=7, va="bottom", ha="right",
+                    transform=ax.get_xaxis_transform())
         ax.axhline(1.0, color="black", lw=1)
         ax.set(title=f"k = {k}", xlabel="prior MSE (worse prior ->)")
         if drawn:
