@@ -146,6 +146,15 @@ def test_the_binned_oracle_matches_the_slow_loop(table, n_bins):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+def test_share_of_the_possible_gain_by_hand():
+    from v05.bench.baseline_report import _share
+
+    row = lambda mse: {"mse": float(np.mean(mse)), "seeds": {"mse": mse}}  # noqa: E731
+    pooled, per_seed = _share(row([3.0, 5.0]), row([11.0, 9.0]), row([1.0, 1.0]))
+    assert pooled == pytest.approx(1 - 3 / 9) and per_seed.tolist() == pytest.approx([0.8, 0.5])
+    assert _share(row([3.0]), row([1.0]), row([1.0])) is None  # the mean at the limit: nothing to gain
+
+
 def test_prior_bins_hold_equal_counts_and_keep_ties_together():
     prior = np.array([0.9, 0.1, 0.5, 0.5, 0.5, 0.3, 0.7, 0.2])
     bins = prior_bins(prior, 4)
@@ -246,6 +255,7 @@ def test_cli_reports_the_oracle_as_the_limit(tmp_path):
     md = (out / "baseline.md").read_text()
     assert "| *oracle* (limit) |" in md and "## Against the limit (Bayes oracle)" in md
     assert "### prior: halluc=0.1" in md and "| v05_eb_mix | " in md
+    assert "## Share of the possible gain" in md and "| halluc=0.1 | " in md
     for png in ("mse_vs_k.png", "mse_vs_prior.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(path), "--k", "4", "--seeds", "1",

@@ -182,6 +182,41 @@ def limit_tables(result: dict) -> list[str]:
     return lines
 
 
+def _share(row: dict, mean: dict, limit: dict) -> tuple[float, np.ndarray | None] | None:
+    """1 - (MSE - oracle's) / (the mean's MSE - oracle's), pooled and per seed; None where the mean is at the
+    limit (nothing to gain)."""
+    if mean["mse"] <= limit["mse"]:
+        return None
+    pooled = 1.0 - (row["mse"] - limit["mse"]) / (mean["mse"] - limit["mse"])
+    a, m, o = (np.asarray(r["seeds"]["mse"]) for r in (row, mean, limit))
+    same = len(a) == len(m) == len(o) and (m > o).all()
+    return pooled, (1.0 - (a - o) / (m - o)) if same else None
+
+
+def share_tables(result: dict) -> list[str]:
+    """Per k: the share of the possible gain each estimator takes, prior by prior."""
+    idx = _index(result)
+    names = [e for e in _estimators(result) if e not in ("mean", ORACLE)]
+    lines = ["## Share of the possible gain", "",
+             "1 - (MSE - oracle's MSE) / (mean's MSE - oracle's MSE), ± the 95% interval of its per-seed values: 1 "
+             "reaches the limit, 0 is no better than the plain mean, below 0 is worse.", ""]
+    for k in result["config"]["ks"]:
+        lines += [f"### k = {k}", "", "| prior | " + " | ".join(_name(e, result["default"], note=False) for e in names)
+                  + " |", "|---|" + "---|" * len(names)]
+        for prior in _order_priors(result):
+            mean, limit = _fixed(idx, "mean", k, prior), _fixed(idx, ORACLE, k, prior)
+            if mean is None or limit is None:
+                continue
+            cells = []
+            for est in names:
+                row = _fixed(idx, est, k, prior)
+                share = None if row is None else _share(row, mean, limit)
+                cells.append("-" if share is None else _pm(*share))
+            lines.append(f"| {prior} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def _osla_table(result: dict, cfg: dict) -> list[str]:
     """The rows of one OSLA rule, capped and uncapped, against the mean at equal rollouts."""
     rule = cfg["rule"]
@@ -226,7 +261,7 @@ def markdown(result: dict, title: str) -> str:
     for prior in _order_priors(result):
         lines += _prior_table(result, idx, prior)
     if result.get("oracle"):
-        lines += limit_tables(result)
+        lines += limit_tables(result) + share_tables(result)
     for cfg in result["config"]["osla"]:
         lines += _osla_table(result, cfg)
     if result["undefined"]:
