@@ -155,6 +155,35 @@ def test_share_of_the_possible_gain_by_hand():
     assert _share(row([3.0]), row([1.0]), row([1.0])) is None  # the mean at the limit: nothing to gain
 
 
+def slow_value_oracle(prior, truth, row, s, k):
+    """A discrete prior: the other rows with exactly the same prior, plus one pseudo-row of the table."""
+    pairs = []
+    for u in sorted(set(truth)):
+        others = sum(1 for j in range(len(prior)) if j != row and truth[j] == u and prior[j] == prior[row])
+        pairs.append((u, others + sum(1 for t in truth if t == u) / len(truth)))
+    return _posterior(pairs, s, k)
+
+
+@settings(max_examples=30, deadline=None)
+@given(table=small_tables(), n=st.integers(16, 60))
+def test_a_discrete_prior_is_binned_by_value(table, n):
+    _, _, k, rng = table
+    truth = rng.choice([0.0, 0.2, 0.5, 0.9, 1.0], size=n)
+    prior = rng.choice([0.1, 0.4, 0.7, 0.95], size=n)  # 4 values <= sqrt(16): one bin each
+    model = BinnedTruth.fit(prior, truth)
+    assert model.by_value and "the other rows with the same prior" in model.how
+    rows = np.arange(n)
+    rewards, group = _rollouts(truth, rows, k, rng)
+    want = [slow_value_oracle(prior.tolist(), truth.tolist(), i, int(rewards[group == i].sum()), k) for i in rows]
+    np.testing.assert_allclose(oracle_baseline(model, rows, rewards, group), want, rtol=1e-9, atol=1e-12)
+
+
+def test_a_prior_with_many_values_gets_equal_count_bins():
+    prior = np.linspace(0, 1, 1000)
+    model = BinnedTruth.fit(prior, np.round(prior, 1))
+    assert not model.by_value and len(model.bin_counts) == 10 and model.bin_counts.sum(axis=1).tolist() == [100] * 10
+
+
 def test_prior_bins_hold_equal_counts_and_keep_ties_together():
     prior = np.array([0.9, 0.1, 0.5, 0.5, 0.5, 0.3, 0.7, 0.2])
     bins = prior_bins(prior, 4)

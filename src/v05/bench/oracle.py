@@ -81,8 +81,16 @@ def prior_bins(prior: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 def default_bins(n_rows: int) -> int:
-    """The number of prior bins of :class:`BinnedTruth`: round(n^(1/3)) (histogram rule), at least 1."""
+    """The number of equal-count prior bins of :class:`BinnedTruth` for a prior with many distinct values:
+    round(n^(1/3)) (the histogram rule), at least 1."""
     return max(1, round(n_rows ** (1 / 3)))
+
+
+def value_bins(prior: np.ndarray) -> np.ndarray | None:
+    """One bin per distinct prior value when there are at most sqrt(n) of them (a discrete prior, such as
+    another policy's observed pass rate: the exact conditional given the prior), else None."""
+    values, inverse = np.unique(prior, return_inverse=True)
+    return inverse.reshape(-1) if len(values) <= np.sqrt(len(prior)) else None
 
 
 @dataclass(frozen=True)
@@ -90,9 +98,13 @@ class BinnedTruth:
     """A truth model estimated from the table, for priors whose relation to the truth is not known in closed
     form (the table's own prior, the value model's).
 
-    Rows are put in equal-count bins of their prior (:func:`prior_bins`); the distribution of a row's truth
-    given its prior is the distribution of the truths of the *other* rows in its bin (leave-own-row-out),
-    plus one pseudo-row spread as the whole table's pass rates (so that no rollouts are impossible).
+    Rows are put in bins of their prior: one per distinct value for a discrete prior (:func:`value_bins`),
+    else equal-count bins (:func:`prior_bins`, :func:`default_bins` of them). The distribution of a row's
+    truth given its prior is the distribution of the truths of the *other* rows in its bin
+    (leave-own-row-out), plus one pseudo-row spread as the whole table's pass rates (so that no rollouts are
+    impossible). The rule was checked on the shared tables' value priors: the oracle's MSE is flat within
+    0.1 x 1e-3 from about half to twice round(n^(1/3)) bins; a discrete prior binned coarser than its values
+    gives a looser limit.
 
     Attributes
     ----------
@@ -110,21 +122,27 @@ class BinnedTruth:
     row_bin: np.ndarray
     row_value: np.ndarray
     marginal: np.ndarray
+    by_value: bool = False
 
     @classmethod
     def fit(cls, prior: np.ndarray, truth: np.ndarray, n_bins: int | None = None) -> "BinnedTruth":
-        """Bin ``prior`` (``default_bins`` bins unless given) and count the truths per bin."""
-        n_bins = default_bins(len(prior)) if n_bins is None else n_bins
+        """Bin ``prior`` (by the rule above unless ``n_bins`` equal-count bins are asked for) and count the
+        truths per bin."""
+        row_bin = value_bins(prior) if n_bins is None else None
+        by_value = row_bin is not None
+        if not by_value:
+            n_bins = default_bins(len(prior)) if n_bins is None else n_bins
+            row_bin = prior_bins(prior, n_bins)
         values, row_value, counts = np.unique(truth, return_inverse=True, return_counts=True)
-        row_bin = prior_bins(prior, n_bins)
-        bin_counts = np.zeros((n_bins, len(values)))
-        np.add.at(bin_counts, (row_bin, row_value), 1.0)
-        return cls(values, bin_counts, row_bin, row_value.reshape(-1), counts / len(truth))
+        bin_counts = np.zeros((int(row_bin.max()) + 1, len(values)))
+        np.add.at(bin_counts, (row_bin, row_value.reshape(-1)), 1.0)
+        return cls(values, bin_counts, row_bin, row_value.reshape(-1), counts / len(truth), by_value)
 
     @property
     def how(self) -> str:
-        return (f"estimated: the truths of the other rows in the row's prior bin ({len(self.bin_counts)} "
-                f"equal-count bins) plus one pseudo-row of the table's pass rates")
+        bins = (f"the other rows with the same prior ({len(self.bin_counts)} values)" if self.by_value else
+                f"the other rows in the row's prior bin ({len(self.bin_counts)} equal-count bins)")
+        return f"estimated: the truths of {bins} plus one pseudo-row of the table's pass rates"
 
     def weights(self, rows: np.ndarray) -> np.ndarray:
         """Unnormalised weights of the candidate truths given each row's prior, shape (len(rows), J)."""
