@@ -169,6 +169,13 @@ def posterior_mean(values: np.ndarray, weights: np.ndarray, successes: np.ndarra
     ------
     ValueError
         A row whose rollouts are impossible under its weights (every candidate with weight has likelihood 0).
+
+    Examples
+    --------
+    Two equally likely pass rates, 3 successes in 4 rollouts: (0.2 x 0.0064 + 0.8 x 0.1024) / 0.1088.
+
+    >>> posterior_mean(np.array([0.2, 0.8]), np.array([[1.0, 1.0]]), np.array([3]), np.array([4])).round(6)
+    array([0.764706])
     """
     s, k = np.asarray(successes, float)[:, None], np.asarray(k, float)[:, None]
     with np.errstate(divide="ignore"):
