@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 
 EB_CLIP = 0.02  # v05_eb_beta: priors are clipped to [0.02, 0.98] where they set a variance V(1-V)
+MIX_STEPS = 100  # v05_eb_mix: EM steps
+MIX_INIT_PI = 0.1  # v05_eb_mix: EM's starting share of the large-error component
+MIX_MIN_GROUPS = 2  # v05_eb_mix: groups with >= 2 rollouts needed to fit two components
 
 REFERENCE_NAMES = (
     "dapo", "dr_grpo", "grpo", "mean", "prior", "reinforce_pp", "rloo",
-    "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo", "v05_eb_beta", "v05_eb_beta_loo",
+    "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo", "v05_eb_beta", "v05_eb_beta_loo", "v05_eb_mix",
     "v05_paper", "v05_paper_loo", "v05_prior_var", "v05_prior_var_loo",
 )
 ALIASES = {"v05": "v05_eb"}
@@ -147,6 +150,95 @@ def gauss_weight(tau2, sigma2, k):
     return 1.0 if tau2 + s2 == 0 else tau2 / (tau2 + s2)
 
 
+def mix_responsibility(d2, s2, pi, small, big):
+    """P(large-error component | d): pi N(d; 0, big + s2) / ((1 - pi) N(d; 0, small + s2) + pi N(d; 0, big + s2))."""
+    if pi <= 0.0:
+        return 0.0
+    if pi >= 1.0:
+        return 1.0
+    va, vb = small + s2, big + s2
+    log_a = math.log(1.0 - pi) - 0.5 * (math.log(va) + d2 / va)
+    log_b = math.log(pi) - 0.5 * (math.log(vb) + d2 / vb)
+    x = log_a - log_b
+    return 0.0 if x > 709.0 else 1.0 / (1.0 + math.exp(x))
+
+
+def mix_weight(d2, s2, pi, small, big):
+    """(1 - r) w_small + r w_big, w_c = tau2_c / (tau2_c + s2) (s2 > 0)."""
+    r = mix_responsibility(d2, s2, pi, small, big)
+    return (1.0 - r) * small / (small + s2) + r * big / (big + s2)
+
+
+def fit_mix(d2s, s2s, pi, small, big, init_small, init_big):
+    """MIX_STEPS EM steps over the groups (d2, s2); a given (non-None) parameter stays fixed.
+
+    E-step: r_g and E[delta^2 | c] = w_c^2 d2 + w_c s2. M-step: pi = mean r, tau2_c = sum(weight E) / sum(weight)
+    (kept when the weights sum to 0); if the fitted variances cross: swap (pi -> 1 - pi) when pi is fitted, pool
+    when it is fixed, or take the fixed variance's value when one is fixed.
+    """
+    p = MIX_INIT_PI if pi is None else pi
+    ts = init_small if small is None else small
+    tb = init_big if big is None else big
+    for _ in range(MIX_STEPS):
+        a_s = b_s = a_b = b_b = 0.0
+        rs = []
+        for d2, s2 in zip(d2s, s2s):
+            r = mix_responsibility(d2, s2, p, ts, tb)
+            ws, wb = ts / (ts + s2), tb / (tb + s2)
+            rs.append(r)
+            a_s += 1.0 - r
+            b_s += (1.0 - r) * (ws * ws * d2 + ws * s2)
+            a_b += r
+            b_b += r * (wb * wb * d2 + wb * s2)
+        if pi is None:
+            p = sum(rs) / len(rs)
+        if small is None and a_s > 0:
+            ts = b_s / a_s
+        if big is None and a_b > 0:
+            tb = b_b / a_b
+        if tb < ts:
+            if small is None and big is None:
+                if pi is None:
+                    ts, tb, p = tb, ts, 1.0 - p
+                else:
+                    ts = tb = (b_s + b_b) / (a_s + a_b)
+            elif small is None:
+                ts = tb
+            else:
+                tb = ts
+    return p, ts, tb
+
+
+def mix_weights(groups, pi, tau2, tau2_big):
+    """Per group id, v05_eb_mix's weight (docs/method.md 3.7)."""
+    if tau2 is not None and math.isinf(tau2):
+        return {gid: 1.0 for gid in groups}
+    if tau2 is not None and tau2_big is not None and tau2_big < tau2:
+        raise ValueError("tau2_big must be >= tau2")
+    moment, sigma2 = fit_tau2_sigma2(groups)
+    informative = [g for g in groups.values() if g["k"] >= 2]
+    one = {0.0: "tau2", 1.0: "tau2_big"}.get(pi)
+    given = {"pi": pi, "tau2": tau2, "tau2_big": tau2_big}
+    free = [n for n in ([one] if one else ["pi", "tau2", "tau2_big"]) if given[n] is None]
+    if free and len(informative) < (1 if one else MIX_MIN_GROUPS):
+        raise ValueError("v05_eb_mix cannot fit its parameters: too few groups with >= 2 rollouts")
+    if sigma2 == 0.0:
+        return {gid: 1.0 for gid in groups}
+    if one:
+        t = moment if given[one] is None else given[one]
+        return {gid: t / (t + sigma2 / g["k"]) for gid, g in groups.items()}
+    if free:
+        moment = moment or 0.0
+        init_small = moment / 4.0 if tau2 is None else tau2
+        init_big = max(4.0 * moment, sigma2, init_small) if tau2_big is None else tau2_big
+        init_small = min(init_small, init_big)
+        d2s = [(g["mean"] - g["prior"]) ** 2 for g in informative]
+        s2s = [sigma2 / g["k"] for g in informative]
+        pi, tau2, tau2_big = fit_mix(d2s, s2s, pi, tau2, tau2_big, init_small, init_big)
+    return {gid: mix_weight((g["mean"] - g["prior"]) ** 2, sigma2 / g["k"], pi, tau2, tau2_big)
+            for gid, g in groups.items()}
+
+
 # -- the reference --------------------------------------------------------------------------------------
 
 
@@ -266,6 +358,13 @@ def reference(name, rewards, group, *, prior=None, prior_var=None, scale="binary
                 if k == 0:
                     v = p
                 base[i] = _fuse(w, v, p)
+                weight[i] = w
+
+    elif name == "v05_eb_mix":
+        for gid, w in mix_weights(groups, options.get("pi"), options.get("tau2"), options.get("tau2_big")).items():
+            g = groups[gid]
+            for i in g["idx"]:
+                base[i] = _fuse(w, g["mean"], g["prior"])
                 weight[i] = w
 
     elif name in ("v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta"):

@@ -185,3 +185,56 @@ def test_undefined_structures_raise_undefined_error_a_value_error():
                          ("v05_eb_beta", {"prior": [0.5, 0.5]})]:
         with pytest.raises(UndefinedError):
             compute(name, [1.0, 0.0], ["a", "b"], **kwargs)
+
+
+def test_mix_needs_two_informative_groups_unless_its_parameters_are_given():
+    rewards, group, prior = [1.0, 0.0, 1.0, 0.0], ["a", "a", "s1", "s2"], [0.5, 0.5, 0.3, 0.9]
+    with pytest.raises(ValueError, match=r"v05_eb_mix fits pi, tau2, tau2_big on groups with >= 2 rollouts and "
+                                         r"needs 2 such group\(s\); this batch has 1. Pass pi and tau2 and tau2_big"):
+        compute("v05_eb_mix", rewards, group, prior=prior)
+    with pytest.raises(ValueError, match=r"fits tau2_big on .* needs 2 such group\(s\); this batch has 1"):
+        compute("v05_eb_mix", rewards, group, prior=prior, pi=0.1, tau2=0.01)
+    np.testing.assert_array_equal(compute("v05_eb_mix", rewards, group, prior=prior, pi=0.0).weight,
+                                  compute("v05_eb", rewards, group, prior=prior).weight)
+    with pytest.raises(ValueError, match=r"v05_eb_mix fits tau2 .* needs 1 such group\(s\); this batch has 0"):
+        compute("v05_eb_mix", [1.0, 0.0], ["a", "b"], prior=[0.5, 0.5], pi=0.0)
+
+
+def test_mix_with_every_parameter_given_by_hand():
+    """No informative group: sigma2 is its worst case 1/4 (as v05_eb's); k = 1, s2 = 1/4, d = 1 - 0.2."""
+    pi, small, big = 0.1, 0.01, 0.5
+    out = compute("v05_eb_mix", [1.0, 0.0], ["a", "b"], prior=[0.2, 0.2], pi=pi, tau2=small, tau2_big=big)
+    d2, s2 = 0.8 ** 2, 0.25
+    dens = lambda v: np.exp(-0.5 * d2 / v) / np.sqrt(v)  # noqa: E731
+    r = pi * dens(big + s2) / ((1 - pi) * dens(small + s2) + pi * dens(big + s2))
+    w = (1 - r) * small / (small + s2) + r * big / (big + s2)
+    np.testing.assert_allclose(out.weight[0], w, rtol=1e-12)
+    np.testing.assert_allclose(out.baseline[0], 0.2 + w * 0.8, rtol=1e-12)
+
+
+def test_mix_tau2_big_below_tau2_is_rejected():
+    with pytest.raises(ValueError, match=r"v05_eb_mix: tau2_big == 0.01 < tau2 == 0.1; the wrong priors' error "
+                                         r"variance tau2_big must be >= the good priors' tau2"):
+        compute("v05_eb_mix", [1.0, 0.0, 1.0, 1.0], list("aabb"), prior=[0.5] * 4, tau2=0.1, tau2_big=0.01)
+
+
+def test_mix_trusts_the_means_when_every_informative_group_is_all_equal():
+    """sigma2 = 0: the means count as exact (w = 1), as in v05_eb, whatever the priors."""
+    rewards, group, prior = [1.0, 1.0, 0.0, 0.0, 1.0], ["a", "a", "b", "b", "s"], [0.3, 0.3, 0.6, 0.6, 0.1]
+    out = compute("v05_eb_mix", rewards, group, prior=prior)
+    np.testing.assert_array_equal(out.weight, 1.0)
+    np.testing.assert_array_equal(out.weight, compute("v05_eb", rewards, group, prior=prior).weight)
+    np.testing.assert_array_equal(out.baseline, rewards)
+
+
+@pytest.mark.parametrize("option, bad, match", [
+    ("pi", 1.5, r"v05_eb_mix: pi == 1.5, must be a finite number >= 0 and <= 1 \(pi is the share"),
+    ("pi", -0.1, r"v05_eb_mix: pi == -0.1"),
+    ("tau2_big", float("inf"), r"v05_eb_mix: tau2_big == inf, must be a finite number >= 0 \(tau2_big is"),
+    ("tau2", -1.0, r"v05_eb_mix: tau2 == -1.0, must be a number >= 0 or inf"),
+])
+def test_mix_options_out_of_range_are_named(option, bad, match):
+    from v05.baselines import check_options
+
+    with pytest.raises(ValueError, match=match):
+        check_options("v05_eb_mix", {option: bad})

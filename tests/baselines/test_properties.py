@@ -429,3 +429,95 @@ def test_eb_rho_outside_unit_interval_is_rejected(name, rho):
 def test_error_message_has_the_style_guide_shape():
     with pytest.raises(ValueError, match=r"^rewards\[1\] = nan \(group 'b'\): rewards must be finite numbers"):
         compute("mean", [1.0, np.nan, 0.0, 1.0], G4)
+
+
+# -- v05_eb_mix: exact reductions and the per-prompt test ------------------------------------------------
+
+variances = st.floats(0.0, 1.0, allow_nan=False)
+
+
+@PROPS
+@given(batch=valid_batches, tau2=variances)
+def test_mix_with_pi_zero_is_exactly_v05_eb(batch, tau2):
+    """One component left: v05_eb's weight, with its moment fit or the same given tau2."""
+    assert_same(run("v05_eb_mix", batch, pi=0.0), run("v05_eb", batch), {"rtol": 0, "atol": 0})
+    assert_same(run("v05_eb_mix", batch, pi=0.0, tau2=tau2), run("v05_eb", batch, tau2=tau2), {"rtol": 0, "atol": 0})
+
+
+@PROPS
+@given(batch=valid_batches, tau2=variances)
+def test_mix_with_pi_one_is_v05_eb_with_the_large_variance(batch, tau2):
+    assert_same(run("v05_eb_mix", batch, pi=1.0), run("v05_eb", batch), {"rtol": 0, "atol": 0})
+    assert_same(run("v05_eb_mix", batch, pi=1.0, tau2_big=tau2), run("v05_eb", batch, tau2=tau2),
+                {"rtol": 0, "atol": 0})
+
+
+@PROPS
+@given(batch=valid_batches, pi=st.floats(0.0, 1.0), tau2=variances)
+def test_mix_with_equal_variances_is_v05_eb(batch, pi, tau2):
+    """Two components with one variance are one: the responsibility no longer matters."""
+    assert_same(run("v05_eb_mix", batch, pi=pi, tau2=tau2, tau2_big=tau2), run("v05_eb", batch, tau2=tau2))
+
+
+@PROPS
+@given(batch=valid_batches)
+def test_mix_with_infinite_tau2_is_exactly_the_mean(batch):
+    got, want = run("v05_eb_mix", batch, tau2=float("inf")), run("mean", batch)
+    np.testing.assert_array_equal(got.baseline, want.baseline)
+    np.testing.assert_array_equal(got.advantage, want.advantage)
+    np.testing.assert_array_equal(got.weight, 1.0)
+
+
+@PROPS
+@given(batch=batches(min_groups=2, max_groups=8, min_size=4, max_size=4, scales=("binary",)),
+       options=st.sampled_from([{}, {"pi": 0.3}, {"pi": 0.9}, {"tau2": 0.01}, {"tau2_big": 0.5}, {"tau2_big": 0.002}]))
+def test_mix_weight_grows_with_the_deviation(batch, options):
+    """Same k: a prompt whose mean is further from its prior is more likely a wrong prior, so it gets at least
+    the weight of any closer one (the fitted large-error variance is the larger)."""
+    out = run("v05_eb_mix", batch, **options)
+    mean = run("mean", batch).baseline
+    d2 = (mean - batch["prior"]) ** 2
+    order = np.lexsort((out.weight, d2))
+    assert (np.diff(out.weight[order]) >= -1e-12).all()
+
+
+def _one_wrong_prior(wrong_prior: float) -> tuple[list, list, list]:
+    """30 prompts x 8 rollouts with priors within 0.03 of their means, and one all-correct prompt."""
+    rewards, group, prior = [], [], []
+    for j in range(30):
+        m = j % 9
+        rewards += [1.0] * m + [0.0] * (8 - m)
+        group += [f"p{j}"] * 8
+        prior += [min(max(m / 8 + 0.03 * (-1) ** j, 0.0), 1.0)] * 8
+    return rewards + [1.0] * 8, group + ["wrong"] * 8, prior + [wrong_prior] * 8
+
+
+def test_mix_rejects_one_hallucinated_prior_among_good_ones():
+    """The per-prompt test inside empirical Bayes: v05_eb gives every prompt one weight (0.35 here), so the
+    wrong prior pulls its baseline to 0.38; the mixture trusts the good priors (weight < 0.05) and rejects the
+    wrong one (weight > 0.95)."""
+    rewards, group, prior = _one_wrong_prior(0.05)
+    mix, eb = compute("v05_eb_mix", rewards, group, prior=prior), compute("v05_eb", rewards, group, prior=prior)
+    assert np.ptp(eb.weight) == 0 and eb.baseline[-1] < 0.4
+    assert (mix.weight[:-8] < 0.05).all() and (mix.weight[-8:] > 0.95).all()
+    assert mix.baseline[-1] > 0.95
+    agree = compute("v05_eb_mix", rewards, group, prior=prior[:-8] + [1.0] * 8)  # the same prompt, a right prior
+    assert agree.weight[-1] < 0.05
+
+
+@settings(max_examples=60, deadline=None)
+@given(d2=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=30), data=st.data(),
+       fixed=st.sampled_from([{}, {"pi": 0.9}, {"pi": 0.05}, {"tau2_big": 0.002}, {"tau2_small": 0.3},
+                              {"pi": 0.5, "tau2_big": 0.01}]))
+def test_mixture_fit_keeps_the_large_error_component_the_larger(d2, data, fixed):
+    """Whatever the data and the fixed parameters: tau2_small <= tau2_big, pi in [0, 1], fixed values kept."""
+    from v05.baselines.shrinkage import fit_mixture
+
+    s2 = np.array(data.draw(st.lists(st.floats(1e-3, 0.5), min_size=len(d2), max_size=len(d2))))
+    kw = {"pi": None, "tau2_small": None, "tau2_big": None, **fixed}
+    init_big = kw["tau2_big"] if kw["tau2_big"] is not None else 0.2
+    init_small = kw["tau2_small"] if kw["tau2_small"] is not None else min(0.01, init_big)
+    p, small, big = fit_mixture(np.array(d2), s2, init_small=init_small, init_big=max(init_big, init_small), **kw)
+    assert 0.0 <= p <= 1.0 and 0.0 <= small <= big < np.inf
+    for name, value in fixed.items():
+        assert {"pi": p, "tau2_small": small, "tau2_big": big}[name] == value

@@ -43,6 +43,17 @@ CASES = [
     ("v05_eb_beta", {"rho": 1.0}),
     ("v05_eb_beta_loo", {}),
     ("v05_eb_beta_loo", {"rho": 0.3}),
+    ("v05_eb_mix", {}),
+    ("v05_eb_mix", {"pi": 0.0}),
+    ("v05_eb_mix", {"pi": 1.0, "tau2_big": 0.2}),
+    ("v05_eb_mix", {"pi": 0.2}),
+    ("v05_eb_mix", {"tau2": 0.005}),
+    ("v05_eb_mix", {"tau2_big": 0.5}),
+    ("v05_eb_mix", {"tau2_big": 0.002}),
+    ("v05_eb_mix", {"pi": 0.9}),
+    ("v05_eb_mix", {"pi": 0.1, "tau2": 0.01}),
+    ("v05_eb_mix", {"pi": 0.1, "tau2": 0.01, "tau2_big": 0.3}),
+    ("v05_eb_mix", {"tau2": float("inf")}),
     ("v05", {}),
 ]
 
@@ -92,6 +103,7 @@ def test_fast_matches_reference(name, options, batch):
 
 @pytest.mark.parametrize("name, options", [
     ("rloo", {}), ("grpo", {}), ("v05_eb_beta", {}), ("v05_eb_beta_loo", {}), ("reinforce_pp", {}),
+    ("v05_eb_mix", {}), ("v05_eb_mix", {"pi": 0.0}),
 ])
 @settings(max_examples=30, deadline=None)
 @given(batch=batches(max_groups=3, min_size=1, max_size=2))

@@ -60,7 +60,7 @@ def test_osla_rows_report_rollouts_spent():
 def test_undefined_estimators_are_left_out_not_faked():
     table = synthetic_table(n=64)
     result = run(table, prior_sources(table, [], np.random.default_rng(0)),
-                 BenchConfig(ks=(1, 2), seeds=1, estimators=("rloo", "mean")), progress=False)
+                 BenchConfig(ks=(1, 2), seeds=1, estimators=("rloo", "mean"), oracle=False), progress=False)
     assert {(r["estimator"], r["k"]) for r in result["rows"]} == {("mean", 1), ("mean", 2), ("rloo", 2)}
     assert result["undefined"] == ["rloo at k=1 (table)"]
 
@@ -155,7 +155,7 @@ def test_fixed_k_cells_do_not_depend_on_caps_or_the_estimators_asked_for():
     key = lambda r: (r["estimator"], r["k"], r["prior"], r["osla"], r["max_rounds"])
     full_rows = {key(r): r["mse"] for r in full["rows"]}
     assert all(full_rows[key(r)] == r["mse"] for r in some["rows"])
-    assert {r["estimator"] for r in some["rows"]} == {"mean", DEFAULT}  # the alias resolved, the mean added
+    assert {r["estimator"] for r in some["rows"]} == {"mean", DEFAULT, "oracle"}  # the alias resolved, the mean added
 
 
 def test_every_cell_has_per_seed_values_and_a_95_interval():

@@ -19,6 +19,11 @@ in the weight w on the empirical mean:
   with variance rho V(1-V), w = k rho / (k rho + 1 - rho), rho by moments from
   E[(v - V)^2] = V(1-V) (rho + (1-rho)/k). Its error variance shrinks with V(1-V), so it under-uses
   priors that are confidently wrong near 0 or 1; ``v05_eb`` does not (README: "Choosing the default").
+- ``v05_eb_mix``: empirical Bayes with a per-prompt deviation test: the prior's error is a two-component
+  scale mixture (1 - pi) N(0, tau2) + pi N(0, tau2_big), fitted on the batch by EM; each prompt's weight is
+  its posterior mean's, (1 - r) w(tau2) + r w(tau2_big), with r the posterior probability that its prior is
+  one of the wrong ones (``docs/method.md`` 3.7). ``pi=0`` gives ``v05_eb``. No leave-one-out twin: an exact
+  one refits the EM once per group.
 
 Each has a leave-one-out twin (``*_loo``): the baseline of rollout i uses the mean of the *other* k-1
 rollouts (and, for the empirical-Bayes ones, the batch statistics fitted without the rollout's own group),
@@ -28,7 +33,8 @@ paper form lack).
 Edge-case rules: a group of one rollout is defined (its LOO baseline is the prior, w = 0); a prior of
 exactly 0 or 1 is used as given for the baseline, and clipped to [0.02, 0.98] only where it sets a variance
 V(1-V) (``v05_eb_beta``), so one confident prior cannot dominate the batch's moment equation. The
-empirical-Bayes fits need one group with >= 2 rollouts (else they raise, naming ``tau2=`` / ``rho=``).
+empirical-Bayes fits need one group with >= 2 rollouts, ``v05_eb_mix``'s two components two (else they raise,
+naming the parameters to pass).
 """
 
 from __future__ import annotations
@@ -43,17 +49,28 @@ from v05.baselines.shrinkage import (
     bernoulli_var,
     eb_moments,
     eb_weight,
+    fit_mixture,
     fit_rho,
     fuse,
+    mixture_weight,
     shrinkage_weight,
     worst_case_var,
 )
+
 RHO = Number(minimum=0.0, maximum=1.0, optional=True,
              hint="rho is the prior's relative spread: 0 trusts the prior, 1 ignores it, None fits it on the batch")
 """The check of ``rho`` (``v05_eb_beta``, ``v05_eb_beta_loo``)."""
 TAU2 = Number(minimum=0.0, allow_inf=True, optional=True,
               hint="tau2 is the prior's error variance: 0 trusts the prior, inf ignores it, None fits it on the batch")
-"""The check of ``tau2`` (``v05_eb``, ``v05_eb_loo``)."""
+"""The check of ``tau2`` (``v05_eb``, ``v05_eb_loo``, ``v05_eb_mix``)."""
+PI = Number(minimum=0.0, maximum=1.0, optional=True,
+            hint="pi is the share of priors with the large error: 0 gives v05_eb, None fits it on the batch")
+"""The check of ``pi`` (``v05_eb_mix``)."""
+TAU2_BIG = Number(minimum=0.0, optional=True,
+                  hint="tau2_big is the error variance of the wrong priors (>= tau2), None fits it on the batch")
+"""The check of ``tau2_big`` (``v05_eb_mix``)."""
+MIX_MIN_GROUPS = 2
+"""Groups with >= 2 rollouts that ``v05_eb_mix`` needs to fit two error variances."""
 
 
 def _fit_rho(mean: np.ndarray, k: np.ndarray, prior: np.ndarray) -> float:
@@ -232,6 +249,64 @@ def v05_eb_loo(batch: Batch, *, tau2: float | None = None) -> KernelOut:
     with np.errstate(divide="ignore", invalid="ignore"):
         s2 = sigma2[batch.inv] / k
     return _rollout_fusion(batch, v, np.where(k > 0, bayes_weight(tau2[batch.inv], s2), 0.0))
+
+
+def _mix_params(batch: Batch, pi, tau2, tau2_big) -> tuple[float, float, float, float]:
+    """(sigma2, pi, tau2_small, tau2_big) of ``v05_eb_mix``: given values kept, the others fitted on the
+    batch's informative groups (one component: ``v05_eb``'s moments; two: EM started from them)."""
+    if tau2 is not None and tau2_big is not None and tau2_big < tau2:
+        raise ValueError(f"v05_eb_mix: tau2_big == {tau2_big!r} < tau2 == {tau2!r}; the wrong priors' error "
+                         "variance tau2_big must be >= the good priors' tau2")
+    d2_terms, s2_g, informative = eb_gauss_terms(batch)
+    n_informative = int(informative.sum())
+    one = {0.0: "tau2", 1.0: "tau2_big"}.get(pi)  # the only component, where pi leaves one
+    needed = [one] if one else ["pi", "tau2", "tau2_big"]
+    given = {"pi": pi, "tau2": tau2, "tau2_big": tau2_big}
+    free = [name for name in needed if given[name] is None]
+    minimum = 1 if one else MIX_MIN_GROUPS
+    if free and n_informative < minimum:
+        raise UndefinedError(
+            f"v05_eb_mix fits {', '.join(free)} on groups with >= 2 rollouts and needs {minimum} such group(s); "
+            f"this batch has {n_informative}. Pass {' and '.join(free)} (or pi=0: v05_eb) or use v05_paper"
+        )
+    sigma2 = float(s2_g.sum() / n_informative) if n_informative else 0.25
+    moment = max(0.0, float(d2_terms.sum() / n_informative)) if n_informative else 0.0
+    if sigma2 == 0.0:  # every informative group all-equal: the means count as exact (w = 1), as in v05_eb
+        return sigma2, 0.0, 0.0, 0.0
+    if one:
+        fitted = moment if given[one] is None else given[one]
+        return sigma2, pi, fitted, fitted
+    if not free:
+        return sigma2, pi, tau2, tau2_big
+    fit = informative > 0
+    k = batch.counts[fit].astype(np.float64)
+    d2 = (batch.mean[fit] - batch.prior[fit]) ** 2
+    init_small = moment / 4.0 if tau2 is None else tau2
+    init_big = max(4.0 * moment, sigma2, init_small) if tau2_big is None else tau2_big
+    init_small = min(init_small, init_big)
+    pi, small, big = fit_mixture(d2, sigma2 / k, pi=pi, tau2_small=tau2, tau2_big=tau2_big,
+                                 init_small=init_small, init_big=init_big)
+    return sigma2, pi, small, big
+
+
+@register("v05_eb_mix", uses_prior=True, options={"pi": PI, "tau2": TAU2, "tau2_big": TAU2_BIG})
+def v05_eb_mix(batch: Batch, *, pi: float | None = None, tau2: float | None = None,
+               tau2_big: float | None = None) -> KernelOut:
+    """Empirical Bayes with a per-prompt deviation test: the prior's error is a two-component scale mixture.
+
+    mu - V ~ (1 - pi) N(0, tau2) + pi N(0, tau2_big), fitted on the batch (EM); each prompt's weight is its
+    posterior mean's, (1 - r) w(tau2) + r w(tau2_big), r the posterior probability that its prior is one of
+    the wrong ones. ``pi=0`` (or 1) leaves one component: exactly ``v05_eb`` (with ``tau2``, or ``tau2_big``);
+    ``tau2=inf`` returns the plain mean exactly. Raises if a parameter must be fitted and fewer than 2
+    groups (1 with one component) have >= 2 rollouts.
+    """
+    if tau2 is not None and np.isinf(tau2):
+        return _group_fusion(batch, np.ones(batch.n_groups))
+    sigma2, pi, small, big = _mix_params(batch, pi, tau2, tau2_big)
+    if sigma2 == 0.0:
+        return _group_fusion(batch, np.ones(batch.n_groups))
+    s2 = sigma2 / batch.counts
+    return _group_fusion(batch, mixture_weight((batch.mean - batch.prior) ** 2, s2, pi, small, big))
 
 
 DEFAULT = "v05_eb"

@@ -126,3 +126,85 @@ def eb_gain(mean, k, prior, rho: float):
     n = m + k + 1.0
     p = (m * prior + k * mean + 0.5) / n
     return p * (1.0 - p) / (n + 1.0) ** 2
+
+
+# -- two-component scale mixture of the prior's error (``v05_eb_mix``, docs/method.md 3.7) ---------------
+
+MIX_STEPS = 100
+"""EM steps of the mixture fit: a fixed number, so that the fit is a deterministic function of the batch."""
+MIX_INIT_PI = 0.1
+"""The EM's starting share of the large-error component (hallucinated priors are expected to be few)."""
+
+
+def mixture_responsibility(d2, s2, pi: float, tau2_small: float, tau2_big: float):
+    """P(a prompt's prior is in the large-error component | its squared deviation d2 = (v - V)^2).
+
+    d = v - V ~ (1 - pi) N(0, tau2_small + s2) + pi N(0, tau2_big + s2), s2 the sampling variance of v
+    (> 0). Exactly 0 for pi = 0 and exactly 1 for pi = 1.
+    """
+    d2, s2 = np.asarray(d2, float), np.asarray(s2, float)
+    if pi <= 0.0 or pi >= 1.0:
+        return np.full(np.broadcast(d2, s2).shape, 0.0 if pi <= 0.0 else 1.0)
+    var_small, var_big = tau2_small + s2, tau2_big + s2
+    log_small = np.log1p(-pi) - 0.5 * (np.log(var_small) + d2 / var_small)
+    log_big = np.log(pi) - 0.5 * (np.log(var_big) + d2 / var_big)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(log_small - log_big))
+
+
+def mixture_weight(d2, s2, pi: float, tau2_small: float, tau2_big: float):
+    """Posterior-mean weight on v under the scale mixture: (1 - r) w_small + r w_big, with r the
+    responsibility and w_c = tau2_c / (tau2_c + s2) each component's normal-normal weight."""
+    r = mixture_responsibility(d2, s2, pi, tau2_small, tau2_big)
+    return (1.0 - r) * bayes_weight(tau2_small, s2) + r * bayes_weight(tau2_big, s2)
+
+
+def fit_mixture(d2, s2, *, pi: float | None, tau2_small: float | None, tau2_big: float | None,
+                init_small: float, init_big: float, steps: int = MIX_STEPS) -> tuple[float, float, float]:
+    """Maximum-likelihood (pi, tau2_small, tau2_big) by ``steps`` EM steps; a given value is held fixed.
+
+    Parameters
+    ----------
+    d2, s2 : ndarray of shape (n_groups,)
+        Squared deviations (v - V)^2 of the fitted groups and the sampling variances of their means (> 0).
+    pi, tau2_small, tau2_big : float or None
+        Fixed values, or None to fit (fixed variances must satisfy tau2_small <= tau2_big).
+    init_small, init_big : float
+        Starting variances of the fitted components, init_small <= init_big (pi starts at ``MIX_INIT_PI``).
+
+    Notes
+    -----
+    The latent variables are each prompt's component and its error delta = mu - V. E-step: the
+    responsibility r and, per component c, E[delta^2 | d, c] = w_c^2 d2 + w_c s2 (w_c = tau2_c/(tau2_c + s2)).
+    M-step: pi = mean r; tau2_c = B_c / A_c, the responsibility-weighted mean of E[delta^2 | d, c]
+    (A_c = sum of the weights; a component with A_c = 0 keeps its value). The large-error component stays
+    the larger (tau2_small <= tau2_big), by the constrained M-step: fitted variances that cross swap with
+    pi -> 1 - pi when pi is fitted (the same likelihood) and pool to (B_s + B_b)/(A_s + A_b) when it is
+    fixed; a fitted variance that crosses a fixed one takes its value.
+    """
+    p = MIX_INIT_PI if pi is None else pi
+    small = init_small if tau2_small is None else tau2_small
+    big = init_big if tau2_big is None else tau2_big
+    for _ in range(steps):
+        r = mixture_responsibility(d2, s2, p, small, big)
+        w_small, w_big = bayes_weight(small, s2), bayes_weight(big, s2)
+        a_small, a_big = float((1.0 - r).sum()), float(r.sum())
+        b_small = float(((1.0 - r) * (w_small * w_small * d2 + w_small * s2)).sum())
+        b_big = float((r * (w_big * w_big * d2 + w_big * s2)).sum())
+        if pi is None:
+            p = float(r.mean())
+        if tau2_small is None and a_small > 0:
+            small = b_small / a_small
+        if tau2_big is None and a_big > 0:
+            big = b_big / a_big
+        if big < small:
+            if tau2_small is None and tau2_big is None:
+                if pi is None:
+                    small, big, p = big, small, 1.0 - p
+                else:
+                    small = big = (b_small + b_big) / (a_small + a_big)
+            elif tau2_small is None:
+                small = big
+            else:
+                big = small
+    return p, small, big

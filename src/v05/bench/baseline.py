@@ -3,7 +3,9 @@
 For each seed, prior source and k, every row of a pass-rate table gets k rollouts drawn from its pass rate
 (taken as the truth); rows are shuffled into batches (as a trainer sees them) and each registered estimator
 computes its baselines batch by batch. The score is the mean over prompts of the mean squared error of the
-prompt's baselines against its true pass rate. With OSLA configs given, the fused estimators are also scored
+prompt's baselines against its true pass rate. At every fixed k the Bayes oracle (:mod:`v05.bench.oracle`: the
+posterior mean under the true distribution of pass rates given the prior, the limit) is scored beside them,
+as ``oracle``. With OSLA configs given, the fused estimators are also scored
 on rollouts drawn by the rollout planner (k_init, top-ups in rounds to k_max), with the rollouts and the
 generation rounds spent; such rows carry the rule's name in ``osla`` (``None`` for fixed k) and the round cap
 in ``max_rounds`` (``None``: no cap).
@@ -26,22 +28,28 @@ from rich.progress import Progress
 from v05._validation import check_number, check_positive_int
 from v05.baselines import DEFAULT, UndefinedError, compute, get_estimator, list_estimators
 from v05.bench.metrics import ci95
+from v05.bench.oracle import ORACLE, BinnedTruth, LogitNoiseTruth, TruthModel, clipped_logit, oracle_baseline
 from v05.budget import RULES, Allocation, OslaConfig, allocate
 from v05.data import PassRateTable
 
-LOGIT_CLIP = 1e-3
-"""Pass rates are clipped to [1e-3, 1 - 1e-3] before the logit when synthetic priors are drawn."""
 REFERENCE = "mean"
 """The plain group mean: always scored, every ratio in the report is to it."""
+HALLUCINATION_SD = 0.5
+"""Logit-noise SD of the good priors of a hallucination source (a good prior: MSE about 0.005)."""
 
 
 @dataclass(frozen=True)
 class PriorSource:
-    """A prior per table row (pass rate) and optionally its variance; ``name`` goes in the report."""
+    """A prior per table row (pass rate) and optionally its variance; ``name`` goes in the report.
+
+    ``truth`` is the exact distribution of the truth given the prior where the source knows it (the
+    synthetic priors); without it the benchmark estimates one from the table for the oracle (:class:`BinnedTruth`).
+    """
 
     name: str
     prior: np.ndarray
     prior_var: np.ndarray | None = None
+    truth: TruthModel | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class BenchConfig:
     estimators: tuple[str, ...] = field(default_factory=lambda: tuple(list_estimators()))
     oslas: tuple[OslaConfig, ...] = ()
     max_rounds: tuple[int, ...] = ()
+    oracle: bool = True
+    """Also score the Bayes oracle (the limit, :mod:`v05.bench.oracle`) at every fixed k."""
 
     def __post_init__(self):
         if not self.ks:
@@ -91,26 +101,55 @@ class BenchConfig:
 def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> PriorSource:
     """The true pass rate with N(0, sd^2) noise on the logit scale; var is the delta-method variance."""
     sd = check_number(sd, "prior noise sd", minimum=0.0)
+    values, counts = np.unique(pass_rate, return_counts=True)
     if sd == 0:
-        return PriorSource("noise=0", pass_rate.copy(), np.zeros_like(pass_rate))
-    p = np.clip(pass_rate, LOGIT_CLIP, 1 - LOGIT_CLIP)
-    logit = np.log(p / (1 - p)) + rng.normal(0.0, sd, size=len(p))
+        return PriorSource("noise=0", pass_rate.copy(), np.zeros_like(pass_rate),
+                           LogitNoiseTruth(values, counts, clipped_logit(pass_rate), 0.0))
+    logit = clipped_logit(pass_rate) + rng.normal(0.0, sd, size=len(pass_rate))
     prior = 1.0 / (1.0 + np.exp(-logit))
-    return PriorSource(f"noise={sd:g}", prior, (sd * prior * (1 - prior)) ** 2)
+    return PriorSource(f"noise={sd:g}", prior, (sd * prior * (1 - prior)) ** 2,
+                       LogitNoiseTruth(values, counts, logit, sd))
+
+
+def hallucination_prior(pass_rate: np.ndarray, fraction: float, rng: np.random.Generator,
+                        sd: float = HALLUCINATION_SD) -> PriorSource:
+    """Mostly good priors, a ``fraction`` of them confidently wrong: the case a per-prompt test is for.
+
+    Each row is hallucinated with probability ``fraction`` (one uniform draw per row, then the noise): its
+    prior mirrors the truth, logit(V) = -logit(p) + N(0, sd^2) (an easy prompt called hard, a hard one
+    easy); the others get logit(V) = logit(p) + N(0, sd^2). ``prior_var`` is the good priors' delta-method
+    variance for every row, as an over-confident value model would report it.
+    """
+    fraction = check_number(fraction, "hallucination fraction", minimum=0.0, maximum=1.0)
+    values, counts = np.unique(pass_rate, return_counts=True)
+    logit = clipped_logit(pass_rate)
+    wrong = rng.random(len(pass_rate)) < fraction
+    logit = np.where(wrong, -logit, logit) + rng.normal(0.0, sd, size=len(pass_rate))
+    prior = 1.0 / (1.0 + np.exp(-logit))
+    return PriorSource(f"halluc={fraction:g}", prior, (sd * prior * (1 - prior)) ** 2,
+                       LogitNoiseTruth(values, counts, logit, sd, fraction))
 
 
 def prior_sources(table: PassRateTable, noise: list[float] | None, rng: np.random.Generator,
-                  extra: list[PriorSource] = ()) -> list[PriorSource]:
-    """The table's own prior column (if any), then one synthetic prior per noise level, then ``extra``."""
+                  extra: list[PriorSource] = (), hallucination: list[float] = ()) -> list[PriorSource]:
+    """The table's own prior column (if any), one synthetic prior per noise level, ``extra``, then one
+    hallucination prior per fraction (last, so that adding them shifts no other source's draws)."""
     sources = []
     if table.prior is not None:
         sources.append(PriorSource("table", table.prior))
     for sd in noise or []:
         sources.append(noise_prior(table.pass_rate, sd, rng))
     sources.extend(extra)
+    for fraction in hallucination:
+        sources.append(hallucination_prior(table.pass_rate, fraction, rng))
     if not sources:
         raise ValueError("no prior: the table has no 'prior' column and no --prior-noise levels were given")
     return sources
+
+
+def truth_model(source: PriorSource, truth: np.ndarray) -> TruthModel:
+    """The source's exact truth model, or one estimated from the table (:class:`BinnedTruth`)."""
+    return source.truth if source.truth is not None else BinnedTruth.fit(source.prior, truth)
 
 
 def _batches(n_rows: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -193,14 +232,18 @@ def _cell_name(key: tuple) -> str:
     return f"{name} at k={k} ({prior}{where})"
 
 
-def _fixed_k(cells: Cells, s: int, k: int, batches, truth, source: PriorSource, estimators, rng) -> None:
-    """k rollouts for every prompt, every estimator scored on them."""
+def _fixed_k(cells: Cells, s: int, k: int, batches, truth, source: PriorSource, estimators, rng,
+             oracle: TruthModel | None) -> None:
+    """k rollouts for every prompt, every estimator (and the oracle, if given) scored on them."""
     for rows in batches:
         group = np.repeat(np.arange(len(rows)), k)
         rewards = (rng.random(len(group)) < truth[rows][group]).astype(np.float64)
         for name in estimators:
             cells.add((name, k, source.name, None, None), s, _score(name, truth[rows], rewards, group, source, rows),
                       k * len(rows))
+        if oracle is not None:
+            err = (oracle_baseline(oracle, rows, rewards, group) - truth[rows]) ** 2
+            cells.add((ORACLE, k, source.name, None, None), s, err, k * len(rows))
 
 
 def _osla(cells: Cells, s: int, osla: OslaConfig, batches, truth, source: PriorSource, fused, generators) -> list:
@@ -252,6 +295,7 @@ def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *
     fused = [e for e in config.estimators if get_estimator(e).uses_prior]
     cells = Cells()
     steps = config.seeds * len(sources) * (len(config.ks) + len(config.oslas) * (1 + len(config.max_rounds)))
+    oracles = [truth_model(src, truth) if config.oracle else None for src in sources]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("baseline MSE", total=steps)
         for s in range(config.seeds):
@@ -259,7 +303,7 @@ def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *
             batches = _batches(len(truth), config.batch_size, rng)
             for j, source in enumerate(sources):
                 for k in config.ks:
-                    _fixed_k(cells, s, k, batches, truth, source, config.estimators, rng)
+                    _fixed_k(cells, s, k, batches, truth, source, config.estimators, rng, oracles[j])
                     bar.advance(task)
                 for osla in config.oslas:
                     gens = [_bernoulli(rng, truth[rows]) for rows in batches]
@@ -278,7 +322,8 @@ def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *
         "prior_mse": {s.name: float(np.mean((s.prior - truth) ** 2)) for s in sources},
         "undefined": cells.never_defined(),
         "partly_undefined": cells.partly_defined(),
+        "oracle": {src.name: model.how for src, model in zip(sources, oracles) if model is not None},
         "config": {"ks": list(config.ks), "seeds": config.seeds, "batch_size": config.batch_size, "seed": seed,
                    "n_rows": len(truth), "osla": [vars(c) for c in config.oslas],
-                   "max_rounds": list(config.max_rounds)},
+                   "max_rounds": list(config.max_rounds), "oracle": config.oracle},
     }

@@ -1,8 +1,10 @@
 """Reports of the baseline-MSE benchmark: JSON for machines, Markdown and PNG plots for people.
 
-Every MSE carries its 95% interval over seeds (``±``); ratios are to the plain mean (``mean``). The plots
-draw whichever estimators were run (at most ``MAX_PLOTTED``; beyond that the ``PLOTTED`` selection), so any
-``--estimators`` subset gives readable figures. matplotlib is imported only when a plot is drawn.
+Every MSE carries its 95% interval over seeds (``±``); ratios are to the plain mean (``mean``). The Bayes
+oracle (``oracle``, the limit: not an estimator a trainer can run) is marked wherever it appears, and has a
+section of its own: every estimator's excess MSE over it. The plots draw whichever estimators were run (at
+most ``MAX_PLOTTED``; beyond that the ``PLOTTED`` selection, and the oracle), so any ``--estimators`` subset
+gives readable figures. matplotlib is imported only when a plot is drawn.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from v05.bench.metrics import ci95
+from v05.bench.oracle import ORACLE
 
-PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo")
+PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo",
+           "v05_eb_mix")
 """Estimators drawn when more than ``MAX_PLOTTED`` were run, each with one colour in every panel."""
 MAX_PLOTTED = 10
 N_COLOURS = 10
@@ -36,7 +40,15 @@ def _order_priors(result: dict) -> list[str]:
 
 
 def _estimators(result: dict) -> list[str]:
-    return sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e != "mean", e))
+    """The estimators in the rows: the mean first, the oracle last."""
+    return sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e == ORACLE, e != "mean", e))
+
+
+def _name(est: str, default: str, note: bool = True) -> str:
+    """An estimator's name in a Markdown table: the default in bold, the oracle marked as the limit."""
+    if est == default:
+        return f"**{est}**" + (" (default)" if note else "")
+    return "*oracle* (limit)" if est == ORACLE else est
 
 
 def mean_at(result: dict, prior: str, rollouts: float, seed: int | None = None) -> float | None:
@@ -79,8 +91,7 @@ def glance(result: dict, k: int) -> list[str]:
             row, ref = _fixed(idx, est, k, p), _fixed(idx, "mean", k, p)
             cells.append("-" if row is None or ref is None else f"{_mse(row)} ({row['mse'] / ref['mse']:.2f})")
         if any(c != "-" for c in cells):
-            name = f"**{est}** (default)" if est == result["default"] else est
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_name(est, result['default'])} | " + " | ".join(cells) + " |")
     return lines + _worst_ratio(result, idx)
 
 
@@ -108,8 +119,7 @@ def _prior_table(result: dict, idx: dict, prior: str) -> list[str]:
             ratio = f" ({row['mse'] / ref['mse']:.2f})" if row and ref and ref["mse"] > 0 else ""
             cells.append("-" if row is None else _mse(row) + ratio)
         if any(c != "-" for c in cells):
-            name = f"**{est}**" if est == result["default"] else est
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_name(est, result['default'], note=False)} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -127,6 +137,84 @@ def _pm(value: float | None, per_seed: np.ndarray | None, digits: int = 2) -> st
         return "-"
     ci = None if per_seed is None else ci95(per_seed)
     return f"{value:.{digits}f}" + ("" if ci is None else f" ± {ci:.{digits}f}")
+
+
+def _paired(row: dict, ref: dict) -> np.ndarray | None:
+    """Per-seed MSE differences row - ref x 1e3 (cells scored on the same rollouts), None if seeds differ."""
+    a, b = row["seeds"]["mse"], ref["seeds"]["mse"]
+    return None if len(a) != len(b) else 1e3 * (np.asarray(a) - np.asarray(b))
+
+
+def _limit_cell(idx: dict, est: str, k: int, prior: str, default: str) -> str:
+    row, limit, ref = _fixed(idx, est, k, prior), _fixed(idx, ORACLE, k, prior), _fixed(idx, default, k, prior)
+    if row is None or limit is None:
+        return "-"
+    if est == ORACLE:
+        return _mse(row)
+    cell = _pm(1e3 * (row["mse"] - limit["mse"]), _paired(row, limit))
+    if ref is not None and est != default:
+        cell += f" ({_pm(1e3 * (row['mse'] - ref['mse']), _paired(row, ref))})"
+    return cell
+
+
+def limit_tables(result: dict) -> list[str]:
+    """Per prior: the oracle's MSE, every estimator's excess MSE over it and its difference to the default."""
+    idx = _index(result)
+    ks = result["config"]["ks"]
+    default = result["default"]
+    lines = ["## Against the limit (Bayes oracle)", "",
+             "`oracle` is the posterior mean of the pass rate given the prompt's prior and rollouts under the true "
+             "distribution of pass rates given the prior: the lowest MSE any baseline that uses them can reach, not "
+             "an estimator a trainer can run. First row: its MSE x 1e3. Other rows: the estimator's excess MSE over "
+             "it (x 1e3, ± the 95% interval of the per-seed differences: the same rollouts), and in brackets its MSE "
+             f"minus the default `{default}`'s (negative: closer to the limit). The oracle's truth model per prior:", ""]
+    lines += [f"- {prior}: {how}" for prior, how in result["oracle"].items()] + [""]
+    for prior in _order_priors(result):
+        if prior not in result["oracle"]:
+            continue
+        lines += [f"### prior: {prior} (prior MSE x 1e3 = {1e3 * result['prior_mse'][prior]:.1f})", "",
+                  "| estimator | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+        for est in [ORACLE] + [e for e in _estimators(result) if e != ORACLE]:
+            cells = [_limit_cell(idx, est, k, prior, default) for k in ks]
+            if any(c != "-" for c in cells):
+                lines.append(f"| {_name(est, default)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _share(row: dict, mean: dict, limit: dict) -> tuple[float, np.ndarray | None] | None:
+    """1 - (MSE - oracle's) / (the mean's MSE - oracle's), pooled and per seed; None where the mean is at the
+    limit (nothing to gain)."""
+    if mean["mse"] <= limit["mse"]:
+        return None
+    pooled = 1.0 - (row["mse"] - limit["mse"]) / (mean["mse"] - limit["mse"])
+    a, m, o = (np.asarray(r["seeds"]["mse"]) for r in (row, mean, limit))
+    same = len(a) == len(m) == len(o) and (m > o).all()
+    return pooled, (1.0 - (a - o) / (m - o)) if same else None
+
+
+def share_tables(result: dict) -> list[str]:
+    """Per k: the share of the possible gain each estimator takes, prior by prior."""
+    idx = _index(result)
+    names = [e for e in _estimators(result) if e not in ("mean", ORACLE)]
+    lines = ["## Share of the possible gain", "",
+             "1 - (MSE - oracle's MSE) / (mean's MSE - oracle's MSE), ± the 95% interval of its per-seed values: 1 "
+             "reaches the limit, 0 is no better than the plain mean, below 0 is worse.", ""]
+    for k in result["config"]["ks"]:
+        lines += [f"### k = {k}", "", "| prior | " + " | ".join(_name(e, result["default"], note=False) for e in names)
+                  + " |", "|---|" + "---|" * len(names)]
+        for prior in _order_priors(result):
+            mean, limit = _fixed(idx, "mean", k, prior), _fixed(idx, ORACLE, k, prior)
+            if mean is None or limit is None:
+                continue
+            cells = []
+            for est in names:
+                row = _fixed(idx, est, k, prior)
+                share = None if row is None else _share(row, mean, limit)
+                cells.append("-" if share is None else _pm(*share))
+            lines.append(f"| {prior} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def _osla_table(result: dict, cfg: dict) -> list[str]:
@@ -161,7 +249,7 @@ def _osla_table(result: dict, cfg: dict) -> list[str]:
 
 def markdown(result: dict, title: str) -> str:
     """Per prior source, MSE x 1e3 of every estimator at every k, with its ratio to the plain mean; then the
-    OSLA runs."""
+    excess over the oracle (when it was run) and the OSLA runs."""
     idx = _index(result)
     ks = result["config"]["ks"]
     lines = [f"# {title}", "",
@@ -172,6 +260,8 @@ def markdown(result: dict, title: str) -> str:
     lines += [f"## At a glance: k = {at}, every prior (prior MSE x 1e3 in the header)", ""] + glance(result, at) + [""]
     for prior in _order_priors(result):
         lines += _prior_table(result, idx, prior)
+    if result.get("oracle"):
+        lines += limit_tables(result) + share_tables(result)
     for cfg in result["config"]["osla"]:
         lines += _osla_table(result, cfg)
     if result["undefined"]:
@@ -188,7 +278,7 @@ def plotted(result: dict) -> list[str]:
     """The estimators the plots draw: all that were run when they are few, else the ``PLOTTED`` selection."""
     present = _estimators(result)
     if len(present) > MAX_PLOTTED:
-        present = [e for e in present if e in PLOTTED]
+        present = [e for e in present if e in PLOTTED or e == ORACLE]
     return sorted(present, key=lambda e: (PLOTTED.index(e) if e in PLOTTED else len(PLOTTED), e))
 
 
@@ -196,11 +286,17 @@ def _colours(names: list[str]) -> dict[str, str]:
     """``PLOTTED`` estimators keep their colour in every report; others take the free ones."""
     fixed = {e: f"C{PLOTTED.index(e)}" for e in names if e in PLOTTED}
     free = [f"C{i}" for i in range(N_COLOURS) if f"C{i}" not in fixed.values()]
-    others = [e for e in names if e not in fixed]
-    return {**fixed, **{e: free[i % len(free)] for i, e in enumerate(others)}}
+    others = [e for e in names if e not in fixed and e != ORACLE]
+    return {**fixed, **{e: free[i % len(free)] for i, e in enumerate(others)}, ORACLE: "black"}
+
+
+def _label(est: str) -> str:
+    return "oracle (limit)" if est == ORACLE else est
 
 
 def _style(est: str, default: str, colour: str) -> dict:
+    if est == ORACLE:
+        return {"color": colour, "ls": ":", "lw": 2.2, "marker": "s", "ms": 3, "label": _label(est)}
     return {"color": colour, "ls": "--" if est.endswith("_loo") or est == "rloo" else "-",
             "lw": 2.6 if est in ("mean", default) else 1.3, "marker": "o", "ms": 3, "label": est}
 
@@ -261,13 +357,24 @@ def plot_mse_vs_k(result: dict, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
     for ax in axes[:, 0]:
         ax.set_ylabel("baseline MSE vs true pass rate")
-    _finish(fig, axes, path, names)
+    _finish(fig, axes, path, [_label(e) for e in names])
+
+
+def _ratio_points(result: dict, idx: dict, est: str, k: int, priors: list[str]) -> list[tuple[float, float]]:
+    """(prior MSE, MSE / the plain mean's MSE) of one estimator at one k, for the priors where both exist."""
+    return [(result["prior_mse"][p], row["mse"] / ref["mse"]) for p in priors
+            if (row := _fixed(idx, est, k, p)) and (ref := _fixed(idx, "mean", k, p)) and ref["mse"] > 0
+            and row["mse"] > 0 and result["prior_mse"][p] > 0]
 
 
 def plot_mse_vs_prior(result: dict, path: Path) -> None:
-    """One panel per k: each estimator's MSE relative to the plain mean against the prior's MSE."""
+    """One panel per k: each estimator's MSE relative to the plain mean against the prior's MSE. A line joins
+    the logit-noise priors (one family); every other prior (table, value, hallucination) is a marker on a
+    labelled dotted line, since joining different kinds of prior would draw a trend that is not there."""
     idx = _index(result)
     priors = _order_priors(result)
+    family = [p for p in priors if p.startswith("noise=")]
+    others = [p for p in priors if p not in family and result["prior_mse"][p] > 0]
     ks = result["config"]["ks"]
     names = [e for e in plotted(result) if e != "mean"]
     colours = _colours(plotted(result))
@@ -275,12 +382,17 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
     for ax, k in zip(axes.flat, ks):
         drawn = False
         for est in names:
-            pts = [(result["prior_mse"][p], row["mse"] / ref["mse"]) for p in priors
-                   if (row := _fixed(idx, est, k, p)) and (ref := _fixed(idx, "mean", k, p)) and ref["mse"] > 0
-                   and row["mse"] > 0 and result["prior_mse"][p] > 0]
-            if pts:
-                ax.plot(*zip(*pts), **_style(est, result["default"], colours[est]))
-                drawn = True
+            style = _style(est, result["default"], colours[est])
+            if pts := _ratio_points(result, idx, est, k, family):
+                ax.plot(*zip(*pts), **style)
+            if extra := _ratio_points(result, idx, est, k, others):
+                ax.plot(*zip(*extra), **{**style, "ls": "none", "marker": "D", "ms": 4,
+                                         "label": None if pts else style["label"]})
+            drawn = drawn or bool(pts or extra)
+        for p in others:
+            ax.axvline(result["prior_mse"][p], color="grey", lw=0.6, ls=":")
+            ax.text(result["prior_mse"][p], 0.02, p, rotation=90, fontsize=7, va="bottom", ha="right",
+                    transform=ax.get_xaxis_transform())
         ax.axhline(1.0, color="black", lw=1)
         ax.set(title=f"k = {k}", xlabel="prior MSE (worse prior ->)")
         if drawn:
@@ -292,7 +404,7 @@ def plot_mse_vs_prior(result: dict, path: Path) -> None:
         ax.set_ylabel("MSE / MSE of the plain mean")
     low, high = axes[0, 0].get_ylim()  # shared: keep 1 visible with some room, even when every ratio is 1
     axes[0, 0].set_ylim(min(low, 0.8), max(high, 1.25))
-    _finish(fig, axes, path, names)
+    _finish(fig, axes, path, [_label(e) for e in names])
 
 
 def plot_osla_rounds(result: dict, path: Path) -> None:

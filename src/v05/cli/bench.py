@@ -23,7 +23,8 @@ MMLUPRO_VIEWS = ("halves", "models")
 
 
 def parse_list(text: str, option: str, kind: str) -> list:
-    """Comma-separated values of ``kind`` (``"int>=1"``, ``"int>=0|none"``, ``"float>=0"``, ``"name"``)."""
+    """Comma-separated values of ``kind`` (``"int>=1"``, ``"int>=0|none"``, ``"float>=0"``, ``"fraction"``,
+    ``"name"``)."""
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
         raise ValueError(f"{option} {text!r}: expected a comma-separated list, got nothing")
@@ -35,13 +36,15 @@ def _parse_item(item: str, option: str, kind: str):
         return item
     if kind == "int>=0|none" and item.lower() == "none":
         return None
-    allowed = {"int>=1": "integers >= 1", "int>=0|none": "integers >= 0 or 'none'", "float>=0": "numbers >= 0"}[kind]
+    allowed = {"int>=1": "integers >= 1", "int>=0|none": "integers >= 0 or 'none'", "float>=0": "numbers >= 0",
+               "fraction": "numbers in [0, 1]"}[kind]
+    real = kind in ("float>=0", "fraction")
     try:
-        value = float(item) if kind == "float>=0" else int(item)
+        value = float(item) if real else int(item)
     except ValueError:
-        what = "a number" if kind == "float>=0" else "an integer"
+        what = "a number" if real else "an integer"
         raise ValueError(f"{option}: {item!r} is not {what}; expected comma-separated {allowed}") from None
-    if not math.isfinite(value) or value < (1 if kind == "int>=1" else 0):
+    if not math.isfinite(value) or value < (1 if kind == "int>=1" else 0) or (kind == "fraction" and value > 1):
         raise ValueError(f"{option}: {item!r} is out of range; expected comma-separated {allowed}")
     return value
 
@@ -68,6 +71,10 @@ def baseline(
         None, help="Logit-noise SDs of synthetic priors (comma-separated). Default: "
         f"{DEFAULT_NOISE} when the table has no 'prior' column, none otherwise."),
     prior: str = typer.Option("auto", help="'auto' (table column and/or noise) or 'value' (adds the value model's priors)."),
+    hallucination: str = typer.Option(
+        None, help="Hallucination priors to add, comma-separated fractions in [0, 1]: good priors (logit noise 0.5) "
+        "with that share mirrored (confidently wrong), e.g. 0.1,0.25."),
+    oracle: bool = typer.Option(True, help="Also score the Bayes oracle (the limit; not a runnable estimator)."),
     osla: bool = typer.Option(False, help="Also score fused estimators on OSLA-allocated rollouts."),
     osla_rule: str = typer.Option("paper", help="OSLA rules to run with --osla, comma-separated: paper, eb."),
     osla_max_rounds: str = typer.Option(
@@ -90,8 +97,10 @@ def baseline(
     check_choice(prior, "--prior", PRIORS)
     check_choice(mmlupro_view, "--mmlupro-view", MMLUPRO_VIEWS)
     noise = parse_list(prior_noise, "--prior-noise", "float>=0") if prior_noise else None
+    fractions = parse_list(hallucination, "--hallucination", "fraction") if hallucination else []
     config = bench_config(k=k, seeds=seeds, batch_size=batch_size, estimators=estimators, osla=osla,
-                          osla_rule=osla_rule, osla_max_rounds=osla_max_rounds, k_init=k_init, k_max=k_max, cost=cost)
+                          osla_rule=osla_rule, osla_max_rounds=osla_max_rounds, k_init=k_init, k_max=k_max, cost=cost,
+                          oracle=oracle)
     prepare_out(out)
     with user_errors("--table"):  # a TableError names the file, row and column
         data = load_any(table, mmlupro_view=mmlupro_view)
@@ -104,7 +113,7 @@ def baseline(
         with user_errors("--prior value"):  # e.g. a table without a 'prompt' column
             mean, var = bench_priors(data, seed=seed)
         extra.append(bench.PriorSource("value", mean, var))
-    sources = bench.prior_sources(data, noise, np.random.default_rng(seed), extra)
+    sources = bench.prior_sources(data, noise, np.random.default_rng(seed), extra, hallucination=fractions)
     result = bench.run(data, sources, config, seed=seed)
     paths = report.write(result, out, title=f"Baseline MSE on {table}")
     typer.echo(paths["markdown"].read_text())
@@ -112,7 +121,7 @@ def baseline(
 
 
 def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None, osla: bool, osla_rule: str,
-                 osla_max_rounds: str | None, k_init: int, k_max: int, cost: float):
+                 osla_max_rounds: str | None, k_init: int, k_max: int, cost: float, oracle: bool = True):
     """The benchmark's settings from the command line, each error naming its option."""
     from v05.baselines import get_estimator
     from v05.bench.baseline import BenchConfig
@@ -129,5 +138,5 @@ def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None,
     if estimators:
         with user_errors("--estimators"):
             names = {"estimators": tuple(get_estimator(e).name for e in parse_list(estimators, "--estimators", "name"))}
-    return BenchConfig(ks=ks, seeds=seeds, batch_size=batch_size, oslas=oslas,
+    return BenchConfig(ks=ks, seeds=seeds, batch_size=batch_size, oslas=oslas, oracle=oracle,
                        max_rounds=tuple(c for c in dict.fromkeys(caps) if c is not None), **names)
