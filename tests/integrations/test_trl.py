@@ -140,16 +140,19 @@ def test_unscorable_completions_get_advantage_zero_as_in_trl(tmp_path):
 HIGH = {"what is 0+0?", "what is 0+2?"}
 
 
-def high_prompts_pass(prompts, completions, **kwargs):
-    """1 for every completion of a HIGH prompt, 0 otherwise: the plan's decisions do not depend on sampling."""
-    return [float(p in HIGH) for p in prompts]
+def passes_on(high: set):
+    """A reward of 1 for every completion of a prompt in ``high``, 0 otherwise: the plan's decisions do not
+    depend on what the random model samples."""
+    def reward(prompts, completions, **kwargs):
+        return [float(p in high) for p in prompts]
+    return reward
 
 
-def top_up_run(tmp_path, **config):
-    data = dataset(4, prior_value=[0.0] * 4)  # the prior says 0: right for two prompts, clearly wrong for HIGH
-    config = {"per_device_train_batch_size": 16, **config}
-    args = v05_args(tmp_path, prior_source="column", estimator="v05_paper", k_max=12, max_steps=1, **config)
-    return train(RecordingV05, args, reward=high_prompts_pass, data=data)
+def top_up_run(tmp_path, high=HIGH, **config):
+    data = dataset(4, prior_value=[0.0] * 4)  # the prior says 0: right for the others, clearly wrong for high
+    config = {"per_device_train_batch_size": 16, "k_max": 12, **config}
+    args = v05_args(tmp_path, prior_source="column", estimator="v05_paper", max_steps=1, **config)
+    return train(RecordingV05, args, reward=passes_on(high), data=data)
 
 
 def test_top_ups_go_where_the_plan_sends_them_and_are_trained_on(tmp_path):
@@ -177,6 +180,12 @@ def test_top_ups_go_where_the_plan_sends_them_and_are_trained_on(tmp_path):
     ({"max_rounds": None}, 2, 32),               # one block per round: 4 -> 8 -> 12
     ({"rollout_budget": 20}, 1, 20),             # one block in all
     ({"steps_per_generation": 2, "per_device_train_batch_size": 8}, 1, 32),  # the batch still splits in two
+    # 4 prompts x 4 over 8 micro-steps: a round must draw a multiple of 8; here 2 x 4 (one block per HIGH prompt)
+    ({"steps_per_generation": 8, "per_device_train_batch_size": 2, "k_max": 8}, 1, 24),
+    # three prompts want one block each, but a round must hold a multiple of 8 and none has room for more:
+    # the smallest gain gives its block up
+    ({"high": HIGH | {"what is 0+1?"}, "steps_per_generation": 8, "per_device_train_batch_size": 2, "k_max": 8},
+     1, 24),
 ])
 def test_top_up_rounds_and_totals_follow_the_settings(tmp_path, config, rounds, total):
     trainer = top_up_run(tmp_path, **config)
@@ -214,9 +223,7 @@ def test_a_bad_callable_prior_is_named(tmp_path):
     ({"estimator": "grpo", "estimator_options": {"std": 1}}, r"estimator_options = \{'std': 1\}: grpo got unknown option"),
     ({"estimator_options": "{tau2: 1}"}, r"estimator_options = '\{tau2: 1\}' is not valid JSON"),
     ({"estimator": "rloo", "num_generations": 2, "k_max": 3},
-     r"k_max - num_generations \(3 - 2\) must be a multiple of the top-up block \(2"),
-    ({"k_max": 8, "steps_per_generation": 8, "per_device_train_batch_size": 1},
-     r"must be a multiple of the top-up block \(8 = lcm\(num_generations 4, processes 1 x steps_per_generation 8\)\)"),
+     r"k_max \(3\) must be a multiple of num_generations \(2\): top-ups come in blocks"),
     ({"k_max": 16, "rollout_budget": 4}, r"rollout_budget \(4\) must be >= generation_batch_size \(8\)"),
     ({"k_max": 16, "osla_rule": "bayes"}, r"rule='bayes'; expected one of \('paper', 'eb'\)"),
     ({"scale_rewards": "none"}, r"scale_rewards = 'none': V05GRPOTrainer does not use GRPO's reward scaling"),

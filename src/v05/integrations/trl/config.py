@@ -88,9 +88,8 @@ class V05Config(GRPOConfig):
     k_max: int | None = field(
         default=None,
         metadata={"help": "Top-ups (OSLA): most completions per prompt in one generation batch; None turns top-ups "
-                          "off (every prompt gets num_generations). k_max - num_generations must be a multiple of "
-                          "the top-up block (num_generations, or lcm(num_generations, processes x "
-                          "steps_per_generation) on several processes)."},
+                          "off (every prompt gets num_generations). Top-ups come in blocks of num_generations, so "
+                          "k_max must be a multiple of num_generations."},
     )
     osla_cost: float = field(
         default=0.0039,
@@ -187,13 +186,9 @@ class V05Config(GRPOConfig):
     def _check_top_ups(self) -> None:
         check_positive_int(self.k_max, "k_max")
         osla = self.osla  # OslaConfig's own checks: cost, rule, variance, max_rounds
-        block = self.top_up_block
-        if (osla.k_max - osla.k_init) % block:
-            raise ValueError(
-                f"k_max - num_generations ({self.k_max} - {self.num_generations}) must be a multiple of the top-up "
-                f"block ({block} = lcm(num_generations {self.num_generations}, processes {self.world_size} x "
-                f"steps_per_generation {self.steps_per_generation})): every process must get the same number of "
-                "new rows, and the batch must still split into steps_per_generation equal parts")
+        if (osla.k_max - osla.k_init) % self.num_generations:
+            raise ValueError(f"k_max ({self.k_max}) must be a multiple of num_generations ({self.num_generations}): "
+                             "top-ups come in blocks of num_generations completions (TRL scores whole groups)")
         if self.rollout_budget is not None:
             check_positive_int(self.rollout_budget, "rollout_budget")
             if self.rollout_budget < self.generation_batch_size:
@@ -211,9 +206,9 @@ class V05Config(GRPOConfig):
         return self.generation_batch_size // self.num_generations
 
     @property
-    def top_up_block(self) -> int:
-        """Completions per prompt in one top-up unit: a multiple of num_generations (TRL scores whole groups)
-        and of processes x steps_per_generation (equal new rows per process, an evenly split batch)."""
+    def top_up_round_multiple(self) -> int:
+        """Every top-up round draws a multiple of this many completions in all: whole groups of num_generations
+        that split evenly over the processes and, on each, into steps_per_generation equal parts."""
         return math.lcm(self.num_generations, self.world_size * self.steps_per_generation)
 
     @property
