@@ -177,7 +177,7 @@ class V05GRPOTrainer(GRPOTrainer):
             pass_rate, counts = observed_pass_rates(rewards, group, len(table), self._v05_scale)
             try:
                 result = [("ok", self.v05_prior.predict(table, self.v05_generation, pass_rate, counts))]
-            except (TypeError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001  re-raised on every process below, so none waits forever
                 result = [("error", e)]
         if self.accelerator.num_processes > 1:
             broadcast_object_list(result, from_process=0)
