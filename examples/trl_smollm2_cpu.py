@@ -55,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--learning-rate", type=float, default=5e-6)
     p.add_argument("--eval-every", type=int, default=5, help="held-out evaluation every this many steps")
     p.add_argument("--timing-repeats", type=int, default=4, help="interleaved timing pairs (0: skip)")
+    p.add_argument("--retime", action="store_true", help="redo the interleaved timing even if --out has one")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: on a shared 2-core machine, 2 threads were ~9x slower than 1)")
     return p.parse_args(argv)
@@ -145,7 +146,8 @@ def run_arm(arm: str, seed: int, opts, out: Path, train: Dataset, heldout: Datas
 
 def timing_ab(opts, out: Path, train: Dataset, progress) -> dict:
     """Seconds of one generation batch under GRPOTrainer and V05GRPOTrainer, same weights, same seed, same
-    prompts (so the same completions), alternated ``--timing-repeats`` times."""
+    prompts (so the same completions), alternated ``--timing-repeats`` times. Wall time and this process's
+    CPU time (less sensitive to other jobs on a shared machine) are both kept."""
     model, tokenizer = load_smollm2()
     trainers = {arm: (GRPOTrainer if arm == "grpo" else V05GRPOTrainer)(
         model=model, reward_funcs=boxed_sum, args=config(arm, 0, opts, out / "timing"), train_dataset=train,
@@ -160,9 +162,10 @@ def timing_ab(opts, out: Path, train: Dataset, progress) -> dict:
     for i in range(opts.timing_repeats):
         for arm in (ARMS if i % 2 == 0 else ARMS[::-1]):  # alternate which goes first
             torch.manual_seed(1000 + i)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             out_batch = trainers[arm]._generate_and_score_completions([dict(r) for r in batch])
             seconds[arm].append(time.perf_counter() - start)
+            seconds.setdefault(f"{arm}_cpu", []).append(time.process_time() - cpu)
             seconds.setdefault(f"{arm}_tokens", []).append(int(out_batch["completion_mask"].sum()))
             progress.advance(task_id)
     return {"seconds": seconds, "loadavg": os.getloadavg()}
@@ -175,10 +178,13 @@ def overhead_summary(results: list[dict], ab: dict | None) -> dict:
     total = sum(s["step_time"] for r in v05 for s in r["steps"])
     out = {"same_run_fraction": own / total if total else None, "same_run_overhead_s": own, "same_run_step_s": total}
     if ab is not None:
-        g, v = np.array(ab["seconds"]["grpo"]), np.array(ab["seconds"]["v05"])
-        out.update({"ab_grpo_median_s": float(np.median(g)), "ab_v05_median_s": float(np.median(v)),
-                    "ab_fraction_median": float(np.median(v / g) - 1.0), "ab_same_completions":
-                    ab["seconds"]["grpo_tokens"] == ab["seconds"]["v05_tokens"]})
+        for kind, suffix in (("", ""), ("cpu_", "_cpu")):
+            if f"grpo{suffix}" not in ab["seconds"]:
+                continue
+            g, v = np.array(ab["seconds"][f"grpo{suffix}"]), np.array(ab["seconds"][f"v05{suffix}"])
+            out.update({f"ab_{kind}grpo_median_s": float(np.median(g)), f"ab_{kind}v05_median_s": float(np.median(v)),
+                        f"ab_{kind}fraction_median": float(np.median(v / g) - 1.0)})
+        out["ab_same_completions"] = ab["seconds"]["grpo_tokens"] == ab["seconds"]["v05_tokens"]
     return out
 
 
@@ -192,7 +198,7 @@ def main(argv=None) -> None:
     results, ab = previous_results(out, opts)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress:
-        if opts.timing_repeats and ab is None:
+        if opts.timing_repeats and (ab is None or opts.retime):
             ab = timing_ab(opts, out, train, progress)
             save(out, opts, results, ab)
         for seed in seeds:
@@ -200,6 +206,7 @@ def main(argv=None) -> None:
                 if not any(r["arm"] == arm and r["seed"] == seed for r in results):
                     results.append(run_arm(arm, seed, opts, out, train, heldout, progress))
                     save(out, opts, results, ab)  # after every run: an interrupted sweep keeps what it finished
+    save(out, opts, results, ab)  # also redraws the report of a finished sweep with this version of the code
     print(f"wrote {out / 'results.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
 
 

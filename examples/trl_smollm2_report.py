@@ -98,13 +98,16 @@ def overhead_lines(data: dict) -> list[str]:
         lines.append(f"- From the V0.5 training runs: V0.5's own code took {o['same_run_overhead_s']:.1f} s of "
                      f"{o['same_run_step_s']:.0f} s of step time, **{100 * o['same_run_fraction']:.2f}%** (value model, "
                      "estimator, bookkeeping; generation and the update are TRL's).")
-    if "ab_fraction_median" in o:
-        ab = data["timing_ab"]["seconds"]
-        lines.append(f"- Interleaved A/B, same weights, seed and prompts ({len(ab['grpo'])} pairs, identical "
-                     f"completions: {o['ab_same_completions']}): GRPOTrainer median {o['ab_grpo_median_s']:.2f} s, "
-                     f"V05GRPOTrainer {o['ab_v05_median_s']:.2f} s per generation batch; median ratio - 1 = "
-                     f"**{100 * o['ab_fraction_median']:+.2f}%** (per pair: "
-                     + ", ".join(f"{100 * (v / g - 1):+.1f}%" for g, v in zip(ab["grpo"], ab["v05"])) + ").")
+    ab = (data.get("timing_ab") or {}).get("seconds", {})
+    for kind, suffix, what in (("", "", "wall"), ("cpu_", "_cpu", "CPU (this process)")):
+        if f"ab_{kind}fraction_median" not in o:
+            continue
+        g, v = ab[f"grpo{suffix}"], ab[f"v05{suffix}"]
+        lines.append(f"- Interleaved A/B, {what} time, same weights, seed and prompts ({len(g)} pairs, identical "
+                     f"completions: {o['ab_same_completions']}): GRPOTrainer median {o[f'ab_{kind}grpo_median_s']:.2f} "
+                     f"s, V05GRPOTrainer {o[f'ab_{kind}v05_median_s']:.2f} s per generation batch; median ratio - 1 = "
+                     f"**{100 * o[f'ab_{kind}fraction_median']:+.2f}%** (per pair: "
+                     + ", ".join(f"{100 * (b / a - 1):+.1f}%" for a, b in zip(g, v)) + ").")
     return lines
 
 

@@ -92,6 +92,12 @@ def test_trains_with_the_value_model_prior_and_every_parameter_changes(tmp_path)
     assert trainer.v05_prior.history.step == [0, 0, 1, 1, 2, 2]
 
 
+def test_one_prompt_per_batch_starts_uninformed_then_reads_the_history(tmp_path):
+    trainer = train(V05GRPOTrainer, v05_args(tmp_path, per_device_train_batch_size=4, max_steps=3))
+    priors = [h["v05/prior_mean"] for h in trainer.state.log_history if "v05/prior_mean" in h]
+    assert priors[0] == 0.5 and all(p != 0.5 for p in priors[1:])  # no other prompt to read the policy from
+
+
 def test_the_advantages_it_trains_on_are_v05_baselines_on_the_same_rewards(tmp_path):
     trainer = train(RecordingV05, v05_args(tmp_path, estimator="v05_paper"))
     last = trainer.v05_last_step
@@ -229,7 +235,6 @@ def test_a_bad_callable_prior_is_named(tmp_path):
     ({"scale_rewards": "none"}, r"scale_rewards = 'none': V05GRPOTrainer does not use GRPO's reward scaling"),
     ({"reward_scale": "0,0"}, r"reward_scale = '0,0': reward scale needs finite lo < hi"),
     ({"prior_source": "oracle"}, r"prior_source='oracle'; expected one of"),
-    ({"per_device_train_batch_size": 4}, r"prior_source='value_model' .* needs >= 2 prompts"),
     ({"estimator": "v05_eb_loo", "per_device_train_batch_size": 4, "prior_source": "column"},
      r"estimator 'v05_eb_loo' is not defined on a generation batch of 1 prompt\(s\) x 4 completions"),
     ({"estimator": "v05_prior_var", "prior_source": "column"}, r"set prior_var_column"),

@@ -134,11 +134,6 @@ class V05Config(GRPOConfig):
                             f"{type(self.estimator_options).__name__} {self.estimator_options!r}")
         self._check_fields()
         self._check_estimator_runs(self.prompts_per_generation, self.num_generations)
-        if self.needs_prior and self.prior_source == "value_model" and self.prompts_per_generation < 2:
-            raise ValueError(
-                f"prior_source='value_model' reads the policy's level from other prompts' outcomes, so a generation "
-                f"batch needs >= 2 prompts; generation_batch_size ({self.generation_batch_size}) / num_generations "
-                f"({self.num_generations}) = {self.prompts_per_generation}")
         if self.k_max is not None:
             self._check_top_ups()
 
