@@ -3,7 +3,8 @@
     .venv/bin/python examples/trl_smollm2_report.py runs/trl_smollm2
 
 Intervals: with one seed, a held-out accuracy gets the 95% Wilson interval over the held-out prompts; with
-several, the mean over seeds gets a 95% t interval, and V0.5 - GRPO is compared seed by seed (paired).
+several, the mean over seeds gets a 95% t interval (clipped to [0, 1]), and V0.5 - GRPO is compared seed by
+seed (paired).
 """
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
-def accuracy_cell(values) -> str:
+def accuracy_interval(values) -> tuple[float, float, float]:
+    """Mean accuracy and its 95% interval: Wilson for one seed, t over seeds (clipped to [0, 1]) for several."""
     m, lo, hi = mean_ci(values)
     if len(values) == 1:
         lo, hi = wilson(m, HELDOUT)
-    return f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+    return m, max(lo, 0.0), min(hi, 1.0)
+
+
+def accuracy_cell(values) -> str:
+    return "{:.3f} [{:.3f}, {:.3f}]".format(*accuracy_interval(values))
 
 
 def runs_of(data: dict, arm: str) -> list[dict]:
@@ -133,7 +139,8 @@ def markdown(data: dict) -> str:
         f"({s['prompts_per_step'] * s['num_generations'] * s['steps']} rollouts per run, equal in both arms), "
         f"completions <= {s['max_completion_length']} tokens, lr {s['learning_rate']}, temperature 1, beta 0, "
         f"TRL's default loss; V0.5 = estimator `v05` with the shipped value model's prior, no top-ups. Held-out: "
-        f"{HELDOUT} sums, greedy, math-verify. Machine: {data['machine']['cpus']} CPUs, torch threads "
+        f"{HELDOUT} sums, greedy, math-verify; intervals 95% (Wilson over the held-out sums for one seed, t over "
+        f"seeds for several, clipped to [0, 1]). Machine: {data['machine']['cpus']} CPUs, torch threads "
         f"{data['machine']['torch_threads']}, trl {data['machine']['trl']}; 1-min load average at the start and "
         f"end of each run: {load} (other jobs shared the cores).", "",
         *summary_table(data), "", *paired_lines(data), "", "Held-out accuracy by step:", "", *curve_table(data), "",
@@ -163,8 +170,7 @@ def plot(data: dict, path: Path) -> None:
         ax_r.plot(steps[window - 1:], smooth, color=colors.get(arm), label=f"{arm} ({window}-step mean)")
         eval_steps = [e["step"] for e in runs[0]["evals"]]
         acc = np.array([[e["accuracy"] for e in r["evals"]] for r in runs])
-        cells = [mean_ci(col) if len(runs) > 1 else (col[0], *wilson(col[0], HELDOUT)) for col in acc.T]
-        m, lo, hi = (np.array(c) for c in zip(*cells))
+        m, lo, hi = (np.array(c) for c in zip(*[accuracy_interval(col) for col in acc.T]))
         ax_a.plot(eval_steps, m, marker="o", color=colors.get(arm), label=arm)
         ax_a.fill_between(eval_steps, lo, hi, color=colors.get(arm), alpha=0.15)
     per_step = data["settings"]["prompts_per_step"] * data["settings"]["num_generations"]
