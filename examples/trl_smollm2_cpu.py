@@ -155,6 +155,7 @@ def timing_ab(opts, out: Path, train: Dataset, progress) -> dict:
     batch = [row for row in train.select(range(opts.prompts_per_step)) for _ in range(opts.num_generations)]
     task_id = progress.add_task("interleaved timing", total=2 * (opts.timing_repeats + 1))
     seconds = {arm: [] for arm in ARMS}
+    load_before = os.getloadavg()
     model.train()
     for arm in ARMS:  # warm-up, not timed: one-time loads (the value model's text encoder, TRL's first call)
         trainers[arm]._generate_and_score_completions([dict(r) for r in batch])
@@ -168,7 +169,7 @@ def timing_ab(opts, out: Path, train: Dataset, progress) -> dict:
             seconds.setdefault(f"{arm}_cpu", []).append(time.process_time() - cpu)
             seconds.setdefault(f"{arm}_tokens", []).append(int(out_batch["completion_mask"].sum()))
             progress.advance(task_id)
-    return {"seconds": seconds, "loadavg": os.getloadavg()}
+    return {"seconds": seconds, "loadavg_before": load_before, "loadavg": os.getloadavg()}
 
 
 def overhead_summary(results: list[dict], ab: dict | None) -> dict:

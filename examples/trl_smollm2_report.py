@@ -114,6 +114,10 @@ def overhead_lines(data: dict) -> list[str]:
                      f"s, V05GRPOTrainer {o[f'ab_{kind}v05_median_s']:.2f} s per generation batch; median ratio - 1 = "
                      f"**{100 * o[f'ab_{kind}fraction_median']:+.2f}%** (per pair: "
                      + ", ".join(f"{100 * (b / a - 1):+.1f}%" for a, b in zip(g, v)) + ").")
+    timing = data.get("timing_ab") or {}
+    if "loadavg" in timing:
+        load = [round(timing[k][0], 1) for k in ("loadavg_before", "loadavg") if k in timing]
+        lines.append(f"- 1-min load average around the A/B (start, end): {load} (other jobs shared the 2 cores).")
     return lines
 
 
