@@ -74,15 +74,17 @@ def test_p_yes_is_the_yes_share_of_the_two_answer_tokens():
     assert torch.allclose(p_yes(logits), probs[:, YES_ID] / (probs[:, YES_ID] + probs[:, NO_ID]))
 
 
-def test_loss_is_the_weighted_next_token_cross_entropy_of_the_label():
+@pytest.mark.parametrize("over", ["answer_tokens", "full_vocab"])
+def test_loss_is_the_weighted_next_token_cross_entropy_of_the_label(over):
     g = torch.Generator().manual_seed(2)
     logits, labels = torch.randn(6, len(VERIFY_VOCAB), generator=g), torch.tensor([1, 0, 0, 1, 0, 0], dtype=torch.bool)
     weight = torch.tensor([0.5, 1.0, 2.0, 1.0, 1.0, 3.0])
     manual = []
-    for row, label in zip(logits, labels):
-        manual.append(-math.log(math.exp(row[YES_ID if label else NO_ID]) / sum(math.exp(x) for x in row)))
+    for row, label in zip(logits.tolist(), labels.tolist()):
+        support = [row[YES_ID], row[NO_ID]] if over == "answer_tokens" else row
+        manual.append(-math.log(math.exp(row[YES_ID if label else NO_ID]) / sum(math.exp(x) for x in support)))
     expected = sum(w * m for w, m in zip(weight.tolist(), manual)) / weight.sum().item()
-    assert verify_loss(logits, labels, weight).item() == pytest.approx(expected, rel=1e-5)
+    assert verify_loss(logits, labels, weight, over).item() == pytest.approx(expected, rel=1e-5)
 
 
 @settings(max_examples=100, deadline=None)
@@ -104,6 +106,8 @@ def test_class_weights(labels, balance):
     ({"verifier.enabled": True, "verifier.coef": float("nan")}, "verifier.coef == nan"),
     ({"verifier.enabled": "yes"}, "verifier.enabled must be True or False; got str 'yes'"),
     ({"verifier.lambda": 1}, "unknown setting(s) ['verifier.lambda']"),
+    ({"verifier.enabled": True, "verifier.loss": "vocab"}, "verifier.loss='vocab'; expected one of ('answer_tokens', 'full_vocab')"),
+    ({"verifier.loss": "full_vocab"}, "verifier settings are read only with verifier.enabled = true"),
 ])
 def test_bad_verifier_settings_are_named(settings, message):
     with pytest.raises((TypeError, ValueError)) as e:
@@ -148,8 +152,8 @@ def test_verifier_batch_loss_scales_with_coef_and_reports_unweighted_metrics():
     w = class_weights(rewards > 0.5, True)  # 2 per correct rollout, 2/3 per wrong one
     tokens, position = verify_inputs(prompts, responses, mask)
     logits = policy(tokens)[0][torch.arange(len(prompts)), position]
-    ce = torch.nn.functional.cross_entropy(logits, torch.where(torch.from_numpy(rewards > 0.5), YES_ID, NO_ID),
-                                           reduction="none").detach().numpy()
+    margin = (logits[:, YES_ID] - logits[:, NO_ID]).detach().numpy()
+    ce = np.log1p(np.exp(np.where(rewards > 0.5, -margin, margin)))  # -log sigmoid(+-margin)
     assert loss2.item() == pytest.approx(2.0 * (w * ce).sum() / w.sum(), rel=1e-5)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from v05._validation import check_bool, check_number
+from v05._validation import check_bool, check_choice, check_number
 from v05.rl.policy import Policy, PolicyConfig
 from v05.rl.task import PAD_ID, VOCAB
 
@@ -33,6 +33,8 @@ VERIFY_VOCAB = VOCAB + VERIFY_MARK + YES + NO
 MARK_ID, YES_ID, NO_ID = (VERIFY_VOCAB.index(c) for c in (VERIFY_MARK, YES, NO))
 VERIFY_PROMPT = "Is this solution correct? Answer Yes or No."
 """The verification question (the engine's marker token stands for it; the TRL trainer writes it out)."""
+LOSSES = ("answer_tokens", "full_vocab")
+"""The supports of J_verify's cross-entropy (:attr:`VerifierConfig.loss`)."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,18 @@ class VerifierConfig:
     class_balance: bool = False
     """Weight the two labels equally in J_verify (each rollout by N / (2 N_label), over the step's batch); a
     batch with one label only keeps equal weights."""
+    loss: str = "answer_tokens"
+    """'answer_tokens': the next-token cross-entropy over the two answer tokens (the label's share of Y and N,
+    -log sigmoid(+-(logit_Y - logit_N))); 'full_vocab': over the whole vocabulary. The new tokens start far
+    below the task's characters at the marker, so under 'full_vocab' the first updates mostly teach the answer
+    format through the shared weights (docs/rlv.md: it cost the policy accuracy early on)."""
 
     def __post_init__(self):
         check_bool(self.enabled, "enabled")
         check_number(self.coef, "coef", minimum=0.0, min_open=True)
         check_bool(self.class_balance, "class_balance")
-        if not self.enabled and (self.coef != 1.0 or self.class_balance):
+        check_choice(self.loss, "loss", LOSSES)
+        if not self.enabled and (self.coef, self.class_balance, self.loss) != (1.0, False, LOSSES[0]):
             raise ValueError("verifier settings are read only with verifier.enabled = true (--verifier)")
 
     @property
@@ -143,13 +151,17 @@ def class_weights(labels: np.ndarray, balance: bool) -> np.ndarray:
     return np.where(labels, n / (2 * n_yes), n / (2 * (n - n_yes)))
 
 
-def verify_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Weighted mean next-token cross-entropy of the answer token (``Y`` for a correct rollout, else ``N``).
+def verify_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, over: str = "answer_tokens") -> torch.Tensor:
+    """Weighted mean next-token cross-entropy of the answer token (``Y`` for a correct rollout, else ``N``),
+    over the two answer tokens or the whole vocabulary (``over``, see :attr:`VerifierConfig.loss`).
 
     logits : (N, vocab_size); labels : BoolTensor (N,); weight : (N,).
     """
-    target = torch.where(labels, YES_ID, NO_ID)  # (N,)
-    nll = torch.nn.functional.cross_entropy(logits, target, reduction="none")  # (N,)
+    if over == "answer_tokens":
+        margin = logits[:, YES_ID] - logits[:, NO_ID]  # (N,)
+        nll = -torch.nn.functional.logsigmoid(torch.where(labels, margin, -margin))  # (N,)
+    else:
+        nll = torch.nn.functional.cross_entropy(logits, torch.where(labels, YES_ID, NO_ID), reduction="none")  # (N,)
     return (weight * nll).sum() / weight.sum()
 
 
@@ -173,6 +185,8 @@ class VerifierBatch:
     weight: torch.Tensor
     """(N,) class weights."""
     coef: float
+    over: str
+    """The loss's support (``VerifierConfig.loss``)."""
 
     @classmethod
     def build(cls, policy: Policy, config: VerifierConfig, prompts: torch.Tensor, responses: torch.Tensor,
@@ -182,15 +196,15 @@ class VerifierBatch:
         tokens, position = verify_inputs(prompts, responses, mask)
         labels = np.asarray(rewards) > 0.5
         weight = torch.as_tensor(class_weights(labels, config.class_balance), dtype=torch.float32)
-        return cls(policy, tokens, position, torch.from_numpy(labels), weight, config.coef)
+        return cls(policy, tokens, position, torch.from_numpy(labels), weight, config.coef, config.loss)
 
     def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         logits = answer_logits(self.policy, self.tokens[idx], self.position[idx])  # (b, vocab_size)
         labels = self.labels[idx]  # (b,)
-        loss = verify_loss(logits, labels, self.weight[idx])
+        loss = verify_loss(logits, labels, self.weight[idx], self.over)
         with torch.no_grad():
             score = p_yes(logits)  # (b,)
-            plain = verify_loss(logits, labels, torch.ones_like(score))
+            plain = verify_loss(logits, labels, torch.ones_like(score), self.over)
             stats = {"verifier/loss": plain.item(), "verifier/accuracy": ((score > 0.5) == labels).float().mean().item(),
                      "verifier/p_yes_mean": score.mean().item()}
         return self.coef * loss, stats
