@@ -10,6 +10,7 @@ import typer
 from v05.cli.bench import app as bench_app
 from v05.cli.data import app as data_app
 from v05.cli.errors import OneLineUsageErrors
+from v05.cli.eval import evaluate
 from v05.cli.rl import demo, train
 from v05.cli.value import app as value_app
 
@@ -20,3 +21,4 @@ app.add_typer(data_app, name="data")
 app.add_typer(value_app, name="value")
 app.command()(demo)
 app.command()(train)
+app.command("eval")(evaluate)
