@@ -52,7 +52,8 @@ class VerifierConfig:
     """'answer_tokens': the next-token cross-entropy over the two answer tokens (the label's share of Y and N,
     -log sigmoid(+-(logit_Y - logit_N))); 'full_vocab': over the whole vocabulary. The new tokens start far
     below the task's characters at the marker, so under 'full_vocab' the first updates mostly teach the answer
-    format through the shared weights (docs/rlv.md: it cost the policy accuracy early on)."""
+    format (push the task's characters down at the marker) through the shared weights; 'answer_tokens' asks
+    only which of the two it is."""
 
     def __post_init__(self):
         check_bool(self.enabled, "enabled")
