@@ -17,6 +17,8 @@ def test_loads_a_trainable_model_with_its_chat_template():
     text = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}], tokenize=False,
                                    add_generation_prompt=True)
     assert "What is 2 + 3?" in text and text.rstrip().endswith("assistant")
+    assert (tok.eos_token, tok.pad_token) == ("<|im_end|>", "<|im_end|>")  # the model's ids, not the GGUF's names
+    assert tok.eos_token_id == model.generation_config.eos_token_id
 
 
 def test_a_corrupt_cached_copy_is_named_and_rebuilt(tmp_path):

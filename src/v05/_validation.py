@@ -93,6 +93,14 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
+def check_known_keys(keys, known, where: str, *, prefix: str = "") -> None:
+    """Raise ``ValueError`` naming every key of ``keys`` that is not in ``known`` (a misspelled setting is an
+    error, never ignored); ``prefix`` qualifies the names as the user wrote them (``osla.`` for ``osla.k_mx``)."""
+    unknown = sorted(str(k) for k in keys if k not in known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {[prefix + k for k in unknown]}; {where} settings: {list(known)}")
+
+
 def check_choice(value, name: str, allowed) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``allowed`` (listed in the message); ``TypeError`` if it
     is not even of an allowed type (a list or a dict where a name is expected)."""

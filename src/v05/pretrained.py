@@ -68,13 +68,21 @@ def smollm2_dir(cache_dir=None) -> Path:
 
 
 def load_smollm2(*, cache_dir=None, dtype=None):
-    """``(model, tokenizer)`` of SmolLM2-135M-Instruct in fp32 (or ``dtype``), ready to train (no quantiser)."""
+    """``(model, tokenizer)`` of SmolLM2-135M-Instruct in fp32 (or ``dtype``), ready to train (no quantiser).
+
+    The GGUF's tokenizer metadata names ``<|im_start|>`` as its end-of-sequence token and has no padding
+    token, while the model (and SmolLM2's own tokenizer) end a turn with ``<|im_end|>``: the tokenizer is
+    aligned with the model's ids, so generation stops at the end of the answer and padding is ``<|im_end|>``.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = smollm2_dir(cache_dir)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or torch.float32)
-    return model, AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(model.generation_config.eos_token_id)
+    tokenizer.pad_token = tokenizer.convert_ids_to_tokens(model.generation_config.pad_token_id)
+    return model, tokenizer
 
 
 def _build(folder: Path) -> None:

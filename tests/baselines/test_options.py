@@ -126,3 +126,13 @@ def test_priors_of_the_wrong_type_are_type_errors(field, value, match):
     kw = {"prior": [0.5] * 4, "prior_var": [0.01] * 4, field: value}
     with pytest.raises(TypeError, match=match):
         compute("v05_prior_var", R4, G4, **kw)
+
+
+def test_unknown_settings_are_named_as_written_in_every_config():
+    """One wording for a misspelled setting, whichever config reads it (OSLA, the engine's sections, verl's)."""
+    from v05._validation import check_known_keys
+
+    check_known_keys({"k_max": 8}, ["k_init", "k_max"], "osla", prefix="osla.")  # known keys pass
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['osla.k_mx', 'osla.kinit'\]; osla settings: "
+                                         r"\['k_init', 'k_max'\]"):
+        check_known_keys({"kinit": 4, "k_mx": 8, "k_max": 8}, ["k_init", "k_max"], "osla", prefix="osla.")

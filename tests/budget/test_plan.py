@@ -160,7 +160,7 @@ def test_top_ups_come_in_blocks():
 
 @pytest.mark.parametrize("config, exc, match", [
     ({"k_max": 8, "cost": 0.01}, None, None),
-    ({"k_mx": 8}, TypeError, r"OslaConfig has no field\(s\) \['k_mx'\]; its fields: \['k_init'"),
+    ({"k_mx": 8}, ValueError, r"unknown setting\(s\) \['k_mx'\]; OslaConfig settings: \['k_init'"),
     ({"cost": "0.01"}, TypeError, r"cost must be a number; got str '0.01'"),
     ({"k_max": 10**6, "cost": 0.0}, ValueError, r"k_max == 1000000, must be <= 4096"),
     ({"max_rounds": -1}, ValueError, r"max_rounds == -1, must be >= 0"),

@@ -45,10 +45,10 @@ def test_the_group_composes_and_overrides_reach_the_settings():
 
 
 @pytest.mark.parametrize("overrides, exc, match", [
-    (["+v05.prior_kye=p"], ValueError, r"v05 has no key\(s\) \['prior_kye'\]"),
+    (["+v05.prior_kye=p"], ValueError, r"unknown setting\(s\) \['v05.prior_kye'\]; v05 settings"),
     (["+v05.rollouts.mode=adaptive"], ValueError, r"v05.rollouts.mode='adaptive'; expected one of"),
     ([*OSLA, "+v05.rollouts.osla.k_max=2"], ValueError, r"v05.rollouts.osla: k_max \(2\) must be >= k_init \(4\)"),
-    ([*OSLA, "+v05.rollouts.osla.kmax=2"], ValueError, r"v05.rollouts.osla has no key"),
+    ([*OSLA, "+v05.rollouts.osla.kmax=2"], ValueError, r"unknown setting\(s\) \['v05.rollouts.osla.kmax'\]"),
     (["+v05.rollouts.block=0"], ValueError, "v05.rollouts.block == 0, must be >= 1"),
     (["+v05.rollouts.budget=2"], ValueError, r"v05.rollouts.budget == 2, must be a finite number >= 4"),
     (["+v05.scale=[1,0]"], ValueError, "v05.scale"),

@@ -15,6 +15,7 @@ round must be complete before the next is requested.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -79,6 +80,12 @@ class RolloutPlan:
     block : int, default 1
         Every top-up is a multiple of this many rollouts (a framework's fixed group size, e.g. TRL's
         ``num_generations``); ``k_max - k_init`` must be a multiple of it.
+    round_multiple : int, default 1
+        Every top-up round asks for a multiple of this many rollouts in all (of lcm(block, round_multiple)), for
+        trainers that split a round evenly over processes. A round that does not come out even is rounded
+        up, one block at a time, with more blocks for the prompts that still want more (largest expected
+        gain first, within ``k_max`` and the budget), and, where that cannot reach the next multiple, down,
+        dropping blocks from the smallest gains (possibly to an empty round, which ends the plan).
 
     Examples
     --------
@@ -91,7 +98,7 @@ class RolloutPlan:
     """
 
     def __init__(self, prior, config=OslaConfig(), budget: int | None = None, *, prior_var=None, scale="binary",
-                 block: int = 1):
+                 block: int = 1, round_multiple: int = 1):
         self.config = OslaConfig.coerce(config)
         self.scale = RewardScale.parse(scale)
         self.prior = as_1d(prior, "prior", dtype=np.float64)
@@ -109,6 +116,7 @@ class RolloutPlan:
         if (self.config.k_max - self.config.k_init) % self.block:
             raise ValueError(f"k_max - k_init ({self.config.k_max} - {self.config.k_init}) must be a multiple of "
                              f"block ({self.block}): top-ups come in blocks")
+        self.round_multiple = math.lcm(self.block, check_positive_int(round_multiple, "round_multiple"))
         self.budget = None if budget is None else check_positive_int(budget, "budget")
         if budget is not None and budget < m * self.config.k_init:
             raise ValueError(f"budget ({budget}) is below k_init x prompts "
@@ -234,7 +242,33 @@ class RolloutPlan:
             extra = left // self.block * self.block
             order = np.argsort(want, kind="stable")
             want, extra = want[order], extra[order]
+        if extra.sum() % self.round_multiple:
+            extra = self._even_round(gain[want], self.counts[want], extra)
         return want[extra > 0], extra[extra > 0]
+
+    def _even_round(self, gain: np.ndarray, counts: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        """``extra`` (per wanting prompt) changed by whole blocks until its total is a multiple of round_multiple:
+        up (largest gains first, cycling, within k_max and the budget) if the next multiple is reachable, else
+        down (smallest gains first)."""
+        extra = extra.copy()
+        short = (-extra.sum()) % self.round_multiple  # rollouts to the next multiple
+        room = self.config.k_max - counts - extra
+        left = np.inf if self.budget is None else self.budget - self.spent - extra.sum()
+        if (room // self.block).sum() * self.block >= short and left >= short:
+            order = np.argsort(-gain, kind="stable")
+            while short:
+                for j in order:
+                    if short and room[j] >= self.block:
+                        extra[j] += self.block
+                        room[j] -= self.block
+                        short -= self.block
+            return extra
+        excess = extra.sum() % self.round_multiple
+        for j in np.argsort(gain, kind="stable"):
+            take = min(excess, extra[j])
+            extra[j] -= take
+            excess -= take
+        return extra
 
     def _check_round_complete(self, action: str) -> None:
         owing = np.flatnonzero(self._owed)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from v05._validation import check_choice, check_number, check_positive_int
+from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
 from v05.baselines.shrinkage import VARIANCES, eb_gain, expected_gain, fit_rho
 
 RULES = ("paper", "eb")
@@ -74,10 +74,7 @@ class OslaConfig:
         if isinstance(config, cls):
             return config
         if isinstance(config, Mapping):
-            known = [f.name for f in dataclasses.fields(cls)]
-            unknown = sorted(set(config) - set(known))
-            if unknown:
-                raise TypeError(f"OslaConfig has no field(s) {unknown}; its fields: {known}")
+            check_known_keys(config, [f.name for f in dataclasses.fields(cls)], "OslaConfig")
             return cls(**config)
         raise TypeError(f"config must be an OslaConfig or a dict of its fields; got {type(config).__name__}")
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from v05._validation import check_bool, check_choice, check_number, check_positive_int
+from v05._validation import check_bool, check_choice, check_known_keys, check_number, check_positive_int
 from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
 from v05.budget import OslaConfig
 from v05.rl.policy import PolicyConfig
@@ -381,10 +381,7 @@ def _section(name: str, values):
         return values
     if not isinstance(values, Mapping):
         raise TypeError(f"{name} must be a table of settings ({name}.key = value); got {type(values).__name__} {values!r}")
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"unknown setting(s) {[f'{name}.{k}' for k in unknown]}; {name} settings: {known}")
+    check_known_keys(values, [f.name for f in dataclasses.fields(cls)], name, prefix=f"{name}.")
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from v05._validation import check_choice, check_number, check_positive_int
+from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
 from v05.baselines import RewardScale, check_options, compute, get_estimator
 from v05.budget import OslaConfig
 from v05.budget.rule import K_MAX_LIMIT
@@ -52,10 +52,7 @@ def _fields_of(cls, mapping, where: str) -> dict:
         return {}
     if not isinstance(mapping, Mapping):
         raise TypeError(f"{where} must be a group of keys; got {type(mapping).__name__} {mapping!r}")
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(mapping) - set(known))
-    if unknown:
-        raise ValueError(f"{where} has no key(s) {unknown}; its keys: {known}")
+    check_known_keys(mapping, [f.name for f in dataclasses.fields(cls)], where, prefix=f"{where}.")
     return dict(mapping)
 
 
