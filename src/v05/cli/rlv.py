@@ -20,8 +20,8 @@ def rlv(
     out: Path = typer.Option(Path("runs/bench/rlv"), help="Folder for rlv.json, rlv.md, summary.json, plots, runs/ "
                                                           "and evals/."),
     quick: bool = typer.Option(False, help="CI-sized: 2 seeds x 4,000 rollouts, n_max 8 (a few minutes)."),
-    seeds: Optional[str] = typer.Option(None, help="Comma-separated RL seeds (default 0,1,2)."),
-    budgets: Optional[str] = typer.Option(None, help="Comma-separated rollouts per run (default 40000,160000)."),
+    seeds: Optional[str] = typer.Option(None, help="Comma-separated RL seeds (default 0,1,2,3,4)."),
+    budgets: Optional[str] = typer.Option(None, help="Comma-separated rollouts per run (default 40000)."),
     n_max: Optional[int] = typer.Option(None, help="Solutions per held-out problem at evaluation (default 64)."),
     workers: Optional[int] = typer.Option(None, help="Runs in parallel (default 1)."),
     value_model: str = typer.Option("default", help="V0.5's prior and the value model scored beside the verifier."),
