@@ -194,3 +194,21 @@ def test_eval_command_end_to_end(verifier_run, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["n"] == [1, 2] and "weighted vote (verifier)" in result.stdout
+
+
+def test_eval_of_a_transformers_model_folder_on_a_problems_file(tmp_path):
+    from v05_testing.chat import printable_tokenizer, qwen2
+
+    tok = printable_tokenizer(chat=True)
+    qwen2(len(tok)).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    problems = tmp_path / "mine.jsonl"
+    problems.write_text("".join(json.dumps({"problem": f"{a}+{a}?", "answer": 2 * a}) + "\n" for a in range(3)))
+    prepared = prepare(EvalSettings(policy=str(tmp_path / "model"), problems=str(problems), n_max=2,
+                                    max_new_tokens=3, batch_size=4, value_model="none", n_boot=20))
+    assert prepared.policy.kind == "transformers" and prepared.policy.grader == "math"
+    report = run_eval(prepared, tmp_path / "out")
+    assert report["n"] == [1, 2] and report["problems"]["n"] == 3
+    score = np.array(report["pool"]["score"])
+    assert score.shape == (3, 2) and np.all((0 < score) & (score < 1))  # a zero-shot judge, random weights
+    assert all(len(row) == 2 for row in report["pool"]["answer"])

@@ -8,43 +8,15 @@ import math
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 from trl import GRPOTrainer
 
 from trl_helpers import char_tokenizer, dataset, parity_reward, v05_args
+from v05_testing.chat import printable_tokenizer, qwen2
 from v05.integrations.trl import V05Config, V05GRPOTrainer
 from v05.rl.verifier_chat import (PLAIN_SUFFIX, TEMPLATE, encode_verification, score_solutions, verdict_tokens,
                                   verification_loss, verification_prompt)
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
-
-CHARS = [chr(i) for i in range(32, 127)] + ["\n"]
-CHAT = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}")
-
-
-def printable_tokenizer(chat: bool = False) -> PreTrainedTokenizerFast:
-    """A character tokenizer of every printable ASCII character (``Yes`` and ``No`` differ at ``Y``/``N``),
-    with <pad> (0), <eos> (1) and, if ``chat``, a small chat template with its role markers as tokens."""
-    specials = ["<pad>", "<eos>", "<|user|>", "<|assistant|>"]
-    vocab = {t: i for i, t in enumerate(specials + CHARS)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    tok.decoder = decoders.Fuse()
-    out = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<pad>",
-                                  additional_special_tokens=specials[2:])
-    if chat:
-        out.chat_template = CHAT
-    return out
-
-
-def qwen2(vocab_size: int, seed: int = 0) -> Qwen2ForCausalLM:
-    torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, pad_token_id=0,
-                      eos_token_id=1, bos_token_id=None, tie_word_embeddings=True)
-    return Qwen2ForCausalLM(cfg)
 
 
 @pytest.mark.parametrize("chat", [False, True])
