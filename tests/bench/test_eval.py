@@ -212,3 +212,16 @@ def test_eval_of_a_transformers_model_folder_on_a_problems_file(tmp_path):
     score = np.array(report["pool"]["score"])
     assert score.shape == (3, 2) and np.all((0 < score) & (score < 1))  # a zero-shot judge, random weights
     assert all(len(row) == 2 for row in report["pool"]["answer"])
+
+
+def test_no_headline_when_majority_voting_solves_nothing():
+    from v05.bench.eval_run import headline
+    from v05.bench.voting import Pool, scaling_curves
+
+    correct = np.zeros((3, 4), dtype=bool)
+    curves = scaling_curves(Pool(np.zeros((3, 4), dtype=int), correct, np.full((3, 4), 0.5)), n_boot=10)
+    h = headline(curves, 4)
+    assert h["weighted"] == {"n": None, "ratio": None} and "solves no problem" in h["note"]
+    correct[0] = True
+    h = headline(scaling_curves(Pool(np.zeros((3, 4), dtype=int), correct, np.full((3, 4), 0.5)), n_boot=10), 4)
+    assert h["weighted"]["n"] == 1 and "note" not in h

@@ -39,6 +39,9 @@ def markdown(report: dict) -> str:
     h = report["headline"]
     lines += ["", f"Majority vote at N = {h['reference_n']}: {h['reference_accuracy']:.3f}."]
     for name in ("weighted", "best_of_n"):
+        if "note" in h:
+            lines.append(f"- {h['note']}.")
+            break
         if name in h:
             got = h[name]
             lines.append(f"- {LABELS[name]} reaches it at N = {got['n']} ({got['ratio']:.0f}x fewer samples)."

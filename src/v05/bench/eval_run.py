@@ -180,12 +180,15 @@ def summarise(prepared: Prepared, samples: Samples, answer: np.ndarray, correct:
 
 def headline(curves: dict, n_max: int) -> dict:
     """The smallest N at which each verifier strategy reaches majority voting's accuracy at ``n_max``, and the
-    compute-efficiency ratio n_max / N (None when it never does, or without a verifier)."""
-    out = {"reference": "majority", "reference_n": n_max,
-           "reference_accuracy": curves["strategies"]["majority"]["mean"][-1]}
+    compute-efficiency ratio n_max / N (None when it never does, or without a verifier). When majority voting
+    at ``n_max`` solves nothing there is nothing to reach: both are None and ``note`` says so."""
+    reference = curves["strategies"]["majority"]["mean"][-1]
+    out = {"reference": "majority", "reference_n": n_max, "reference_accuracy": reference}
+    if reference <= 0:
+        out["note"] = f"majority vote at N = {n_max} solves no problem: no efficiency headline"
     for name in ("weighted", "best_of_n"):
         if name in curves["strategies"]:
-            n = samples_to_match(curves, name)
+            n = samples_to_match(curves, name) if reference > 0 else None
             out[name] = {"n": n, "ratio": None if n is None else n_max / n}
     return out
 
