@@ -237,10 +237,10 @@ def plot_reliability(report: dict, out: Path, path: Path) -> None:
         score = np.concatenate([np.ravel(p["pool"]["score"]) for p in pools])
         value = np.concatenate([np.repeat([q["value"] for q in p["per_problem"]], np.shape(p["pool"]["correct"])[1])
                                 for p in pools if p["per_problem"][0]["value"] is not None] or [np.zeros(0)])
-        for name, pred, style in (("verifier P(Yes)", score, "-"), ("value model", value, "--")):
+        for name, pred, style, marker in (("verifier P(Yes)", score, "-", "o"), ("value model", value, "--", "s")):
             if len(pred) == len(correct):
                 r = reliability(pred, correct)
-                ax.plot(r["pred"], r["outcome"], style, marker="o", ms=4, color=m.color, label=f"{label}: {name}")
+                ax.plot(r["pred"], r["outcome"], style, marker=marker, ms=4, color=m.color, label=f"{label}: {name}")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability of a correct solution", ylabel="observed share correct",
            title=f"Reliability at {budget} rollouts (all seeds pooled)")
     ax.grid(alpha=0.3)
