@@ -80,7 +80,7 @@ def train(
     checkpoint_every: Optional[int] = typer.Option(None, help="= --set checkpoint_every=... (0: only the final one)."),
     verifier: bool = typer.Option(False, "--verifier", help="= --set verifier.enabled=true: RL^V, the policy also "
                                                             "learns to verify its own rollouts (verifier.coef, "
-                                                            "verifier.class_balance)."),
+                                                            "verifier.class_balance, verifier.loss; docs/rlv.md)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print every setting with its documentation "
                                                                   "(as TOML, after --config and --set) and exit."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
