@@ -3,6 +3,7 @@ and the command end to end on a tiny engine run trained with the verifier."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -118,6 +119,7 @@ def test_quality_ranks_solutions_within_problems_and_a_prompt_level_score_cannot
 
 
 def test_value_predictions_are_cross_fitted_from_the_other_problems(fitted, table):
+    fitted = copy.deepcopy(fitted)  # predicting fills the encoder's cache; the session's model stays untouched
     prompts = list(dict.fromkeys(table.prompt))[:10]
     rates = np.linspace(0.0, 1.0, 10)
     out = value_predictions(fitted, prompts, rates, 8, seed=0)
