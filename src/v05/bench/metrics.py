@@ -40,6 +40,25 @@ def ece(mean: np.ndarray, pass_rate: np.ndarray, n_bins: int = 10) -> float:
     return float(gap.sum() / max(count.sum(), 1))
 
 
+def reliability(pred: np.ndarray, outcome: np.ndarray, n_bins: int = 10) -> dict[str, list]:
+    """Reliability-diagram data over equal-width bins of the prediction: per non-empty bin its range, mean
+    prediction, mean outcome and count (the bins behind :func:`ece`).
+
+    Examples
+    --------
+    >>> reliability(np.array([0.05, 0.1, 0.9]), np.array([0, 1, 1]), n_bins=2)["outcome"]
+    [0.5, 1.0]
+    """
+    pred, outcome = np.asarray(pred, dtype=np.float64), np.asarray(outcome, dtype=np.float64)
+    bins = np.minimum((pred * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    used = np.flatnonzero(count)
+    mean_pred = np.bincount(bins, pred, n_bins)[used] / count[used]
+    mean_outcome = np.bincount(bins, outcome, n_bins)[used] / count[used]
+    return {"lo": (used / n_bins).tolist(), "hi": ((used + 1) / n_bins).tolist(), "pred": mean_pred.tolist(),
+            "outcome": mean_outcome.tolist(), "count": count[used].tolist()}
+
+
 def observed_variance(mean: np.ndarray, var: np.ndarray, n_samples: np.ndarray) -> np.ndarray:
     """Variance of an observed pass rate from ``n_samples`` rollouts: ``var + (mean (1 - mean) - var) / n``."""
     return var + np.maximum(mean * (1 - mean) - var, 0.0) / n_samples

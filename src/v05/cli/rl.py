@@ -78,6 +78,9 @@ def train(
     seed: Optional[int] = typer.Option(None, help="= --set seed=... (the RL seed)."),
     lr: Optional[float] = typer.Option(None, help="= --set optim.lr=..."),
     checkpoint_every: Optional[int] = typer.Option(None, help="= --set checkpoint_every=... (0: only the final one)."),
+    verifier: bool = typer.Option(False, "--verifier", help="= --set verifier.enabled=true: RL^V, the policy also "
+                                                            "learns to verify its own rollouts (verifier.coef, "
+                                                            "verifier.class_balance, verifier.loss; docs/rlv.md)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print every setting with its documentation "
                                                                   "(as TOML, after --config and --set) and exit."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -86,7 +89,7 @@ def train(
 
     Settings: defaults, then --config, then the shortcut options, then --set. Top-level settings (seed,
     total_rollouts, temperature, checkpoint_every, threads) and sections method, osla, optim, policy, warmup,
-    prior, task, eval; every setting with its documentation: v05 train --show-config. Running again on the
+    prior, task, eval, verifier; every setting with its documentation: v05 train --show-config. Running again on the
     same --out resumes the run.
     """
     from v05.rl.config import TrainConfig
@@ -95,7 +98,8 @@ def train(
     from v05.rl.setup import setup
 
     shortcuts = {"method.estimator": estimator, "method.allocation": allocation, "method.group_size": group_size,
-                 "total_rollouts": total_rollouts, "seed": seed, "optim.lr": lr, "checkpoint_every": checkpoint_every}
+                 "total_rollouts": total_rollouts, "seed": seed, "optim.lr": lr, "checkpoint_every": checkpoint_every,
+                 "verifier.enabled": True if verifier else None}
     with user_errors():
         base = TrainConfig.from_file(config) if config else TrainConfig()
         settings = {**{k: v for k, v in shortcuts.items() if v is not None}, **parse_assignments(set_)}

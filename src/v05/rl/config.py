@@ -1,10 +1,11 @@
 """The training configuration: small frozen sections composed into one :class:`TrainConfig`.
 
 Sections: ``method`` (estimator and allocation), ``osla`` (:class:`v05.budget.OslaConfig`, OSLA's own
-settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`), ``warmup``, ``prior``, ``task`` and
-``eval``; the run-wide settings (seed, rollout budget...) sit at the top. Every field is documented once,
-under it in its class, and checked when its section is built; :meth:`TrainConfig.__post_init__` adds the
-checks that span sections. Files and ``--set osla.k_max=16`` both go through :meth:`TrainConfig.from_dict`.
+settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`), ``warmup``, ``prior``, ``task``,
+``eval`` and ``verifier`` (:class:`v05.rl.verifier.VerifierConfig`); the run-wide settings (seed, rollout
+budget...) sit at the top. Every field is documented once, under it in its class, and checked when its
+section is built; :meth:`TrainConfig.__post_init__` adds the checks that span sections. Files and
+``--set osla.k_max=16`` both go through :meth:`TrainConfig.from_dict`.
 
 Examples
 --------
@@ -31,6 +32,7 @@ from v05.baselines import UndefinedError, compute, get_estimator, list_estimator
 from v05.budget import OslaConfig
 from v05.rl.policy import PolicyConfig
 from v05.rl.settings import merge, nest, read_settings_file, render_toml
+from v05.rl.verifier import VerifierConfig
 
 ALLOCATIONS = ("fixed", "osla", "dynamic")
 LOSS_AGGS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
@@ -201,7 +203,8 @@ class EvalConfig:
 
 
 SECTIONS: dict[str, type] = {"method": MethodConfig, "osla": OslaConfig, "optim": OptimConfig, "policy": PolicyConfig,
-                             "warmup": WarmupConfig, "prior": PriorConfig, "task": TaskConfig, "eval": EvalConfig}
+                             "warmup": WarmupConfig, "prior": PriorConfig, "task": TaskConfig, "eval": EvalConfig,
+                             "verifier": VerifierConfig}
 """Section name -> its dataclass."""
 
 MOVED = {
@@ -262,6 +265,8 @@ class TrainConfig:
     """The built-in task."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Evaluation and probes."""
+    verifier: VerifierConfig = field(default_factory=VerifierConfig)
+    """RL^V: the policy as its own verifier (``v05.rl.verifier.VerifierConfig``)."""
 
     def __post_init__(self):
         for name, cls in SECTIONS.items():

@@ -47,7 +47,14 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def _reference(name: str, row: dict) -> str:
+def reference_answer(name: str, row: dict) -> str:
+    """The reference answer of one row of benchmark ``name`` (each file keeps it in its own field).
+
+    Raises
+    ------
+    KeyError
+        If the row lacks the field; ``ValueError`` if a minerva_math solution has no ``\\boxed{}``.
+    """
     if name == "gsm8k":
         return row["answer"].split("####")[-1].strip().replace(",", "")
     if name == "minerva_math":
@@ -94,7 +101,7 @@ def load_math_benchmark(name: str, root, limit: int | None = None) -> list[MathP
             row = json.loads(line)
             text = row.get("problem") or row.get("question")
             pid = str(row.get("id", row.get("unique_id", row.get("idx", i))))
-            out.append(MathProblem(prompt_id=f"{name}/{pid}", prompt=text, answer=_reference(name, row)))
+            out.append(MathProblem(prompt_id=f"{name}/{pid}", prompt=text, answer=reference_answer(name, row)))
     return out
 
 
@@ -103,24 +110,38 @@ def _as_math(text: str) -> str:
     return text if "$" in text or "\\boxed" in text else f"${text}$"
 
 
+def parse_reference(answer: str) -> list:
+    """A reference answer parsed by ``math_verify.parse`` (degree marks dropped); empty if unparseable."""
+    from math_verify import parse
+
+    return parse(_as_math(re.sub(r"\^\\circ|\^\{\\circ\}", "", answer)))
+
+
+def parse_response(response: str) -> list:
+    """A response's final answer parsed by ``math_verify.parse``: its last ``\\boxed{}`` if any, else whatever
+    ``parse`` extracts from the whole response (a trailing number or expression); empty if none."""
+    from math_verify import parse
+
+    boxed = last_boxed(response)
+    return parse(_as_math(boxed) if boxed is not None else response)
+
+
 def math_reward(responses: list[str], answers: list[str]) -> np.ndarray:
     """Reward 1.0 where ``math-verify`` finds a response's final answer equal to the reference, else 0.0.
 
-    The response's answer is its last ``\\boxed{}`` if any, else whatever ``math_verify.parse`` extracts
-    (a trailing number or expression). Unparseable responses score 0.
+    The response's answer is read by :func:`parse_response`, the reference by :func:`parse_reference`.
+    Unparseable responses score 0.
 
     Returns
     -------
     ndarray of shape (n,)
     """
-    from math_verify import parse, verify
+    from math_verify import verify
 
     if len(responses) != len(answers):
         raise ValueError(f"{len(responses)} responses but {len(answers)} answers")
     out = np.zeros(len(responses))
     for i, (response, answer) in enumerate(zip(responses, answers)):
-        gold = parse(_as_math(re.sub(r"\^\\circ|\^\{\\circ\}", "", answer)))
-        boxed = last_boxed(response)
-        guess = parse(_as_math(boxed) if boxed is not None else response)
+        gold, guess = parse_reference(answer), parse_response(response)
         out[i] = float(bool(gold) and bool(guess) and verify(gold, guess))
     return out

@@ -32,14 +32,25 @@ class PolicyConfig:
 
 
 class Policy(nn.Module):
-    """Character GRU language model over :data:`v05.rl.task.VOCAB`."""
+    """Character GRU language model over :data:`v05.rl.task.VOCAB`, optionally with extra tokens after it.
 
-    def __init__(self, config: PolicyConfig = PolicyConfig()):
+    Parameters
+    ----------
+    config : PolicyConfig
+    vocab_size : int
+        Tokens the embedding and the head cover: ``len(VOCAB)`` (the task's characters), or more when the
+        policy also reads and predicts other tokens (RL^V's verification tokens, :mod:`v05.rl.verifier`).
+        Responses are always drawn from the task's characters only: the sampling and the policy-gradient
+        log-probabilities use the head's first ``len(VOCAB)`` logits.
+    """
+
+    def __init__(self, config: PolicyConfig = PolicyConfig(), vocab_size: int = len(VOCAB)):
         super().__init__()
+        check_positive_int(vocab_size, "vocab_size", minimum=len(VOCAB))
         self.config = config
-        self.embed = nn.Embedding(len(VOCAB), config.d_embed)
+        self.embed = nn.Embedding(vocab_size, config.d_embed)
         self.gru = nn.GRU(config.d_embed, config.d_hidden, num_layers=config.n_layers, batch_first=True)
-        self.head = nn.Linear(config.d_hidden, len(VOCAB))
+        self.head = nn.Linear(config.d_hidden, vocab_size)
 
     def forward(self, tokens: torch.Tensor, state: torch.Tensor | None = None):
         """Logits for the next token at every position, and the final GRU state."""
@@ -55,10 +66,10 @@ class Policy(nn.Module):
         return tuple(v for p in self.parameters() for v in (p.data_ptr(), p._version))
 
     def response_logits(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits for each response token, shape ``(B, T_resp, V)``."""
+        """Teacher-forced logits for each response token over the task's characters, shape ``(B, T_resp, V)``."""
         tokens = torch.cat([prompts, responses[:, :-1]], dim=1)  # (B, T_prompt + T_resp - 1)
-        logits, _ = self(tokens)  # (B, T_prompt + T_resp - 1, V)
-        return logits[:, prompts.shape[1] - 1 :]  # (B, T_resp, V)
+        logits, _ = self(tokens)  # (B, T_prompt + T_resp - 1, vocab_size)
+        return logits[:, prompts.shape[1] - 1 :, : len(VOCAB)]  # (B, T_resp, V)
 
     @torch.no_grad()
     def read_prompts(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +78,8 @@ class Policy(nn.Module):
         Sampling starts from this prefix; computing it once per prompt and step and reusing it across
         OSLA's rounds is the CPU analogue of an inference engine's prefix cache.
         """
-        logits, state = self(prompts)  # (B, T_prompt, V), (L, B, H)
-        return logits[:, -1], state
+        logits, state = self(prompts)  # (B, T_prompt, vocab_size), (L, B, H)
+        return logits[:, -1, : len(VOCAB)], state  # (B, V), (L, B, H)
 
     @torch.no_grad()
     def sample(self, prompts: torch.Tensor, generator: torch.Generator, temperature: float = 1.0):
@@ -106,8 +117,8 @@ class Policy(nn.Module):
             alive &= nxt != EOS_ID
             if not alive.any():
                 break
-            out, state = self(nxt[:, None], state)  # (B, 1, V)
-            step_logits = out[:, 0]  # (B, V)
+            out, state = self(nxt[:, None], state)  # (B, 1, vocab_size)
+            step_logits = out[:, 0, : len(VOCAB)]  # (B, V)
         responses = torch.stack(tokens, dim=1)  # (B, t)
         mask = torch.stack(mask, dim=1)  # (B, t)
         pad = MAX_RESPONSE_LEN - responses.shape[1]

@@ -27,6 +27,7 @@ from v05.rl.prompts import PromptSet
 from v05.rl.state import TrainState
 from v05.rl.step import Run, evaluate
 from v05.rl.task import ArithmeticTask, encode_answers, encode_prompts, make_problems
+from v05.rl.verifier import make_policy
 from v05.value.prior import PriorSource, ValueModelPrior
 
 logger = logging.getLogger("v05.rl")
@@ -58,8 +59,7 @@ def setup(cfg: TrainConfig, out_dir, *, warmup_cache=None, prior_source: PriorSo
         prior_source = None
     elif prior_source is None:
         prior_source = value_model_prior(cfg, pool.texts + held_out.texts)
-    policy = Policy(cfg.policy)
-    policy.load_state_dict(warm_start(cfg, task, warmup_cache or out))
+    policy = make_policy(cfg.policy, cfg.verifier, warm_start(cfg, task, warmup_cache or out), seed=cfg.task.seed)
     state = TrainState.start(cfg, policy)
     ref_policy = copy.deepcopy(policy).requires_grad_(False) if cfg.optim.kl_coef > 0 else None
     if checkpoint is not None:
@@ -114,12 +114,22 @@ def warm_start(cfg: TrainConfig, task: ArithmeticTask, cache_dir) -> dict[str, t
 
 
 def _check_same_config(checkpoint: Checkpoint, cfg: TrainConfig) -> None:
-    old = checkpoint.state.get("config")
+    old = saved_config(checkpoint.state)
     if old != cfg.to_dict():
         old, new = _flat(old) if isinstance(old, dict) else {}, _flat(cfg.to_dict())
         diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         raise ValueError(f"{checkpoint.path.parent.parent} holds a checkpoint of a different config (settings "
                          f"{diff} differ); use another --out or the same config")
+
+
+def saved_config(state: dict):
+    """A checkpoint's config with the settings added since it was written at their defaults (a run from before
+    the ``verifier`` section resumes as a run without the verifier); as stored if it no longer parses."""
+    old = state.get("config")
+    try:
+        return TrainConfig.from_dict(old).to_dict()
+    except (TypeError, ValueError):
+        return old
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

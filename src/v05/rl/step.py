@@ -30,6 +30,7 @@ from v05.rl.rollout import Rollouts, collect, collect_dynamic, collect_fixed
 from v05.rl.sampler import Sampler, pass_rates
 from v05.rl.state import TrainState
 from v05.rl.update import policy_update
+from v05.rl.verifier import VerifierBatch
 from v05.value.prior import PriorSource
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -107,15 +108,20 @@ def compute_baseline(method: MethodConfig, rollouts: Rollouts, prior: Prior | No
 
 
 def update_policy(run: Run, state: TrainState, rollouts: Rollouts, baselines: Baselines) -> dict[str, float]:
-    """5. Clipped policy-gradient update on the rollouts the estimator keeps (none kept: no update)."""
+    """5. Clipped policy-gradient update on the rollouts the estimator keeps (none kept: no update); with
+    ``verifier.enabled``, plus RL^V's verification loss on the same rollouts, labelled by their rewards."""
     keep = baselines.keep  # (N,)
     if not keep.any():
         return dict(NO_UPDATE)
     rows = torch.from_numpy(keep)
     prompts = rollouts.prompts.tokens[torch.from_numpy(rollouts.group[keep])]  # (N_kept, T_prompt)
+    responses, mask = rollouts.responses[rows], rollouts.mask[rows]  # (N_kept, T)
     advantages = torch.as_tensor(baselines.advantage[keep], dtype=torch.float32)  # (N_kept,)
-    return policy_update(state.policy, state.optimizer, prompts, rollouts.responses[rows], rollouts.mask[rows],
-                         advantages, config=run.cfg.optim, generator=state.generator, ref_policy=run.ref_policy)
+    verify = None
+    if run.cfg.verifier.enabled:
+        verify = VerifierBatch.build(state.policy, run.cfg.verifier, prompts, responses, mask, rollouts.rewards[keep])
+    return policy_update(state.policy, state.optimizer, prompts, responses, mask, advantages, config=run.cfg.optim,
+                         generator=state.generator, ref_policy=run.ref_policy, aux_loss=verify)
 
 
 def record_history(state: TrainState, rollouts: Rollouts) -> None:
@@ -128,7 +134,7 @@ def step_metrics(rollouts: Rollouts, baselines: Baselines, stats: dict, prior: P
     """7. The step's namespaced scalars (each documented in docs/rl.md)."""
     counts, kept, n = rollouts.counts, baselines.keep, len(rollouts.rewards)
     out = {
-        **{f"train/{k}": v for k, v in stats.items()},
+        **{k if "/" in k else f"train/{k}": v for k, v in stats.items()},  # the update's own keys go under train/
         "train/reward_mean": float(rollouts.rewards.mean()) if n else 0.0,
         "baseline/adv_abs_mean": float(np.abs(baselines.advantage[kept]).mean()) if kept.any() else 0.0,
         "baseline/zero_adv_frac": float((np.abs(baselines.advantage) < 1e-12).mean()) if n else 1.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -27,6 +29,7 @@ def policy_update(
     config: OptimConfig,
     generator: torch.Generator,
     ref_policy: Policy | None = None,
+    aux_loss: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]] | None = None,
 ) -> dict[str, float]:
     """Minimise the clipped loss over ``config.ppo_epochs`` passes of ``config.n_minibatches`` shuffled minibatches.
 
@@ -42,12 +45,17 @@ def policy_update(
         Shuffles the minibatches.
     ref_policy : Policy, optional
         The KL reference; needed when ``config.kl_coef > 0``.
+    aux_loss : callable, optional
+        ``aux_loss(idx) -> (loss, metrics)`` for a minibatch's row indices: a loss added to the clipped loss
+        before the backward pass (RL^V's verification loss, :class:`v05.rl.verifier.VerifierBatch`), and
+        namespaced metrics averaged like the others.
 
     Returns
     -------
     dict
-        Means over the optimizer steps of ``loss``, ``grad_norm`` (before clipping), ``clip_frac`` and
-        ``kl``, plus ``entropy`` (mean token entropy of the sampling policy on the batch).
+        Means over the optimizer steps of ``loss`` (the clipped loss alone), ``grad_norm`` (before clipping,
+        of the whole loss), ``clip_frac`` and ``kl``, plus ``entropy`` (mean token entropy of the sampling
+        policy on the batch) and the means of ``aux_loss``'s metrics.
     """
     n = responses.shape[0]
     logits = policy.response_logits(prompts, responses).detach()  # (N, T, V)
@@ -65,10 +73,15 @@ def policy_update(
                 logp, old_logp[idx], advantages[idx], mask[idx], clip_low=config.clip_low, clip_high=config.clip_high,
                 loss_agg=config.loss_agg, ref_logp=None if ref_logp is None else ref_logp[idx], kl_coef=config.kl_coef,
             )
+            total = loss
+            if aux_loss is not None:
+                aux, aux_stats = aux_loss(idx)
+                total = loss + aux
+                extra = {**extra, **aux_stats}
             optimizer.zero_grad()
-            loss.backward()
+            total.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             optimizer.step()
             for key, value in (("loss", loss.item()), ("grad_norm", grad_norm.item()), *extra.items()):
-                stats[key].append(value)
+                stats.setdefault(key, []).append(value)
     return {**{k: float(np.mean(v)) for k, v in stats.items()}, "entropy": entropy}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from trl import GRPOConfig
 
-from v05._validation import check_choice, check_positive_int
+from v05._validation import check_bool, check_choice, check_number, check_positive_int
 from v05.baselines import RewardScale, UndefinedError, compute, get_estimator, list_estimators
 from v05.budget import OslaConfig
 
@@ -121,6 +121,18 @@ class V05Config(GRPOConfig):
                           "k_max caps."},
     )
 
+    verifier_coef: float | None = field(
+        default=None,
+        metadata={"help": "RL^V (docs/rlv.md): train the policy to judge its own completions, adding "
+                          "verifier_coef * J_verify (the next-token loss of 'Yes'/'No' after problem, completion and "
+                          "'Is this solution correct?', labelled by the completion's reward) to the loss. None: off."},
+    )
+    verifier_class_balance: bool = field(
+        default=False,
+        metadata={"help": "Weight correct and wrong completions equally in J_verify (within each process's "
+                          "generation batch); needs verifier_coef."},
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if isinstance(self.estimator_options, str):
@@ -133,6 +145,7 @@ class V05Config(GRPOConfig):
             raise TypeError(f"estimator_options must be a dict or a JSON object; got "
                             f"{type(self.estimator_options).__name__} {self.estimator_options!r}")
         self._check_fields()
+        self._check_verifier()
         self._check_estimator_runs(self.prompts_per_generation, self.num_generations)
         if self.k_max is not None:
             self._check_top_ups()
@@ -162,6 +175,13 @@ class V05Config(GRPOConfig):
         if (entry.needs_prior_var and self.prior_source == "column" and self.prior_var_column is None):
             raise ValueError(f"estimator {self.estimator!r} weights the prior by its variance: set prior_var_column "
                              "(or use prior_source='value_model')")
+
+    def _check_verifier(self) -> None:
+        check_bool(self.verifier_class_balance, "verifier_class_balance")
+        if self.verifier_coef is not None:
+            check_number(self.verifier_coef, "verifier_coef", minimum=0.0, min_open=True)
+        elif self.verifier_class_balance:
+            raise ValueError("verifier_class_balance = True needs verifier_coef (the verifier is off)")
 
     def _check_estimator_runs(self, n_prompts: int, group_size: int) -> None:
         """Run the estimator once on a batch shaped like a generation batch, so that an option or a group size it

@@ -39,6 +39,7 @@ from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, p
 from v05.integrations.trl.scoring import (StepScore, check_rewards_in_scale, observed_pass_rates,
                                           planner_rewards, score_step, step_metrics)
 from v05.integrations.trl.state import read_state_or_older, write_state
+from v05.integrations.trl.verifier import TrlVerifier
 
 TRL_HOOKS = {
     "_generate_and_score_completions": ("self", "inputs"),
@@ -46,6 +47,7 @@ TRL_HOOKS = {
     "_save_checkpoint": ("self", "model", "trial"),
     "_load_optimizer_and_scheduler": ("self", "checkpoint"),
     "_get_output_dir": ("self", "trial"),
+    "compute_loss": ("self", "model", "inputs", "return_outputs", "num_items_in_batch"),
 }
 """Private methods of TRL's (and transformers') trainer this subclass overrides or calls, with their
 parameters in TRL 1.16; :func:`trl_mismatches` compares them with the installed TRL."""
@@ -111,6 +113,8 @@ class V05GRPOTrainer(GRPOTrainer):
         self._v05_rewards_per_func = None
         super().__init__(model, reward_funcs, args, train_dataset, eval_dataset, **kwargs)
         self._v05_scale = RewardScale.parse(args.reward_scale)
+        self._v05_verifier = (None if args.verifier_coef is None else
+                              TrlVerifier.build(self._v05_tokenizer, args.verifier_class_balance))
 
     # -- TRL hooks ------------------------------------------------------------------------------------------
 
@@ -132,9 +136,22 @@ class V05GRPOTrainer(GRPOTrainer):
         score = score_step(np.concatenate(rewards), np.concatenate(groups), len(table), estimator=self.args.estimator,
                            options=self.args.estimator_options, scale=self._v05_scale, prior=prior, prior_var=prior_var)
         out = self._v05_output(parts, rewards, score)
+        if self._v05_verifier is not None:
+            out.update(self._v05_verify_inputs(table, groups, rewards, out))
         self._v05_record(mode, table, groups, rewards, score, prior, prior_var)
         self._metrics[mode]["v05/overhead_s"].append(time.perf_counter() - start - trl_seconds)
         return out
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self._v05_verifier is None:
+            return loss
+        mode = "train" if self.model.training else "eval"
+        verify, stats = self._v05_verifier.loss(model, inputs)
+        for key, value in stats.items():
+            self._metrics[mode][key].append(self.accelerator.gather(value.detach()).float().mean().item())
+        normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0  # as TRL scales its loss
+        return loss + self.args.verifier_coef * verify / normalizer
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
@@ -238,10 +255,24 @@ class V05GRPOTrainer(GRPOTrainer):
                 self.v05_prior.observe(self.v05_generation, table.texts, score.pass_rate, score.counts)
             self.v05_generation += 1
 
+    def _v05_verify_inputs(self, table: PromptTable, groups: list[np.ndarray], rewards: list[np.ndarray],
+                           out: dict) -> dict:
+        """RL^V's verification prompts and labels for this process's rows of ``out`` (every round's)."""
+        sizes = [len(r) for r in rewards]
+        where = (self.accelerator.process_index, self.accelerator.num_processes)
+        problems = local_rows(np.asarray(table.texts, dtype=object)[np.concatenate(groups)], sizes, *where)
+        correct = local_rows(np.concatenate(rewards), sizes, *where) > (self._v05_scale.lo + self._v05_scale.hi) / 2
+        return self._v05_verifier.inputs(list(problems), out["completion_ids"], out["completion_mask"], correct)
+
+    @property
+    def _v05_tokenizer(self):
+        """The processor's tokenizer (or the processor, when it is one)."""
+        return getattr(self.processing_class, "tokenizer", self.processing_class)
+
     @property
     def _v05_pad_token_id(self) -> int:
         """The id TRL pads prompts and completions with (the processor's tokenizer's)."""
-        return getattr(self.processing_class, "tokenizer", self.processing_class).pad_token_id
+        return self._v05_tokenizer.pad_token_id
 
 
 def build_prior_source(args: V05Config, prior_fn, train_dataset, eval_dataset) -> PriorSource | None:
