@@ -184,3 +184,38 @@ def gradient(
         result = bench.run(settings, out, cache=warmup_cache, tick=tick)
     paths = report.write(result, out)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command("rl-regimes")
+@handles_user_errors
+def rl_regimes(
+    out: Path = typer.Option(Path("runs/regimes"), help="Folder for regimes.json, regimes.md, regimes.png and runs."),
+    seeds: str = typer.Option("0,1,2", help="RL seeds, comma-separated integers >= 0."),
+    rollouts: int = typer.Option(10240, min=1, help="Rollouts of every run."),
+    workers: int = typer.Option(2, min=1, help="Runs trained in parallel (one CPU thread each)."),
+    value_model: str = typer.Option("default", help="Value model for V0.5's prior: 'default' or a directory."),
+) -> None:
+    """Train GRPO, RLOO, V0.5 (value and oracle prior) and V0.5 + OSLA over k x prompt stream x difficulty."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from v05.bench import regimes as bench
+    from v05.bench import regimes_report as report
+
+    with user_errors("settings"):
+        settings = bench.RegimeSettings(seeds=tuple(parse_list(seeds, "--seeds", "int>=0")), total_rollouts=rollouts,
+                                        workers=workers, value_model=value_model)
+        for c, m, s in settings.jobs():
+            settings.config(c, m, s)  # every run's settings checked before the first one trains
+    prepare_out(out)
+    n_runs = len(settings.jobs())
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("warm-ups, then runs", total=n_runs)
+
+        def progress(item) -> None:
+            if item is None:
+                bar.update(task, advance=1)
+
+        result = bench.run(settings, out, progress=progress)
+    paths = report.write(result, out)
+    typer.echo(paths["markdown"].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
