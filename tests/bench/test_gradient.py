@@ -82,7 +82,7 @@ def test_cell_stats_match_a_reference_loop_over_explicit_gradients(policy, probl
     rewards, row, (prompts, responses, mask) = gb.draw_pool(policy, problems, 16, torch.Generator().manual_seed(0), 1.0)
     scores = gb.score_gradients(policy, prompts, responses, mask, 1.0).astype(np.float64)  # (U, P)
     gram, along = gb.gram(scores, g.numpy(), chunk=1000)
-    pl = gb.Pool(rewards, row, gram, along, float(g @ g), pass_rate)
+    pl = gb.Pool(rewards, row, gram, along, float(g @ g), pass_rate, gb.optimal_baseline(rewards, row, gram))
     weights = np.random.default_rng(1).normal(size=(5, len(prompts)))
     stats = gb.cell_stats(weights, pl)
     g_np = g.numpy()
@@ -146,3 +146,14 @@ def test_cli_rejects_bad_settings_in_one_line(tmp_path):
     assert res.exit_code == 2 and "--k: 'x' is not an integer" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["bench", "gradient", "--out", str(tmp_path), "--k", "1"])
     assert res.exit_code == 2 and "group size == 1, must be >= 2" in res.output
+
+
+def test_the_optimal_constant_baseline_has_the_least_raw_error(pool):
+    """Raw (unscaled) error is (1/k) E||(r - b) s||^2 + const in b: b* minimises it over constant baselines,
+    so shifting it either way costs error (measured on the same repeats)."""
+    pl, _ = pool
+    picks = gb.subsets(6, 16, 4, 40, np.random.default_rng(3))
+    best = gb.estimate_cell(gb.OPTIMAL, None, None, pl, picks)["rel_sq_error_raw"]
+    for shift in (-0.2, 0.2):
+        moved = gb.Pool(**{**pl.__dict__, "optimal": np.clip(pl.optimal + shift, 0, 1)})
+        assert gb.estimate_cell(gb.OPTIMAL, None, None, moved, picks)["rel_sq_error_raw"] > best

@@ -33,6 +33,10 @@ from v05.rl.task import Problem, encode_prompts
 
 FLOOR = "true_pass_rate"
 """The baseline b = p(x), the true pass rate: no per-prompt baseline does better (the floor)."""
+OPTIMAL = "optimal_constant"
+"""b*(x) = E[r ||s||^2] / E[||s||^2] over the prompt's pool (s the score gradient): the per-prompt constant
+baseline with the least gradient variance (an oracle; it is not the pass rate when the scores of correct and
+wrong responses differ in size)."""
 NO_BASELINE = "none"
 """b = 0 (plain REINFORCE): the reference every baseline improves on."""
 
@@ -83,7 +87,8 @@ class Pool:
 
     rewards : (M, n) 0/1 rewards; row : (M, n) index of each rollout's distinct (prompt, response) row;
     gram : (U, U) inner products of the rows' score gradients; along : (U,) their inner products with g;
-    g_sq : ||g||^2; pass_rate : (M,) exact p(x).
+    g_sq : ||g||^2; pass_rate : (M,) exact p(x); optimal : (M,) the variance-optimal constant baseline
+    b*(x) (see :data:`OPTIMAL`) from the pool.
     """
 
     rewards: np.ndarray
@@ -92,6 +97,7 @@ class Pool:
     along: np.ndarray
     g_sq: float
     pass_rate: np.ndarray
+    optimal: np.ndarray
 
 
 def flat_grad(policy: Policy) -> torch.Tensor:
@@ -166,7 +172,13 @@ def build_pool(policy: Policy, problems: list[Problem], n: int, generator: torch
     rewards, row, (prompts, responses, mask) = draw_pool(policy, problems, n, generator, temperature)
     scores = score_gradients(policy, prompts, responses, mask, temperature, on_row)
     gram_matrix, along = gram(scores, g.numpy())
-    return Pool(rewards, row, gram_matrix, along, float(g @ g), pass_rate), g
+    return Pool(rewards, row, gram_matrix, along, float(g @ g), pass_rate, optimal_baseline(rewards, row, gram_matrix)), g
+
+
+def optimal_baseline(rewards: np.ndarray, row: np.ndarray, gram_matrix: np.ndarray) -> np.ndarray:
+    """b*(x) = sum_i r_i ||s_i||^2 / sum_i ||s_i||^2 over each prompt's pool rollouts, ``(M,)``."""
+    norms = np.diag(gram_matrix)[row]  # (M, n)
+    return (rewards * norms).sum(1) / np.maximum(norms.sum(1), 1e-300)
 
 
 def monte_carlo_check(policy: Policy, problems: list[Problem], g: torch.Tensor, n: int,
@@ -205,12 +217,12 @@ def subsets(m: int, n: int, k: int, repeats: int, rng: np.random.Generator) -> n
 
 
 def advantages(name: str, rewards: np.ndarray, prior: np.ndarray | None, prior_var: np.ndarray | None,
-               pass_rate: np.ndarray) -> np.ndarray:
+               pool: Pool) -> np.ndarray:
     """One repeat's advantages ``(M k,)`` (dropped rollouts at 0) for rewards ``(M, k)``."""
     m, k = rewards.shape
     flat = rewards.reshape(-1)
-    if name == FLOOR:
-        return flat - np.repeat(pass_rate, k)
+    if name in (FLOOR, OPTIMAL):
+        return flat - np.repeat(pool.pass_rate if name == FLOOR else pool.optimal, k)
     if name == NO_BASELINE:
         return flat.astype(float)
     group = np.repeat(np.arange(m), k)
@@ -252,7 +264,7 @@ def estimate_cell(name: str, prior, prior_var, pool: Pool, picks: np.ndarray) ->
     weights = np.zeros((r, len(pool.along)))
     try:
         for i in range(r):
-            adv = advantages(name, rewards[i], prior, prior_var, pool.pass_rate)
+            adv = advantages(name, rewards[i], prior, prior_var, pool)
             weights[i] = np.bincount(rows[i].reshape(-1), weights=adv / (m * k), minlength=len(pool.along))
     except UndefinedError:
         return None
@@ -286,9 +298,10 @@ def priors(pass_rate: np.ndarray, value: tuple[np.ndarray, np.ndarray], settings
 
 
 def rows_to_run(prior_names: list[str]) -> list[tuple[str, str | None]]:
-    """(estimator, prior name or None) for every row of the report: the floor, no baseline, then every
+    """(estimator, prior name or None) for every row of the report: the floor, the optimal constant baseline,
+    no baseline, then every
     registered estimator (those fusing a prior once per prior)."""
-    out = [(FLOOR, None), (NO_BASELINE, None)]
+    out = [(FLOOR, None), (OPTIMAL, None), (NO_BASELINE, None)]
     for name in list_estimators():
         out += [(name, p) for p in prior_names] if get_estimator(name).uses_prior else [(name, None)]
     return out

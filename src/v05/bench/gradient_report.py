@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from v05.bench.gradient import FLOOR, NO_BASELINE
+from v05.bench.gradient import FLOOR, NO_BASELINE, OPTIMAL
 
-PLOTTED = ((FLOOR, None, "b = true pass rate (floor)", "black", "-"),
+PLOTTED = ((FLOOR, None, "b = true pass rate (pass-rate floor)", "black", "-"),
+           (OPTIMAL, None, "b = variance-optimal constant (oracle)", "tab:green", "-"),
            (NO_BASELINE, None, "no baseline", "grey", ":"),
            ("rloo", None, "RLOO (= mean baseline, rescaled)", "tab:blue", "-"),
            ("grpo", None, "GRPO", "tab:cyan", "--"),
