@@ -95,6 +95,8 @@ def test_cell_stats_match_a_reference_loop_over_explicit_gradients(policy, probl
     assert stats["cosine"] == pytest.approx(np.mean(cos), rel=1e-6)
     assert stats["scale"] == pytest.approx(a, rel=1e-6)
     assert stats["rel_sq_error"] == pytest.approx(err, rel=1e-6)
+    errs = [np.sum((a * e - g_np) ** 2) / (g_np @ g_np) for e in est]
+    assert stats["rel_sq_error_se"] == pytest.approx(np.std(errs, ddof=1) / np.sqrt(5), rel=1e-6)
     assert stats["rel_sq_error_raw"] == pytest.approx(np.mean([np.sum((e - g_np) ** 2) for e in est]) / (g_np @ g_np))
     assert stats["mean_rel_sq_error"] == pytest.approx((np.sum((mean - g_np) ** 2) - spread / 4) / (g_np @ g_np))
 

@@ -235,7 +235,8 @@ def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
     """Error figures of R estimates g_hat_r = sum_u w_ru s_u, weights ``(R, U)``, against g.
 
     ``rel_sq_error``: mean ||a g_hat - g||^2 / ||g||^2 with one scale a for all R (the least-squares one),
-    so a constant factor (a mean's (k-1)/k shrink, a fixed std division) costs nothing; ``rel_sq_error_raw``
+    so a constant factor (a mean's (k-1)/k shrink, a fixed std division) costs nothing (``_se``: its standard
+    error over the repeats; all estimators of a k share the repeats, so their differences are paired); ``rel_sq_error_raw``
     the same at a = 1. ``mean_rel_sq_error``: ||mean_r g_hat - g||^2 / ||g||^2 minus its own sampling noise,
     the squared bias plus the pool's finite-sample error (the floor's value measures the latter).
     """
@@ -247,9 +248,10 @@ def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
     mean_sq, mean_dot = float(mean_w @ pool.gram @ mean_w), float(mean_w @ pool.along)
     spread = float(np.mean(sq - 2 * weights @ pool.gram @ mean_w + mean_sq))  # mean ||g_hat_r - mean||^2
     cosine = np.where(sq > 0, dot / np.sqrt(np.maximum(sq, 1e-300) * pool.g_sq), 0.0)
+    error = (scale**2 * sq - 2 * scale * dot + pool.g_sq) / pool.g_sq  # (R,)
     return {
         "cosine": float(cosine.mean()), "cosine_se": float(cosine.std(ddof=1) / np.sqrt(r)),
-        "scale": scale, "rel_sq_error": float(np.mean(scale**2 * sq - 2 * scale * dot + pool.g_sq) / pool.g_sq),
+        "scale": scale, "rel_sq_error": float(error.mean()), "rel_sq_error_se": float(error.std(ddof=1) / np.sqrt(r)),
         "rel_sq_error_raw": float(np.mean(sq - 2 * dot + pool.g_sq) / pool.g_sq),
         "mean_along": mean_dot / pool.g_sq,
         "mean_rel_sq_error": (mean_sq - 2 * mean_dot + pool.g_sq - spread / (r - 1)) / pool.g_sq,
