@@ -110,8 +110,8 @@ def plot(report: dict, path: Path) -> None:
         row[0].set(title=f"{snap['label']}: gradient error", xlabel="k (rollouts per prompt)",
                    ylabel="relative squared error", yscale="log")
         row[1].axhline(0, color="black", lw=0.8)
-        row[1].set(title="excess over the floor (the baseline's share)", xlabel="k (rollouts per prompt)",
-                   ylabel="error - floor")
+        row[1].set(title="excess over b = p(x) (the baseline's error)", xlabel="k (rollouts per prompt)",
+                   ylabel="error minus error at b = p(x)")
         for ax in row:
             ax.set_xticks(ks, [str(k) for k in ks])
             ax.grid(alpha=0.3)
