@@ -124,7 +124,7 @@ def test_a_snapshot_measures_every_cell_and_reports(policy, problems, tmp_path):
     context = make_problems(8, np.random.default_rng(5), max_terms=3)
     ticks = []
     snap = gb.measure_snapshot("tiny", policy, problems, context, settings, 1.0, lambda text, n: ticks.append(n))
-    assert sum(ticks) == len(snap["cells"]) == 2 * len(gb.rows_to_run(["a", "b", "c", "d"]))
+    assert sum(ticks) == len(snap["cells"]) == 2 * len(gb.rows_to_run(["a", "b", "c", "d"])) + 2 * len(gb.OSLA_CONFIGS)
     assert {c["prior"] for c in snap["cells"]} == {None, "value", "oracle", "noisy(0.5)", "halluc(0.1)"}
     assert all(np.isfinite(c["rel_sq_error"]) for c in snap["cells"])
     report = {"settings": {**settings.__dict__, "temperature": 1.0}, "snapshots": [snap]}
@@ -159,3 +159,26 @@ def test_the_optimal_constant_baseline_has_the_least_raw_error(pool):
     for shift in (-0.2, 0.2):
         moved = gb.Pool(**{**pl.__dict__, "optimal": np.clip(pl.optimal + shift, 0, 1)})
         assert gb.estimate_cell(gb.OPTIMAL, None, None, moved, picks)["rel_sq_error_raw"] > best
+
+
+def test_osla_repeats_follow_the_planner_and_average_each_prompt(pool):
+    """A prior that is exact and certain stops every prompt at k_init: OSLA then equals fixed k = k_init drawn
+    the same way, and a wrong prior draws more."""
+    from v05.budget import OslaConfig
+
+    pl, _ = pool
+    config = OslaConfig(k_init=2, k_max=8)
+    weights, drawn = gb.osla_weights("v05_eb", pl.pass_rate, None, pl, config, np.random.default_rng(0))
+    assert drawn >= 2 * 6 and weights.shape == pl.along.shape
+    cell = gb.osla_cell("v05_eb", pl.pass_rate, None, pl, config, 20, np.random.default_rng(0))
+    wrong = gb.osla_cell("v05_eb", 1 - pl.pass_rate, None, pl, config, 20, np.random.default_rng(0))
+    assert 2 <= cell["rollouts_per_prompt"] <= wrong["rollouts_per_prompt"] <= 8
+    # Reference: the same repeat's weights formed rollout by rollout.
+    rng = np.random.default_rng(5)
+    w, _ = gb.osla_weights("mean", pl.pass_rate, None, pl, OslaConfig(k_init=16, k_max=16), rng)
+    ref = np.zeros_like(w)
+    for j in range(6):
+        r = pl.rewards[j]
+        for i in range(16):
+            ref[pl.row[j, i]] += (r[i] - r.mean()) / (6 * 16)
+    assert np.allclose(w, ref)

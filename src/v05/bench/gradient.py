@@ -299,6 +299,21 @@ def priors(pass_rate: np.ndarray, value: tuple[np.ndarray, np.ndarray], settings
             f"halluc({settings.hallucination:g})": (halluc.prior, halluc.prior_var)}
 
 
+OSLA_ESTIMATOR = "v05_eb"
+"""The estimator fused on OSLA-allocated rollouts (the default, ``v05``)."""
+
+
+def _osla_configs():
+    from v05.budget import OslaConfig
+
+    return tuple(OslaConfig(k_init=k, k_max=4 * k, rule=rule, max_rounds=cap)
+                 for k in (2, 4) for rule, cap in (("paper", None), ("eb", None), ("paper", 2)))
+
+
+OSLA_CONFIGS = _osla_configs()
+"""OSLA settings measured (k_max = 4 k_init; paper and eb rules; the paper rule also with max_rounds = 2)."""
+
+
 def rows_to_run(prior_names: list[str]) -> list[tuple[str, str | None]]:
     """(estimator, prior name or None) for every row of the report: the floor, the optimal constant baseline,
     no baseline, then every
@@ -329,9 +344,17 @@ def measure_snapshot(label: str, policy: Policy, batch: list[Problem], context: 
             stats = estimate_cell(name, prior, prior_var, pool, picks)
             cells.append({"snapshot": label, "estimator": name, "prior": prior_name, "k": k, **(stats or {})})
             tick(f"{label}: k={k} {name}", 1)
+    for config in OSLA_CONFIGS:
+        for prior_name in ("value", "oracle"):
+            prior, prior_var = prior_by_name[prior_name]
+            stats = osla_cell(OSLA_ESTIMATOR, prior, prior_var, pool, config, settings.repeats, rng)
+            cells.append({"snapshot": label, "estimator": OSLA_ESTIMATOR, "prior": prior_name, "k": config.k_init,
+                          "osla": {"k_init": config.k_init, "k_max": config.k_max, "rule": config.rule,
+                                   "max_rounds": config.max_rounds}, **stats})
+            tick(f"{label}: OSLA {config.rule} k_init={config.k_init}", 1)
     floor = {c["k"]: c for c in cells if c["estimator"] == FLOOR}
     for c in cells:
-        if "rel_sq_error" in c:
+        if "rel_sq_error" in c and "osla" not in c:
             c["excess"] = c["rel_sq_error"] - floor[c["k"]]["rel_sq_error"]
             c["bias_sq"] = c["mean_rel_sq_error"] - floor[c["k"]]["mean_rel_sq_error"]
     prior_mse = {n: float(np.mean((m - pool.pass_rate) ** 2)) for n, (m, _) in prior_by_name.items()}
@@ -396,4 +419,36 @@ def run(settings: GradientSettings, out: Path, *, cache: Path | None = None,
 
 def cell_count(settings: GradientSettings) -> int:
     """Cells the run measures (the progress bar's total)."""
-    return len(settings.snapshots) * len(settings.group_sizes) * len(rows_to_run(["value", "oracle", "noisy", "halluc"]))
+    per_snapshot = len(settings.group_sizes) * len(rows_to_run(["value", "oracle", "noisy", "halluc"]))
+    return len(settings.snapshots) * (per_snapshot + 2 * len(OSLA_CONFIGS))
+
+
+def osla_weights(name: str, prior: np.ndarray, prior_var: np.ndarray | None, pool: Pool, config,
+                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """One OSLA repeat: the planner draws each prompt's rollouts in a random order from its pool; returns the
+    estimate's row weights ``(U,)`` (each prompt's rollouts averaged, then the prompts: an unbiased estimate
+    of g's form) and the rollouts drawn."""
+    from v05.budget import RolloutPlan
+
+    m, n = pool.rewards.shape
+    order = np.argsort(rng.random((m, n)), axis=1)  # (M, n)
+    taken = np.zeros(m, dtype=np.int64)
+    plan, rows = RolloutPlan(prior, config), []
+    while round_ := plan.request():
+        picks = [order[j, taken[j] : taken[j] + c] for j, c in round_]
+        taken[round_.index] += round_.n
+        plan.record(np.repeat(round_.index, round_.n),
+                    np.concatenate([pool.rewards[j, p] for (j, _), p in zip(round_, picks)]))
+        rows.append(np.concatenate([pool.row[j, p] for (j, _), p in zip(round_, picks)]))
+    alloc = plan.result()
+    out = compute(name, alloc.rewards, alloc.group, prior=prior[alloc.group],
+                  prior_var=None if prior_var is None else prior_var[alloc.group])
+    adv = np.where(out.keep, out.advantage, 0.0) / (m * alloc.counts[alloc.group])
+    return np.bincount(np.concatenate(rows), weights=adv, minlength=len(pool.along)), int(alloc.counts.sum())
+
+
+def osla_cell(name: str, prior, prior_var, pool: Pool, config, repeats: int, rng: np.random.Generator) -> dict:
+    """Figures of ``repeats`` OSLA-allocated estimates, and their mean rollouts per prompt."""
+    results = [osla_weights(name, prior, prior_var, pool, config, rng) for _ in range(repeats)]
+    weights = np.stack([w for w, _ in results])  # (R, U)
+    return {**cell_stats(weights, pool), "rollouts_per_prompt": float(np.mean([n for _, n in results])) / len(pool.rewards)}

@@ -56,7 +56,7 @@ def snapshot_markdown(snap: dict, ks: list[int]) -> list[str]:
              "", "Cosine to the exact gradient (mean over repeats) and relative squared error after the best scale:", "",
              "| estimator | prior | " + " | ".join(f"cos k={k} | err k={k}" for k in ks) + " |",
              "|---|---|" + "---:|---:|" * len(ks)]
-    rows = _rows(snap["cells"])
+    rows = _rows([c for c in snap["cells"] if "osla" not in c])
     for (name, prior), by_k in rows.items():
         vals = " | ".join(f"{_f(by_k[k].get('cosine'))} | {_f(by_k[k].get('rel_sq_error'))}" for k in ks)
         lines.append(f"| {name} | {prior or ''} | {vals} |")
@@ -68,6 +68,15 @@ def snapshot_markdown(snap: dict, ks: list[int]) -> list[str]:
         vals = " | ".join(f"{_f(by_k[k].get('excess'))} | {_f(by_k[k].get('mean_along'), 2)} | {_f(by_k[k].get('bias_sq'))}"
                           for k in ks)
         lines.append(f"| {name} | {prior or ''} | {vals} |")
+    osla = [c for c in snap["cells"] if "osla" in c]
+    if osla:
+        lines += ["", f"V0.5 (`{osla[0]['estimator']}`) on OSLA-allocated rollouts (each prompt's rollouts averaged; "
+                  "compare with the fixed-k rows at the same mean rollouts per prompt):", "",
+                  "| rule | k_init | k_max | max_rounds | prior | rollouts per prompt | cos | err |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+        for c in osla:
+            o = c["osla"]
+            lines.append(f"| {o['rule']} | {o['k_init']} | {o['k_max']} | {o['max_rounds'] if o['max_rounds'] is not None else '-'} | "
+                         f"{c['prior']} | {c['rollouts_per_prompt']:.2f} | {_f(c['cosine'])} | {_f(c['rel_sq_error'])} |")
     return lines + [""]
 
 
@@ -96,7 +105,7 @@ def plot(report: dict, path: Path) -> None:
     snaps = report["snapshots"]
     fig, axes = plt.subplots(len(snaps), 2, figsize=(10, 3.4 * len(snaps)), squeeze=False)
     for row, snap in zip(axes, snaps):
-        rows = _rows(snap["cells"])
+        rows = _rows([c for c in snap["cells"] if "osla" not in c])
         for name, prior, label, color, style in PLOTTED:
             key = next((kp for kp in rows if kp[0] == name and (prior is None or (kp[1] or "").startswith(prior))), None)
             if key is None:
