@@ -30,3 +30,5 @@ bench: $(STAMP)
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_v0_demo
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_mmlupro
 	$(BIN)/python benchmarks/speed_baselines.py --out runs/bench/speed
+	$(BIN)/v05 bench gradient --out runs/bench/gradient
+	$(BIN)/v05 bench rl-regimes --out runs/bench/regimes

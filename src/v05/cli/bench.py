@@ -23,7 +23,7 @@ MMLUPRO_VIEWS = ("halves", "models")
 
 
 def parse_list(text: str, option: str, kind: str) -> list:
-    """Comma-separated values of ``kind`` (``"int>=1"``, ``"int>=0|none"``, ``"float>=0"``, ``"fraction"``,
+    """Comma-separated values of ``kind`` (``"int>=1"``, ``"int>=0"``, ``"int>=0|none"``, ``"float>=0"``, ``"fraction"``,
     ``"name"``)."""
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
@@ -36,7 +36,7 @@ def _parse_item(item: str, option: str, kind: str):
         return item
     if kind == "int>=0|none" and item.lower() == "none":
         return None
-    allowed = {"int>=1": "integers >= 1", "int>=0|none": "integers >= 0 or 'none'", "float>=0": "numbers >= 0",
+    allowed = {"int>=1": "integers >= 1", "int>=0": "integers >= 0", "int>=0|none": "integers >= 0 or 'none'", "float>=0": "numbers >= 0",
                "fraction": "numbers in [0, 1]"}[kind]
     real = kind in ("float>=0", "fraction")
     try:
@@ -140,3 +140,82 @@ def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None,
             names = {"estimators": tuple(get_estimator(e).name for e in parse_list(estimators, "--estimators", "name"))}
     return BenchConfig(ks=ks, seeds=seeds, batch_size=batch_size, oslas=oslas, oracle=oracle,
                        max_rounds=tuple(c for c in dict.fromkeys(caps) if c is not None), **names)
+
+
+@app.command("gradient")
+@handles_user_errors
+def gradient(
+    out: Path = typer.Option(Path("runs/gradient"), help="Folder for gradient.json, gradient.md and gradient.png."),
+    k: str = typer.Option("2,4,8", help="Rollouts per prompt of each estimate, comma-separated integers >= 2."),
+    prompts: int = typer.Option(48, min=1, help="Prompts in the batch (from the training pool)."),
+    pool: int = typer.Option(64, min=2, help="Pre-drawn rollouts per prompt; each repeat draws k of them."),
+    repeats: int = typer.Option(200, min=2, help="Estimates per (estimator, prior, k)."),
+    snapshots: str = typer.Option("0,13312", help="Policies measured: GRPO k=4 rollouts after the warm-up, "
+                                  "comma-separated integers >= 0 (0 = the warm-up)."),
+    mc_rollouts: int = typer.Option(512, min=2, help="Rollouts per prompt of the Monte Carlo check."),
+    noise_sd: float = typer.Option(0.5, help="Logit-noise SD of the noisy oracle prior."),
+    hallucination: float = typer.Option(0.1, help="Share of mirrored priors in the hallucination prior."),
+    value_model: str = typer.Option("default", help="Value model for the 'value' prior: 'default' or a directory."),
+    warmup_cache: Path = typer.Option(None, help="Folder of cached warm-ups (default: <out>/warmup)."),
+    seed: int = typer.Option(0, min=0, help="Random seed (prompts, rollouts, repeats, GRPO run)."),
+) -> None:
+    """Every estimator's policy-gradient error against the exact gradient (teacher forcing) at k = 2, 4, 8."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from v05.bench import gradient as bench
+    from v05.bench import gradient_report as report
+    from v05.value import ValueModel
+
+    with user_errors("settings"):
+        settings = bench.GradientSettings(
+            prompts=prompts, pool=pool, repeats=repeats, mc_rollouts=mc_rollouts, noise_sd=noise_sd,
+            hallucination=hallucination, value_model=value_model, seed=seed,
+            group_sizes=tuple(parse_list(k, "--k", "int>=1")),
+            snapshots=tuple(parse_list(snapshots, "--snapshots", "int>=0")))
+    with user_errors("--value-model"):
+        ValueModel.load(value_model)  # a missing model fails now, not after the first snapshot
+    prepare_out(out)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("gradient", total=bench.cell_count(settings))
+
+        def tick(text: str, n: int) -> None:
+            bar.update(task, advance=n, **({"description": text} if text else {}))
+
+        result = bench.run(settings, out, cache=warmup_cache, tick=tick)
+    paths = report.write(result, out)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command("rl-regimes")
+@handles_user_errors
+def rl_regimes(
+    out: Path = typer.Option(Path("runs/regimes"), help="Folder for regimes.json, regimes.md, regimes.png and runs."),
+    seeds: str = typer.Option("0,1,2", help="RL seeds, comma-separated integers >= 0."),
+    rollouts: int = typer.Option(10240, min=1, help="Rollouts of every run."),
+    workers: int = typer.Option(2, min=1, help="Runs trained in parallel (one CPU thread each)."),
+    value_model: str = typer.Option("default", help="Value model for V0.5's prior: 'default' or a directory."),
+) -> None:
+    """Train GRPO, RLOO, V0.5 (value and oracle prior) and V0.5 + OSLA over k x prompt stream x difficulty."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from v05.bench import regimes as bench
+    from v05.bench import regimes_report as report
+
+    with user_errors("settings"):
+        settings = bench.RegimeSettings(seeds=tuple(parse_list(seeds, "--seeds", "int>=0")), total_rollouts=rollouts,
+                                        workers=workers, value_model=value_model)
+        for c, m, s in settings.jobs():
+            settings.config(c, m, s)  # every run's settings checked before the first one trains
+    prepare_out(out)
+    n_runs = len(settings.jobs())
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("warm-ups, then runs", total=n_runs)
+
+        def progress(item) -> None:
+            if item is None:
+                bar.update(task, advance=1)
+
+        result = bench.run(settings, out, progress=progress)
+    paths = report.write(result, out)
+    typer.echo(paths["markdown"].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -32,9 +32,12 @@ from v05.baselines import UndefinedError, compute, get_estimator, list_estimator
 from v05.budget import OslaConfig
 from v05.rl.policy import PolicyConfig
 from v05.rl.settings import merge, nest, read_settings_file, render_toml
+from v05.rl.task import MAX_TERMS, MIN_TERMS
 from v05.rl.verifier import VerifierConfig
 
 ALLOCATIONS = ("fixed", "osla", "dynamic")
+STREAMS = ("epochs", "fresh")
+PRIOR_SOURCES = ("value_model", "exact")
 LOSS_AGGS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 DEFAULT_GROUP_SIZE = 4
 
@@ -133,11 +136,17 @@ class WarmupConfig:
     """Minibatch size."""
     lr: float = 3e-3
     """Adam learning rate."""
+    max_terms: int = MAX_TERMS
+    """Longest chain in the warm-up's data (2 to 8 terms). Below 8 the policy learns short chains well and
+    longer ones partly or not at all, so its pass rates pile up near 0 and 1 (docs/rl.md, "Regime map")."""
 
     def __post_init__(self):
         check_positive_int(self.steps, "steps", minimum=0)
         check_positive_int(self.batch, "batch")
         check_number(self.lr, "lr", minimum=0.0, min_open=True)
+        check_positive_int(self.max_terms, "max_terms", minimum=MIN_TERMS)
+        if self.max_terms > MAX_TERMS:
+            raise ValueError(f"max_terms == {self.max_terms}, must be <= {MAX_TERMS} (the task's longest chain)")
 
 
 @dataclass(frozen=True)
@@ -155,10 +164,15 @@ class PriorConfig:
     osla_var_floor: bool = False
     """Pass the value model's variance to OSLA as a floor on the prior's squared error (False: the paper's
     plug-in estimate only; True draws more rollouts wherever the value model is unsure)."""
+    source: str = "value_model"
+    """'value_model' (the frozen value model above) or 'exact': the current policy's exact pass rate on each
+    prompt, the teacher-forced probability of the one rewarded response (``v05.rl.exact``; the built-in
+    task only). 'exact' is an oracle, the best any prior can be, for benchmarks; its variance is 0."""
 
     def __post_init__(self):
         if not isinstance(self.value_model, str) or not self.value_model:
             raise TypeError(f"value_model must be a model name or a directory; got {self.value_model!r}")
+        check_choice(self.source, "source", PRIOR_SOURCES)
         for name in ("context_size", "history_steps", "history_block"):
             check_positive_int(getattr(self, name), name)
         check_bool(self.osla_var_floor, "osla_var_floor")
@@ -174,11 +188,16 @@ class TaskConfig:
     """Size of the training pool (read in epochs, so prompts recur)."""
     n_eval: int = 256
     """Size of the held-out evaluation set."""
+    stream: str = "epochs"
+    """'epochs': the pool is read in epochs, so prompts recur and the value model sees their outcome history.
+    'fresh': every prompt is read once (one-epoch training, no outcome history for any prompt); n_train must
+    then cover every prompt the run can read."""
 
     def __post_init__(self):
         check_positive_int(self.seed, "seed", minimum=0)
         check_positive_int(self.n_train, "n_train")
         check_positive_int(self.n_eval, "n_eval")
+        check_choice(self.stream, "stream", STREAMS)
 
 
 @dataclass(frozen=True)
@@ -294,6 +313,10 @@ class TrainConfig:
         if self.total_rollouts < self.rollouts_per_step_min:
             raise ValueError(f"total_rollouts ({self.total_rollouts}) is below one step's rollouts "
                              f"(prompts_per_step x group size = {self.rollouts_per_step_min})")
+        if self.task.stream == "fresh" and self.task.n_train < self.prompts_read_max:
+            raise ValueError(f"task.stream='fresh' reads every prompt once: task.n_train ({self.task.n_train}) must be "
+                             f">= the prompts this run can read ({self.prompts_read_max}: total_rollouts / group size, "
+                             "in whole steps, plus dynamic sampling's extra draws)")
 
     def _check_estimator_runs(self) -> None:
         """Run the estimator once on a step-shaped batch (group_size rollouts for each prompt), so that a group
@@ -320,6 +343,15 @@ class TrainConfig:
     def rollouts_per_step_min(self) -> int:
         """Rollouts of one step before any top-up or resampling."""
         return self.method.prompts_per_step * self.group_size
+
+    @property
+    def prompts_read_max(self) -> int:
+        """Most prompts the run can read from its stream: every step spends at least prompts_per_step x group
+        size rollouts per draw of prompts, and the last step may add dynamic sampling's extra draws."""
+        m = self.method.prompts_per_step
+        steps = -(-self.total_rollouts // self.rollouts_per_step_min)
+        extra = self.method.max_resample_rounds if self.method.allocation == "dynamic" else 0
+        return m * (steps + extra)
 
     @property
     def needs_prior(self) -> bool:

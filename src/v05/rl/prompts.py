@@ -52,15 +52,22 @@ class PromptSet:
 class PromptStream:
     """The training pool in epochs: a fresh random order each epoch, read ``count`` prompts at a time.
 
+    With ``recur=False`` the pool is read once (``task.stream = "fresh"``: no prompt comes back), and asking
+    for more than it holds raises instead of starting a second epoch.
+
     Examples
     --------
     >>> stream = PromptStream(4, np.random.default_rng(0))
     >>> sorted(stream.next(4).tolist()), len(stream.next(6)), stream.epoch
     ([0, 1, 2, 3], 6, 2)
+    >>> PromptStream(4, np.random.default_rng(0), recur=False).next(5)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: the prompt stream reads every prompt once and its 4 prompts are spent; the run needs a larger pool (task.n_train)
     """
 
-    def __init__(self, pool_size: int, rng: np.random.Generator):
-        self.pool_size, self.rng = pool_size, rng
+    def __init__(self, pool_size: int, rng: np.random.Generator, *, recur: bool = True):
+        self.pool_size, self.rng, self.recur = pool_size, rng, recur
         self.order = rng.permutation(pool_size)
         self.pos, self.epoch = 0, 0
 
@@ -68,6 +75,9 @@ class PromptStream:
         """The next ``count`` pool positions (crossing into a new epoch when the current one runs out)."""
         out = []
         while len(out) < count:
+            if self.pos == self.pool_size and not self.recur:
+                raise RuntimeError(f"the prompt stream reads every prompt once and its {self.pool_size} prompts are "
+                                   "spent; the run needs a larger pool (task.n_train)")
             if self.pos == self.pool_size:
                 self.order, self.pos, self.epoch = self.rng.permutation(self.pool_size), 0, self.epoch + 1
             take = min(count - len(out), self.pool_size - self.pos)

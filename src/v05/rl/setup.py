@@ -21,12 +21,13 @@ from threadpoolctl import threadpool_limits
 
 from v05.rl.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from v05.rl.config import TrainConfig
+from v05.rl.exact import ExactPassRatePrior
 from v05.rl.metrics import MetricsLog
 from v05.rl.policy import Policy, supervised_warmup
 from v05.rl.prompts import PromptSet
 from v05.rl.state import TrainState
 from v05.rl.step import Run, evaluate
-from v05.rl.task import ArithmeticTask, encode_answers, encode_prompts, make_problems
+from v05.rl.task import MAX_TERMS, ArithmeticTask, encode_answers, encode_prompts, make_problems
 from v05.rl.verifier import make_policy
 from v05.value.prior import PriorSource, ValueModelPrior
 
@@ -57,9 +58,12 @@ def setup(cfg: TrainConfig, out_dir, *, warmup_cache=None, prior_source: PriorSo
     pool, held_out = PromptSet.from_problems(task.train), PromptSet.from_problems(task.eval)
     if not cfg.needs_prior:
         prior_source = None
-    elif prior_source is None:
+    elif prior_source is None and cfg.prior.source == "value_model":
         prior_source = value_model_prior(cfg, pool.texts + held_out.texts)
     policy = make_policy(cfg.policy, cfg.verifier, warm_start(cfg, task, warmup_cache or out), seed=cfg.task.seed)
+    if cfg.needs_prior and prior_source is None:  # prior.source = "exact": the oracle reads the policy itself
+        prior_source = ExactPassRatePrior(policy, dict(zip(pool.texts + held_out.texts, pool.answers + held_out.answers)),
+                                          cfg.temperature)
     state = TrainState.start(cfg, policy)
     ref_policy = copy.deepcopy(policy).requires_grad_(False) if cfg.optim.kl_coef > 0 else None
     if checkpoint is not None:
@@ -88,10 +92,10 @@ def value_model_prior(cfg: TrainConfig, texts: list[str]) -> PriorSource:
 def warm_start(cfg: TrainConfig, task: ArithmeticTask, cache_dir) -> dict[str, torch.Tensor]:
     """The supervised warm-up's weights, computed once per (task, policy, warm-up settings) and cached.
 
-    Warm-up problems are fresh draws that exclude both the training pool and the held-out set.
+    Warm-up problems are fresh draws (of at most ``warmup.max_terms`` terms) that exclude both the training pool
+    and the held-out set.
     """
-    spec = json.dumps({"task": cfg.task.__dict__, "policy": cfg.policy.__dict__, "warmup": cfg.warmup.__dict__},
-                      sort_keys=True)
+    spec = json.dumps(warmup_key(cfg), sort_keys=True)
     path = Path(cache_dir) / f"warmup_{hashlib.sha256(spec.encode()).hexdigest()[:12]}.safetensors"
     if path.is_file():
         return load_file(str(path))
@@ -100,7 +104,8 @@ def warm_start(cfg: TrainConfig, task: ArithmeticTask, cache_dir) -> dict[str, t
     policy = Policy(cfg.policy)
     rng = np.random.default_rng([cfg.task.seed, 1])
     seen = {p.prompt for p in task.train} | {p.prompt for p in task.eval}
-    data = make_problems(max(1, cfg.warmup.steps) * cfg.warmup.batch, rng, exclude=seen, distinct=False)
+    data = make_problems(max(1, cfg.warmup.steps) * cfg.warmup.batch, rng, exclude=seen, distinct=False,
+                         max_terms=cfg.warmup.max_terms)
     prompts = torch.from_numpy(encode_prompts([p.prompt for p in data]))  # (N, T_prompt)
     answers = torch.from_numpy(encode_answers([p.answer for p in data]))  # (N, T_resp)
     supervised_warmup(policy, prompts, answers, steps=cfg.warmup.steps, batch_size=cfg.warmup.batch,
@@ -111,6 +116,15 @@ def warm_start(cfg: TrainConfig, task: ArithmeticTask, cache_dir) -> dict[str, t
     save_file(weights, str(tmp))
     tmp.replace(path)
     return weights
+
+
+def warmup_key(cfg: TrainConfig) -> dict:
+    """The settings the warm-up depends on (the cache key). ``task.stream`` is left out (the warm-up does not
+    depend on how the pool is read), and ``warmup.max_terms`` enters only when set below the task's longest
+    chain, so caches written before it existed stay valid."""
+    task = {k: v for k, v in cfg.task.__dict__.items() if k != "stream"}
+    warmup = {k: v for k, v in cfg.warmup.__dict__.items() if k != "max_terms" or v != MAX_TERMS}
+    return {"task": task, "policy": cfg.policy.__dict__, "warmup": warmup}
 
 
 def _check_same_config(checkpoint: Checkpoint, cfg: TrainConfig) -> None:

@@ -37,7 +37,8 @@ class TrainState:
     def start(cls, cfg: TrainConfig, policy: Policy) -> "TrainState":
         """The state before the first step: Adam on ``policy``, generators seeded with ``cfg.seed``."""
         return cls(policy, torch.optim.Adam(policy.parameters(), lr=cfg.optim.lr), torch.Generator().manual_seed(cfg.seed),
-                   PromptStream(cfg.task.n_train, np.random.default_rng(cfg.seed)), OutcomeHistory(),
+                   PromptStream(cfg.task.n_train, np.random.default_rng(cfg.seed), recur=cfg.task.stream == "epochs"),
+                   OutcomeHistory(),
                    next_eval=cfg.eval.every_rollouts)
 
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:

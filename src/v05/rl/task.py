@@ -37,7 +37,8 @@ class Problem:
     level: int
 
 
-def make_problems(n: int, rng: np.random.Generator, *, exclude=frozenset(), distinct: bool = True) -> list[Problem]:
+def make_problems(n: int, rng: np.random.Generator, *, exclude=frozenset(), distinct: bool = True,
+                  max_terms: int = MAX_TERMS) -> list[Problem]:
     """Draw ``n`` problems with a uniformly random number of terms, none whose prompt is in ``exclude``.
 
     Parameters
@@ -50,10 +51,15 @@ def make_problems(n: int, rng: np.random.Generator, *, exclude=frozenset(), dist
         Prompts that must not be drawn (e.g. the held-out set when drawing the training pool).
     distinct : bool
         Whether every prompt drawn must differ from the others (False for warm-up data).
+    max_terms : int
+        Longest chain drawn (terms from :data:`MIN_TERMS` to this, uniformly; the default draws every level,
+        and the same numbers as before this option existed).
     """
+    if not MIN_TERMS <= max_terms <= MAX_TERMS:
+        raise ValueError(f"max_terms == {max_terms!r}, must be in [{MIN_TERMS}, {MAX_TERMS}]")
     seen, out = set(exclude), []
     while len(out) < n:
-        k = int(rng.integers(MIN_TERMS, MAX_TERMS + 1))
+        k = int(rng.integers(MIN_TERMS, max_terms + 1))
         digits = rng.integers(0, 10, size=k)
         ops = rng.choice(["+", "-"], size=k - 1)
         prompt, value = str(digits[0]), int(digits[0])

@@ -1,0 +1,454 @@
+"""``v05 bench gradient``: every estimator's policy-gradient error against the exact gradient (issue 11).
+
+On the built-in task one response string is rewarded (the answer and the end token), so a prompt's pass rate
+is p(x) = pi(answer + EOS | x), one teacher-forced pass (:mod:`v05.rl.exact`), and the exact gradient of the
+expected reward J = mean_x p(x) is one backward pass: g = mean_x grad p(x) = mean_x p(x) grad log pi(answer|x).
+
+An estimator's gradient from k rollouts per prompt is the sequence-level score-function estimate
+g_hat = 1/(M k) sum_{x,i} A_{x,i} grad log pi(y_{x,i} | x), A its advantages. (The engine's loss at ratio 1
+has the same direction up to the batch's constant token count: token-mean over the same rollouts.) Rollouts
+are drawn once, ``pool`` per prompt; every repeat is a k-subset of each prompt's pool, without replacement.
+With s_u the score gradient of the u-th distinct (prompt, response) row of the pool, every repeat's
+g_hat = sum_u w_u s_u, so its inner products come from the Gram matrix G = S S^T and c = S g: no gradient is
+formed per repeat. The exact identity is checked against a many-rollout Monte Carlo estimate per snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from v05._validation import check_number, check_positive_int
+from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
+from v05.bench.baseline import hallucination_prior, noise_prior
+from v05.rl.exact import answer_tokens, log_pass_rates
+from v05.rl.policy import Policy, token_logprobs
+from v05.rl.prompts import PromptSet
+from v05.rl.sampler import Sampler
+from v05.rl.task import Problem, encode_prompts
+
+FLOOR = "true_pass_rate"
+"""The baseline b = p(x), the true pass rate: no per-prompt baseline does better (the floor)."""
+OPTIMAL = "optimal_constant"
+"""b*(x) = E[r ||s||^2] / E[||s||^2] over the prompt's pool (s the score gradient): the per-prompt constant
+baseline with the least gradient variance (an oracle; it is not the pass rate when the scores of correct and
+wrong responses differ in size)."""
+NO_BASELINE = "none"
+"""b = 0 (plain REINFORCE): the reference every baseline improves on."""
+
+
+@dataclass(frozen=True)
+class GradientSettings:
+    """Sizes of ``v05 bench gradient`` (defaults: a few minutes on one core, docs/rl.md)."""
+
+    prompts: int = 48
+    """Prompts in the batch (drawn from the training pool)."""
+    pool: int = 64
+    """Rollouts drawn per prompt; every repeat is a k-subset of them."""
+    group_sizes: tuple[int, ...] = (2, 4, 8)
+    """k, rollouts per prompt of each estimate."""
+    repeats: int = 200
+    """R, estimates per (estimator, prior, k)."""
+    snapshots: tuple[int, ...] = (0, 13312)
+    """Policies measured: rollouts of GRPO k=4 training after the warm-up (0 = the warm-up itself)."""
+    mc_rollouts: int = 512
+    """Rollouts per prompt of the Monte Carlo check of the exact gradient."""
+    noise_sd: float = 0.5
+    """Logit-noise SD of the noisy oracle prior."""
+    hallucination: float = 0.1
+    """Share of mirrored (confidently wrong) priors in the hallucination prior (the rest: noisy oracle)."""
+    context: int = 128
+    """Other pool prompts whose pass rates (4 rollouts each) form the value model's context."""
+    value_model: str = "default"
+    """The value model behind the 'value' prior."""
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("prompts", "pool", "repeats", "mc_rollouts", "context"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.seed, "seed", minimum=0)
+        for k in self.group_sizes:
+            check_positive_int(k, "group size", minimum=2)
+            if k > self.pool:
+                raise ValueError(f"group size {k} exceeds pool ({self.pool}): a repeat draws k of the pool's rollouts")
+        for n in self.snapshots:
+            check_positive_int(n, "snapshot rollouts", minimum=0)
+        check_number(self.noise_sd, "noise_sd", minimum=0.0)
+        check_number(self.hallucination, "hallucination", minimum=0.0, maximum=1.0)
+
+
+@dataclass
+class Pool:
+    """Pre-drawn rollouts of one snapshot and what every estimate needs from them.
+
+    rewards : (M, n) 0/1 rewards; row : (M, n) index of each rollout's distinct (prompt, response) row;
+    gram : (U, U) inner products of the rows' score gradients; along : (U,) their inner products with g;
+    g_sq : ||g||^2; pass_rate : (M,) exact p(x); optimal : (M,) the variance-optimal constant baseline
+    b*(x) (see :data:`OPTIMAL`) from the pool.
+    """
+
+    rewards: np.ndarray
+    row: np.ndarray
+    gram: np.ndarray
+    along: np.ndarray
+    g_sq: float
+    pass_rate: np.ndarray
+    optimal: np.ndarray
+
+
+def flat_grad(policy: Policy) -> torch.Tensor:
+    """The policy's parameter gradients as one float64 vector (zeros where a gradient is None)."""
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).double()
+                      for p in policy.parameters()])
+
+
+def exact_gradient(policy: Policy, problems: list[Problem], temperature: float) -> tuple[np.ndarray, torch.Tensor]:
+    """Exact pass rates ``(M,)`` and the exact gradient of their mean ``(P,)`` (float64)."""
+    prompts = torch.from_numpy(encode_prompts([p.prompt for p in problems]))  # (M, T_prompt)
+    answers, mask = answer_tokens([p.answer for p in problems])  # (M, T)
+    policy.zero_grad()
+    p = torch.exp(log_pass_rates(policy, prompts, answers, mask, temperature))  # (M,)
+    p.mean().backward()
+    return p.detach().double().numpy(), flat_grad(policy)
+
+
+def sequence_logprobs(policy: Policy, prompts: torch.Tensor, responses: torch.Tensor, mask: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """Sum of the tempered token log-probabilities of each response, ``(B,)``, with gradient."""
+    logits = policy.response_logits(prompts, responses) / temperature  # (B, T, V)
+    return (token_logprobs(logits, responses) * mask).sum(1)  # (B,)
+
+
+def score_gradients(policy: Policy, prompts: torch.Tensor, responses: torch.Tensor, mask: torch.Tensor,
+                    temperature: float, on_row: Callable[[], None] | None = None) -> np.ndarray:
+    """Per-row score gradients grad log pi(y|x), ``(B, P)`` float32: one backward pass per row.
+
+    (``torch.func.vmap`` does not batch through ``nn.GRU``; a loop of backward passes is exact and, at about
+    7 ms a row, cheap next to the rest of the benchmark.)
+    """
+    out = np.zeros((len(prompts), sum(p.numel() for p in policy.parameters())), dtype=np.float32)
+    for i in range(len(prompts)):
+        policy.zero_grad()
+        sequence_logprobs(policy, prompts[i : i + 1], responses[i : i + 1], mask[i : i + 1], temperature).sum().backward()
+        out[i] = flat_grad(policy).float().numpy()
+        if on_row is not None:
+            on_row()
+    return out
+
+
+def gram(scores: np.ndarray, g: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """``S S^T`` ``(U, U)`` and ``S g`` ``(U,)`` accumulated in float64 over column chunks of ``S`` (U, P)."""
+    n = scores.shape[0]
+    out, along = np.zeros((n, n)), np.zeros(n)
+    for lo in range(0, scores.shape[1], chunk):
+        block = scores[:, lo : lo + chunk].astype(np.float64)  # (U, c)
+        out += block @ block.T
+        along += block @ g[lo : lo + chunk]
+    return out, along
+
+
+def draw_pool(policy: Policy, problems: list[Problem], n: int, generator: torch.Generator, temperature: float):
+    """``n`` rollouts per prompt: rewards ``(M, n)``, distinct-row index ``(M, n)`` and the distinct rows
+    (prompt tokens, responses, masks) as tensors."""
+    prompt_set = PromptSet.from_problems(problems)
+    m = len(problems)
+    responses, mask, rewards = Sampler(policy, prompt_set, generator, temperature).draw(np.arange(m), np.full(m, n))
+    which = np.repeat(np.arange(m), n)  # (M n,)
+    key = np.concatenate([which[:, None], np.where(mask.numpy(), responses.numpy(), -1)], axis=1)  # (M n, 1 + T)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    rows = torch.from_numpy(first)
+    return (rewards.reshape(m, n), inverse.reshape(m, n),
+            (prompt_set.tokens[torch.from_numpy(which[first])], responses[rows], mask[rows]))
+
+
+def build_pool(policy: Policy, problems: list[Problem], n: int, generator: torch.Generator, temperature: float,
+               on_row: Callable[[], None] | None = None) -> tuple[Pool, torch.Tensor]:
+    """The snapshot's :class:`Pool` and its exact gradient ``(P,)``."""
+    pass_rate, g = exact_gradient(policy, problems, temperature)
+    rewards, row, (prompts, responses, mask) = draw_pool(policy, problems, n, generator, temperature)
+    scores = score_gradients(policy, prompts, responses, mask, temperature, on_row)
+    gram_matrix, along = gram(scores, g.numpy())
+    return Pool(rewards, row, gram_matrix, along, float(g @ g), pass_rate, optimal_baseline(rewards, row, gram_matrix)), g
+
+
+def optimal_baseline(rewards: np.ndarray, row: np.ndarray, gram_matrix: np.ndarray) -> np.ndarray:
+    """b*(x) = sum_i r_i ||s_i||^2 / sum_i ||s_i||^2 over each prompt's pool rollouts, ``(M,)``."""
+    norms = np.diag(gram_matrix)[row]  # (M, n)
+    return (rewards * norms).sum(1) / np.maximum(norms.sum(1), 1e-300)
+
+
+def monte_carlo_check(policy: Policy, problems: list[Problem], g: torch.Tensor, n: int,
+                      generator: torch.Generator, temperature: float, pass_rate: np.ndarray) -> dict:
+    """Cosine and relative squared error of an ``n``-rollout estimate with the exact p(x) as baseline against
+    the exact gradient, and the agreement of its two halves (the convergence check)."""
+    m = len(problems)
+    prompt_set = PromptSet.from_problems(problems)
+    responses, mask, rewards = Sampler(policy, prompt_set, generator, temperature).draw(np.arange(m), np.full(m, n))
+    which = np.repeat(np.arange(m), n)
+    half = np.tile(np.arange(n) < n // 2, m)  # (M n,) first half of each prompt's rollouts
+    weight = torch.from_numpy((rewards - pass_rate[which]) / (m * n))  # (M n,)
+    halves = []
+    for part in (half, ~half):
+        policy.zero_grad()
+        idx = torch.from_numpy(np.flatnonzero(part))
+        for lo in range(0, len(idx), 4096):
+            at = idx[lo : lo + 4096]
+            logp = sequence_logprobs(policy, prompt_set.tokens[torch.from_numpy(which)[at]], responses[at], mask[at],
+                                     temperature)
+            (logp.double() * weight[at]).sum().backward()
+        halves.append(2 * flat_grad(policy))  # each half alone, on the full estimate's scale
+    full = (halves[0] + halves[1]) / 2
+
+    def cos(a, b):
+        return float(a @ b / (a.norm() * b.norm()))
+
+    return {"rollouts_per_prompt": n, "cosine": cos(full, g), "rel_sq_error": float((full - g).square().sum() / (g @ g)),
+            "half_cosine": cos(halves[0], halves[1]),
+            "half_rel_sq_error": float((halves[0] - g).square().sum() / (g @ g))}
+
+
+def subsets(m: int, n: int, k: int, repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """``(R, M, k)`` positions: for every repeat and prompt, k of the pool's n rollouts without replacement."""
+    return np.argsort(rng.random((repeats, m, n)), axis=2)[..., :k]
+
+
+def advantages(name: str, rewards: np.ndarray, prior: np.ndarray | None, prior_var: np.ndarray | None,
+               pool: Pool) -> np.ndarray:
+    """One repeat's advantages ``(M k,)`` (dropped rollouts at 0) for rewards ``(M, k)``."""
+    m, k = rewards.shape
+    flat = rewards.reshape(-1)
+    if name in (FLOOR, OPTIMAL):
+        return flat - np.repeat(pool.pass_rate if name == FLOOR else pool.optimal, k)
+    if name == NO_BASELINE:
+        return flat.astype(float)
+    group = np.repeat(np.arange(m), k)
+    out = compute(name, flat, group, prior=None if prior is None else np.repeat(prior, k),
+                  prior_var=None if prior_var is None else np.repeat(prior_var, k))
+    return np.where(out.keep, out.advantage, 0.0)
+
+
+def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
+    """Error figures of R estimates g_hat_r = sum_u w_ru s_u, weights ``(R, U)``, against g.
+
+    ``rel_sq_error``: mean ||a g_hat - g||^2 / ||g||^2 with one scale a for all R (the least-squares one),
+    so a constant factor (a mean's (k-1)/k shrink, a fixed std division) costs nothing (``_se``: its standard
+    error over the repeats; all estimators of a k share the repeats, so their differences are paired); ``rel_sq_error_raw``
+    the same at a = 1. ``mean_rel_sq_error``: ||mean_r g_hat - g||^2 / ||g||^2 minus its own sampling noise,
+    the squared bias plus the pool's finite-sample error (the floor's value measures the latter).
+    """
+    r = len(weights)
+    dot = weights @ pool.along  # (R,)
+    sq = np.einsum("ru,ru->r", weights @ pool.gram, weights)  # (R,)
+    scale = float(dot.sum() / sq.sum()) if sq.sum() > 0 else 0.0
+    mean_w = weights.mean(0)  # (U,)
+    mean_sq, mean_dot = float(mean_w @ pool.gram @ mean_w), float(mean_w @ pool.along)
+    spread = float(np.mean(sq - 2 * weights @ pool.gram @ mean_w + mean_sq))  # mean ||g_hat_r - mean||^2
+    cosine = np.where(sq > 0, dot / np.sqrt(np.maximum(sq, 1e-300) * pool.g_sq), 0.0)
+    error = (scale**2 * sq - 2 * scale * dot + pool.g_sq) / pool.g_sq  # (R,)
+    return {
+        "cosine": float(cosine.mean()), "cosine_se": float(cosine.std(ddof=1) / np.sqrt(r)),
+        "scale": scale, "rel_sq_error": float(error.mean()), "rel_sq_error_se": float(error.std(ddof=1) / np.sqrt(r)),
+        "rel_sq_error_raw": float(np.mean(sq - 2 * dot + pool.g_sq) / pool.g_sq),
+        "mean_along": mean_dot / pool.g_sq,
+        "mean_rel_sq_error": (mean_sq - 2 * mean_dot + pool.g_sq - spread / (r - 1)) / pool.g_sq,
+    }
+
+
+def estimate_cell(name: str, prior, prior_var, pool: Pool, picks: np.ndarray) -> dict | None:
+    """Figures of one (estimator, prior, k) over the repeats ``picks`` ``(R, M, k)``; None if undefined."""
+    r, m, k = picks.shape
+    rows = np.take_along_axis(np.broadcast_to(pool.row, (r, *pool.row.shape)), picks, axis=2)  # (R, M, k)
+    rewards = np.take_along_axis(np.broadcast_to(pool.rewards, (r, *pool.rewards.shape)), picks, axis=2)
+    weights = np.zeros((r, len(pool.along)))
+    try:
+        for i in range(r):
+            adv = advantages(name, rewards[i], prior, prior_var, pool)
+            weights[i] = np.bincount(rows[i].reshape(-1), weights=adv / (m * k), minlength=len(pool.along))
+    except UndefinedError:
+        return None
+    return cell_stats(weights, pool)
+
+
+def value_prior(policy: Policy, batch: list[Problem], context: list[Problem], settings: GradientSettings,
+                generator: torch.Generator, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """The value model's prior on the batch (unseen prompts) from text and a context of other prompts'
+    pass rates (4 rollouts each) under the snapshot policy: the fresh-prompt situation."""
+    from v05.rl.sampler import pass_rates
+    from v05.value import ValueModel
+    from v05.value.prior import OutcomeHistory, ValueModelPrior
+
+    model = ValueModel.load(settings.value_model)
+    rates = pass_rates(Sampler(policy, PromptSet.from_problems(context), generator, temperature), 4)
+    history = OutcomeHistory()
+    history.add(0, [p.prompt for p in context], rates, np.full(len(context), 4))
+    source = ValueModelPrior(model, context_size=len(context), history_steps=1, history_block=1)
+    return source.predict(history, 1, [p.prompt for p in batch])
+
+
+def priors(pass_rate: np.ndarray, value: tuple[np.ndarray, np.ndarray], settings: GradientSettings,
+           rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The priors fused by V0.5 forms: (mean, variance) by name."""
+    noisy = noise_prior(pass_rate, settings.noise_sd, rng)
+    halluc = hallucination_prior(pass_rate, settings.hallucination, rng)
+    return {"value": value, "oracle": (pass_rate.copy(), np.zeros_like(pass_rate)),
+            f"noisy({settings.noise_sd:g})": (noisy.prior, noisy.prior_var),
+            f"halluc({settings.hallucination:g})": (halluc.prior, halluc.prior_var)}
+
+
+OSLA_ESTIMATOR = "v05_eb"
+"""The estimator fused on OSLA-allocated rollouts (the default, ``v05``)."""
+
+
+def _osla_configs():
+    from v05.budget import OslaConfig
+
+    return tuple(OslaConfig(k_init=k, k_max=4 * k, rule=rule, max_rounds=cap)
+                 for k in (2, 4) for rule, cap in (("paper", None), ("eb", None), ("paper", 2)))
+
+
+OSLA_CONFIGS = _osla_configs()
+"""OSLA settings measured (k_max = 4 k_init; paper and eb rules; the paper rule also with max_rounds = 2)."""
+
+
+def rows_to_run(prior_names: list[str]) -> list[tuple[str, str | None]]:
+    """(estimator, prior name or None) for every row of the report: the floor, the optimal constant baseline,
+    no baseline, then every
+    registered estimator (those fusing a prior once per prior)."""
+    out = [(FLOOR, None), (OPTIMAL, None), (NO_BASELINE, None)]
+    for name in list_estimators():
+        out += [(name, p) for p in prior_names] if get_estimator(name).uses_prior else [(name, None)]
+    return out
+
+
+def measure_snapshot(label: str, policy: Policy, batch: list[Problem], context: list[Problem],
+                     settings: GradientSettings, temperature: float, tick: Callable[[str, int], None]) -> dict:
+    """Every cell of one snapshot (see the module docstring)."""
+    policy.requires_grad_(True)
+    gen = torch.Generator().manual_seed(settings.seed)
+    rng = np.random.default_rng([settings.seed, 7])
+    tick(f"{label}: score gradients", 0)
+    pool, g = build_pool(policy, batch, settings.pool, gen, temperature, on_row=lambda: tick("", 0))
+    check = monte_carlo_check(policy, batch, g, settings.mc_rollouts, gen, temperature, pool.pass_rate)
+    with torch.no_grad():
+        value = value_prior(policy, batch, context, settings, gen, temperature)
+    prior_by_name = priors(pool.pass_rate, value, settings, rng)
+    cells = []
+    for k in settings.group_sizes:
+        picks = subsets(len(batch), settings.pool, k, settings.repeats, rng)
+        for name, prior_name in rows_to_run(list(prior_by_name)):
+            prior, prior_var = prior_by_name[prior_name] if prior_name else (None, None)
+            stats = estimate_cell(name, prior, prior_var, pool, picks)
+            cells.append({"snapshot": label, "estimator": name, "prior": prior_name, "k": k, **(stats or {})})
+            tick(f"{label}: k={k} {name}", 1)
+    for config in OSLA_CONFIGS:
+        for prior_name in ("value", "oracle"):
+            prior, prior_var = prior_by_name[prior_name]
+            stats = osla_cell(OSLA_ESTIMATOR, prior, prior_var, pool, config, settings.repeats, rng)
+            cells.append({"snapshot": label, "estimator": OSLA_ESTIMATOR, "prior": prior_name, "k": config.k_init,
+                          "osla": {"k_init": config.k_init, "k_max": config.k_max, "rule": config.rule,
+                                   "max_rounds": config.max_rounds}, **stats})
+            tick(f"{label}: OSLA {config.rule} k_init={config.k_init}", 1)
+    floor = {c["k"]: c for c in cells if c["estimator"] == FLOOR}
+    for c in cells:
+        if "rel_sq_error" in c and "osla" not in c:
+            c["excess"] = c["rel_sq_error"] - floor[c["k"]]["rel_sq_error"]
+            c["bias_sq"] = c["mean_rel_sq_error"] - floor[c["k"]]["mean_rel_sq_error"]
+    prior_mse = {n: float(np.mean((m - pool.pass_rate) ** 2)) for n, (m, _) in prior_by_name.items()}
+    return {"label": label, "mean_pass_rate": float(pool.pass_rate.mean()), "grad_norm": float(np.sqrt(pool.g_sq)),
+            "distinct_rows": int(len(pool.along)), "monte_carlo": check, "prior_mse": prior_mse, "cells": cells}
+
+
+def snapshot_config(settings: GradientSettings, rollouts: int):
+    """The GRPO k=4 run (demo task and warm-up) whose weights after ``rollouts`` are a snapshot."""
+    from v05.rl.config import TrainConfig
+
+    return TrainConfig().with_settings({"method.estimator": "grpo", "method.group_size": 4, "threads": 1,
+                                        "seed": settings.seed, "total_rollouts": max(rollouts, 128),
+                                        "eval.every_rollouts": max(rollouts, 128)})
+
+
+def snapshot_policy(settings: GradientSettings, rollouts: int, work_dir: Path, cache: Path) -> Policy:
+    """The warm-up (``rollouts == 0``) or a GRPO k=4 run's policy after ``rollouts`` (trained here, or resumed
+    from ``work_dir`` if an earlier call finished it)."""
+    from v05.rl.checkpoint import load_checkpoint
+    from v05.rl.loop import train
+    from v05.rl.setup import warm_start
+    from v05.rl.task import ArithmeticTask
+
+    cfg = snapshot_config(settings, rollouts)
+    policy = Policy(cfg.policy)
+    if rollouts == 0:
+        task = ArithmeticTask.build(cfg.task.n_train, cfg.task.n_eval, cfg.task.seed)
+        policy.load_state_dict(warm_start(cfg, task, cache))
+        return policy
+    run_dir = work_dir / f"grpo_k4_{rollouts}"
+    train(cfg, run_dir, warmup_cache=cache, tensorboard=False)
+    tensors = load_checkpoint(run_dir).tensors
+    policy.load_state_dict({k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")})
+    return policy
+
+
+def run(settings: GradientSettings, out: Path, *, cache: Path | None = None,
+        tick: Callable[[str, int], None] = lambda text, n: None) -> dict:
+    """Measure every snapshot; returns the report (``write`` in :mod:`v05.bench.gradient_report` saves it).
+
+    ``tick(text, n)`` reports progress: ``n`` cells done (0 for a step inside one).
+    """
+    from v05.rl.task import ArithmeticTask
+
+    torch.set_num_threads(1)
+    out = Path(out)
+    cache = Path(cache) if cache is not None else out / "warmup"
+    cfg = snapshot_config(settings, 0)
+    task = ArithmeticTask.build(cfg.task.n_train, cfg.task.n_eval, cfg.task.seed)
+    order = np.random.default_rng([settings.seed, 3]).permutation(len(task.train))
+    batch = [task.train[i] for i in order[: settings.prompts]]
+    context = [task.train[i] for i in order[settings.prompts : settings.prompts + settings.context]]
+    snapshots = []
+    for rollouts in settings.snapshots:
+        label = "warm-up" if rollouts == 0 else f"GRPO k=4 after {rollouts} rollouts"
+        tick(f"{label}: policy", 0)
+        policy = snapshot_policy(settings, rollouts, out / "runs", cache)
+        snapshots.append(measure_snapshot(label, policy, batch, context, settings, cfg.temperature, tick))
+    return {"settings": {**asdict(settings), "temperature": cfg.temperature}, "snapshots": snapshots}
+
+
+def cell_count(settings: GradientSettings) -> int:
+    """Cells the run measures (the progress bar's total)."""
+    per_snapshot = len(settings.group_sizes) * len(rows_to_run(["value", "oracle", "noisy", "halluc"]))
+    return len(settings.snapshots) * (per_snapshot + 2 * len(OSLA_CONFIGS))
+
+
+def osla_weights(name: str, prior: np.ndarray, prior_var: np.ndarray | None, pool: Pool, config,
+                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """One OSLA repeat: the planner draws each prompt's rollouts in a random order from its pool; returns the
+    estimate's row weights ``(U,)`` (each prompt's rollouts averaged, then the prompts: an unbiased estimate
+    of g's form) and the rollouts drawn."""
+    from v05.budget import RolloutPlan
+
+    m, n = pool.rewards.shape
+    order = np.argsort(rng.random((m, n)), axis=1)  # (M, n)
+    taken = np.zeros(m, dtype=np.int64)
+    plan, rows = RolloutPlan(prior, config), []
+    while round_ := plan.request():
+        picks = [order[j, taken[j] : taken[j] + c] for j, c in round_]
+        taken[round_.index] += round_.n
+        plan.record(np.repeat(round_.index, round_.n),
+                    np.concatenate([pool.rewards[j, p] for (j, _), p in zip(round_, picks)]))
+        rows.append(np.concatenate([pool.row[j, p] for (j, _), p in zip(round_, picks)]))
+    alloc = plan.result()
+    out = compute(name, alloc.rewards, alloc.group, prior=prior[alloc.group],
+                  prior_var=None if prior_var is None else prior_var[alloc.group])
+    adv = np.where(out.keep, out.advantage, 0.0) / (m * alloc.counts[alloc.group])
+    return np.bincount(np.concatenate(rows), weights=adv, minlength=len(pool.along)), int(alloc.counts.sum())
+
+
+def osla_cell(name: str, prior, prior_var, pool: Pool, config, repeats: int, rng: np.random.Generator) -> dict:
+    """Figures of ``repeats`` OSLA-allocated estimates, and their mean rollouts per prompt."""
+    results = [osla_weights(name, prior, prior_var, pool, config, rng) for _ in range(repeats)]
+    weights = np.stack([w for w, _ in results])  # (R, U)
+    return {**cell_stats(weights, pool), "rollouts_per_prompt": float(np.mean([n for _, n in results])) / len(pool.rewards)}

@@ -1,0 +1,220 @@
+"""``v05 bench rl-regimes``: a regime map of training gains at equal rollouts (issue 11, item 2).
+
+Every (group size k, prompt stream, difficulty mix) condition trains each method on the same seeds; a seed
+fixes the prompt order and the sampling generator, and all seeds of a condition share its warm-up. The score
+of a run is the exact mean pass rate of its final policy on the 256 held-out prompts (teacher forcing,
+:mod:`v05.rl.exact`: no sampling noise in the score). Each method is compared with GRPO at the same
+condition and seed: mean paired difference and its 95% t-interval over seeds.
+
+The conditions (fixed before any result was seen; docs/rl.md, "Regime map"):
+
+- k = 2, 4 (OSLA: k_init = k, k_max = 4k);
+- ``recurring``: a pool of 1024 prompts read in epochs (the demo) vs ``fresh``: 5120 prompts, each read once
+  (``task.stream = "fresh"``; no prompt has an outcome history: the value model sees its text and the
+  policy's recent context only);
+- ``spread``: the demo's warm-up on chains of 2-8 terms vs ``u-shaped``: a warm-up on chains of at most 4
+  terms (``warmup.max_terms = 4``), which learns short chains and not long ones, so most pass rates sit near
+  0 or 1 (the report gives the share within 0.1 of either end);
+- methods: GRPO, RLOO, V0.5 (``v05`` with the value-model prior), V0.5 with the oracle prior (the exact pass
+  rate, ``prior.source = "exact"``), V0.5 + OSLA (value-model prior).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from v05._validation import check_positive_int
+
+METHODS = {
+    "GRPO": {"method.estimator": "grpo"},
+    "RLOO": {"method.estimator": "rloo"},
+    "V0.5": {"method.estimator": "v05"},
+    "V0.5 oracle prior": {"method.estimator": "v05", "prior.source": "exact"},
+    "V0.5 + OSLA": {"method.estimator": "v05", "method.allocation": "osla"},
+}
+"""The compared methods (settings on top of the condition's); GRPO is the reference."""
+REFERENCE = "GRPO"
+STREAMS = {"recurring": "epochs", "fresh": "fresh"}
+DIFFICULTIES = {"spread": 8, "u-shaped": 4}
+"""Difficulty mix -> the warm-up's longest chain (``warmup.max_terms``)."""
+
+
+@dataclass(frozen=True)
+class RegimeSettings:
+    """Sizes of the regime map (defaults: 120 runs, about 15 CPU-minutes; docs/rl.md)."""
+
+    group_sizes: tuple[int, ...] = (2, 4)
+    streams: tuple[str, ...] = ("recurring", "fresh")
+    difficulties: tuple[str, ...] = ("spread", "u-shaped")
+    methods: tuple[str, ...] = tuple(METHODS)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    total_rollouts: int = 10240
+    """Rollouts of every run (a quarter of the demo's)."""
+    recurring_prompts: int = 1024
+    """Pool of the recurring stream (the demo's)."""
+    fresh_prompts: int = 5120
+    """Pool of the fresh stream (every prompt a k = 2 run reads, each once)."""
+    workers: int = 2
+    value_model: str = "default"
+    extra: tuple[tuple[str, object], ...] = ()
+    """Further settings applied to every run (tests use them to shrink the runs)."""
+
+    def __post_init__(self):
+        for name, allowed in (("streams", STREAMS), ("difficulties", DIFFICULTIES), ("methods", METHODS)):
+            for value in getattr(self, name):
+                if value not in allowed:
+                    raise ValueError(f"{name}: {value!r} is not one of {sorted(allowed)}")
+        if REFERENCE not in self.methods:
+            raise ValueError(f"methods must include {REFERENCE!r}: every difference is taken to it")
+        for k in self.group_sizes:
+            check_positive_int(k, "group size", minimum=2)
+        for name in ("total_rollouts", "recurring_prompts", "fresh_prompts", "workers"):
+            check_positive_int(getattr(self, name), name)
+
+    def conditions(self) -> list[tuple[int, str, str]]:
+        """(k, stream, difficulty) of every condition."""
+        return [(k, s, d) for k in self.group_sizes for s in self.streams for d in self.difficulties]
+
+    def config(self, condition: tuple[int, str, str], method: str, seed: int):
+        """The checked TrainConfig of one run."""
+        from v05.rl.config import TrainConfig
+
+        k, stream, difficulty = condition
+        size = {"k": {"method.group_size": k}, "osla": {"osla.k_init": k, "osla.k_max": 4 * k}}
+        settings = {"total_rollouts": self.total_rollouts, "eval.every_rollouts": self.total_rollouts, "threads": 1,
+                    "seed": seed, "prior.value_model": self.value_model, "task.stream": STREAMS[stream],
+                    "task.n_train": self.recurring_prompts if stream == "recurring" else self.fresh_prompts,
+                    "warmup.max_terms": DIFFICULTIES[difficulty], **METHODS[method],
+                    **size["osla" if METHODS[method].get("method.allocation") == "osla" else "k"], **dict(self.extra)}
+        return TrainConfig().with_settings(settings)
+
+    def jobs(self) -> list[tuple[tuple[int, str, str], str, int]]:
+        """(condition, method, seed) of every run."""
+        return [(c, m, s) for c in self.conditions() for m in self.methods for s in self.seeds]
+
+
+def run_name(condition, method: str, seed: int) -> str:
+    k, stream, difficulty = condition
+    return f"k{k}_{stream}_{difficulty}_{method.replace(' ', '_').replace('+', 'plus')}_seed{seed}"
+
+
+def held_out_pass_rate(cfg, weights: dict) -> tuple[float, np.ndarray]:
+    """Mean exact pass rate of a policy with ``weights`` on the held-out set, and the per-prompt rates."""
+    from v05.rl.exact import exact_pass_rates
+    from v05.rl.policy import Policy
+    from v05.rl.task import ArithmeticTask
+
+    task = ArithmeticTask.build(cfg.task.n_train, cfg.task.n_eval, cfg.task.seed)
+    policy = Policy(cfg.policy)
+    policy.load_state_dict(weights)
+    rates = exact_pass_rates(policy, [p.prompt for p in task.eval], [p.answer for p in task.eval], cfg.temperature)
+    return float(rates.mean()), rates
+
+
+def _run_one(args) -> dict:
+    """Worker: train one run and score its final policy (top-level, picklable)."""
+    from v05.rl.checkpoint import load_checkpoint
+    from v05.rl.loop import train
+
+    condition, method, seed, cfg, run_dir, cache, messages = args
+    result = train(cfg, run_dir, warmup_cache=cache, tensorboard=False,
+                   on_record=lambda r: messages.put(r["rollouts"]))
+    tensors = load_checkpoint(run_dir).tensors
+    score, _ = held_out_pass_rate(cfg, {k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")})
+    messages.put(None)
+    return {"condition": list(condition), "method": method, "seed": seed, "held_out": score,
+            "rollouts": result.rollouts, "sampled_accuracy": result.final_accuracy}
+
+
+def prepare_warmups(settings: RegimeSettings, cache: Path) -> dict[str, dict]:
+    """Compute every condition's warm-up once (before the workers start) and describe its starting point:
+    held-out pass rate and the share of training-pool prompts with a pass rate within 0.1 of 0 or 1."""
+    from v05.rl.exact import exact_pass_rates
+    from v05.rl.policy import Policy
+    from v05.rl.setup import warm_start
+    from v05.rl.task import ArithmeticTask
+    from v05.value import ValueModel
+
+    model = ValueModel.load(settings.value_model)
+    start = {}
+    for condition in settings.conditions():
+        cfg = settings.config(condition, REFERENCE, settings.seeds[0])
+        task = ArithmeticTask.build(cfg.task.n_train, cfg.task.n_eval, cfg.task.seed)
+        model.text_difficulty([p.prompt for p in task.train + task.eval])
+        weights = warm_start(cfg, task, cache)
+        policy = Policy(cfg.policy)
+        policy.load_state_dict(weights)
+        pool = exact_pass_rates(policy, [p.prompt for p in task.train], [p.answer for p in task.train])
+        start[json.dumps(list(condition))] = {
+            "held_out": held_out_pass_rate(cfg, weights)[0], "pool_mean": float(pool.mean()),
+            "pool_extreme_share": float(np.mean((pool < 0.1) | (pool > 0.9))),
+            "pool_histogram": np.histogram(pool, bins=10, range=(0, 1))[0].tolist()}
+    return start
+
+
+def run(settings: RegimeSettings, out, *, progress=None) -> dict:
+    """Train every run (``settings.workers`` in parallel), then summarise; returns the report.
+
+    ``progress(done_runs, rollouts)`` is called as runs advance.
+    """
+    out = Path(out)
+    cache = out / "warmup"
+    start = prepare_warmups(settings, cache)
+    jobs = settings.jobs()
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager()
+    messages = manager.Queue()
+    args = [(c, m, s, settings.config(c, m, s), out / "runs" / run_name(c, m, s), cache, messages) for c, m, s in jobs]
+    try:
+        with ctx.Pool(min(settings.workers, len(jobs))) as pool:
+            pending = pool.map_async(_run_one, args, chunksize=1)
+            while not pending.ready():
+                _drain(messages, progress, timeout=0.2)
+            runs = pending.get()
+        _drain(messages, progress, timeout=0)
+    finally:
+        manager.shutdown()
+    return {"settings": {**asdict(settings), "methods_settings": {m: METHODS[m] for m in settings.methods}},
+            "start": start, "runs": runs, "cells": summarise(runs)}
+
+
+def _drain(messages, progress, timeout: float) -> None:
+    try:
+        while True:
+            item = messages.get(timeout=timeout)
+            if progress is not None:
+                progress(item)
+    except queue.Empty:
+        return
+
+
+def paired_interval(diffs: np.ndarray) -> tuple[float, float, float]:
+    """Mean of paired differences and its 95% t-interval (NaN bounds for fewer than 2 pairs)."""
+    from scipy import stats
+
+    mean = float(np.mean(diffs))
+    if len(diffs) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+    return mean, mean - half, mean + half
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One cell per (condition, method): mean held-out pass rate and the paired difference to GRPO."""
+    by = {(tuple(r["condition"]), r["method"], r["seed"]): r["held_out"] for r in runs}
+    cells = []
+    for condition, method in dict.fromkeys((tuple(r["condition"]), r["method"]) for r in runs):
+        seeds = sorted(s for c, m, s in by if c == condition and m == method)
+        values = np.array([by[condition, method, s] for s in seeds])
+        ref = np.array([by[condition, REFERENCE, s] for s in seeds])
+        mean, lo, hi = paired_interval(values - ref)
+        cells.append({"condition": list(condition), "method": method, "seeds": seeds, "held_out": float(values.mean()),
+                      "held_out_sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                      "diff_to_grpo": mean, "ci_low": lo, "ci_high": hi})
+    return cells

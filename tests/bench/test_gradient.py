@@ -1,0 +1,184 @@
+"""The gradient benchmark: exact gradient, per-row score gradients, Gram-matrix figures against slow references."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from v05.bench import gradient as gb
+from v05.bench.gradient_report import write
+from v05.cli import app
+from v05.rl.exact import exact_pass_rates
+from v05.rl.policy import Policy, PolicyConfig, supervised_warmup
+from v05.rl.task import encode_answers, encode_prompts, make_problems
+
+
+@pytest.fixture(scope="module")
+def policy():
+    """A small policy warmed up briefly on short chains, so that pass rates spread over (0, 1)."""
+    torch.manual_seed(3)
+    pol = Policy(PolicyConfig(d_embed=8, d_hidden=32))
+    data = make_problems(4096, np.random.default_rng(1), distinct=False, max_terms=3)
+    supervised_warmup(pol, torch.from_numpy(encode_prompts([p.prompt for p in data])),
+                      torch.from_numpy(encode_answers([p.answer for p in data])), steps=150, batch_size=64, lr=1e-2,
+                      generator=torch.Generator().manual_seed(0))
+    return pol
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return make_problems(6, np.random.default_rng(0), max_terms=3)
+
+
+@pytest.fixture(scope="module")
+def pool(policy, problems):
+    return gb.build_pool(policy, problems, 16, torch.Generator().manual_seed(0), 1.0)
+
+
+def test_exact_gradient_is_the_gradient_of_the_mean_pass_rate(policy, problems):
+    p, g = gb.exact_gradient(policy, problems, 1.0)
+    assert np.allclose(p, exact_pass_rates(policy, [q.prompt for q in problems], [q.answer for q in problems]))
+    # A finite difference along the gradient: J(theta + eps g) - J(theta) ~ eps ||g||^2.
+    eps = 1e-3
+    shifted = Policy(policy.config)
+    shifted.load_state_dict(policy.state_dict())
+    with torch.no_grad():
+        at = 0
+        for param in shifted.parameters():
+            param += eps * g[at : at + param.numel()].reshape(param.shape).float()
+            at += param.numel()
+    p2 = exact_pass_rates(shifted, [q.prompt for q in problems], [q.answer for q in problems])
+    assert (p2.mean() - p.mean()) == pytest.approx(eps * float(g @ g), rel=0.05)
+
+
+def test_monte_carlo_converges_to_the_exact_gradient(policy, problems, pool):
+    pl, g = pool
+    check = gb.monte_carlo_check(policy, problems, g, 4000, torch.Generator().manual_seed(1), 1.0, pl.pass_rate)
+    assert check["cosine"] > 0.97 and check["rel_sq_error"] < 0.06
+    assert check["half_rel_sq_error"] > check["rel_sq_error"]  # half the rollouts, more error
+
+
+def test_pool_rows_are_distinct_and_every_correct_response_shares_one_row(policy, problems):
+    rewards, row, (prompts, responses, mask) = gb.draw_pool(policy, problems, 16, torch.Generator().manual_seed(0), 1.0)
+    assert rewards.shape == row.shape == (6, 16) and row.max() + 1 == len(prompts) == len(responses)
+    for m in range(6):
+        assert len(set(row[m][rewards[m] == 1].tolist())) <= 1
+        assert not set(row[m]) & set(row[(m + 1) % 6])  # rows never cross prompts
+
+
+def test_score_gradients_sum_like_one_backward_pass(policy, problems):
+    _, _, (prompts, responses, mask) = gb.draw_pool(policy, problems, 8, torch.Generator().manual_seed(2), 1.0)
+    scores = gb.score_gradients(policy, prompts, responses, mask, 1.0)  # (U, P)
+    w = np.random.default_rng(0).normal(size=len(prompts))
+    policy.zero_grad()
+    (gb.sequence_logprobs(policy, prompts, responses, mask, 1.0).double() * torch.from_numpy(w)).sum().backward()
+    assert np.allclose(w @ scores.astype(np.float64), gb.flat_grad(policy).numpy(), atol=1e-4)
+
+
+def test_cell_stats_match_a_reference_loop_over_explicit_gradients(policy, problems):
+    pass_rate, g = gb.exact_gradient(policy, problems, 1.0)
+    rewards, row, (prompts, responses, mask) = gb.draw_pool(policy, problems, 16, torch.Generator().manual_seed(0), 1.0)
+    scores = gb.score_gradients(policy, prompts, responses, mask, 1.0).astype(np.float64)  # (U, P)
+    gram, along = gb.gram(scores, g.numpy(), chunk=1000)
+    pl = gb.Pool(rewards, row, gram, along, float(g @ g), pass_rate, gb.optimal_baseline(rewards, row, gram))
+    weights = np.random.default_rng(1).normal(size=(5, len(prompts)))
+    stats = gb.cell_stats(weights, pl)
+    g_np = g.numpy()
+    est = weights @ scores  # (R, P): every estimate formed explicitly
+    cos = [e @ g_np / np.linalg.norm(e) / np.linalg.norm(g_np) for e in est]
+    a = sum(e @ g_np for e in est) / sum(e @ e for e in est)
+    err = np.mean([np.sum((a * e - g_np) ** 2) for e in est]) / (g_np @ g_np)
+    mean = est.mean(0)
+    spread = np.mean([np.sum((e - mean) ** 2) for e in est])
+    assert stats["cosine"] == pytest.approx(np.mean(cos), rel=1e-6)
+    assert stats["scale"] == pytest.approx(a, rel=1e-6)
+    assert stats["rel_sq_error"] == pytest.approx(err, rel=1e-6)
+    errs = [np.sum((a * e - g_np) ** 2) / (g_np @ g_np) for e in est]
+    assert stats["rel_sq_error_se"] == pytest.approx(np.std(errs, ddof=1) / np.sqrt(5), rel=1e-6)
+    assert stats["rel_sq_error_raw"] == pytest.approx(np.mean([np.sum((e - g_np) ** 2) for e in est]) / (g_np @ g_np))
+    assert stats["mean_rel_sq_error"] == pytest.approx((np.sum((mean - g_np) ** 2) - spread / 4) / (g_np @ g_np))
+
+
+def test_identities_between_estimators(pool):
+    """RLOO's advantages are the mean baseline's times k/(k-1): same cosine and same error after scaling;
+    the 'prior' estimator with the oracle prior is the floor."""
+    pl, _ = pool
+    picks = gb.subsets(6, 16, 4, 30, np.random.default_rng(0))
+    rloo, mean = (gb.estimate_cell(n, None, None, pl, picks) for n in ("rloo", "mean"))
+    assert rloo["cosine"] == pytest.approx(mean["cosine"]) and rloo["rel_sq_error"] == pytest.approx(mean["rel_sq_error"])
+    assert rloo["scale"] == pytest.approx(mean["scale"] * 3 / 4)
+    floor = gb.estimate_cell(gb.FLOOR, None, None, pl, picks)
+    oracle = gb.estimate_cell("prior", pl.pass_rate, np.zeros(6), pl, picks)
+    assert oracle["rel_sq_error"] == pytest.approx(floor["rel_sq_error"])
+
+
+def test_subsets_draw_without_replacement():
+    picks = gb.subsets(3, 8, 8, 4, np.random.default_rng(0))
+    assert picks.shape == (4, 3, 8) and all(sorted(p.tolist()) == list(range(8)) for p in picks.reshape(-1, 8))
+
+
+def test_a_snapshot_measures_every_cell_and_reports(policy, problems, tmp_path):
+    settings = gb.GradientSettings(prompts=6, pool=8, repeats=5, group_sizes=(2, 4), mc_rollouts=16, context=8)
+    context = make_problems(8, np.random.default_rng(5), max_terms=3)
+    ticks = []
+    snap = gb.measure_snapshot("tiny", policy, problems, context, settings, 1.0, lambda text, n: ticks.append(n))
+    assert sum(ticks) == len(snap["cells"]) == 2 * len(gb.rows_to_run(["a", "b", "c", "d"])) + 2 * len(gb.OSLA_CONFIGS)
+    assert {c["prior"] for c in snap["cells"]} == {None, "value", "oracle", "noisy(0.5)", "halluc(0.1)"}
+    assert all(np.isfinite(c["rel_sq_error"]) for c in snap["cells"])
+    report = {"settings": {**settings.__dict__, "temperature": 1.0}, "snapshots": [snap]}
+    paths = write(report, tmp_path)
+    assert json.loads(paths["json"].read_text())["snapshots"][0]["label"] == "tiny"
+    assert "| v05_eb_mix | halluc(0.1) |" in paths["markdown"].read_text() and paths["png"].stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"group_sizes": (1,)}, "group size == 1, must be >= 2"),
+    ({"group_sizes": (8,), "pool": 4}, r"group size 8 exceeds pool \(4\)"),
+    ({"hallucination": 1.5}, "hallucination"),
+])
+def test_bad_settings_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        gb.GradientSettings(**settings)
+
+
+def test_cli_rejects_bad_settings_in_one_line(tmp_path):
+    res = CliRunner().invoke(app, ["bench", "gradient", "--out", str(tmp_path), "--k", "2,x"])
+    assert res.exit_code == 2 and "--k: 'x' is not an integer" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["bench", "gradient", "--out", str(tmp_path), "--k", "1"])
+    assert res.exit_code == 2 and "group size == 1, must be >= 2" in res.output
+
+
+def test_the_optimal_constant_baseline_has_the_least_raw_error(pool):
+    """Raw (unscaled) error is (1/k) E||(r - b) s||^2 + const in b: b* minimises it over constant baselines,
+    so shifting it either way costs error (measured on the same repeats)."""
+    pl, _ = pool
+    picks = gb.subsets(6, 16, 4, 40, np.random.default_rng(3))
+    best = gb.estimate_cell(gb.OPTIMAL, None, None, pl, picks)["rel_sq_error_raw"]
+    for shift in (-0.2, 0.2):
+        moved = gb.Pool(**{**pl.__dict__, "optimal": np.clip(pl.optimal + shift, 0, 1)})
+        assert gb.estimate_cell(gb.OPTIMAL, None, None, moved, picks)["rel_sq_error_raw"] > best
+
+
+def test_osla_repeats_follow_the_planner_and_average_each_prompt(pool):
+    """A prior that is exact and certain stops every prompt at k_init: OSLA then equals fixed k = k_init drawn
+    the same way, and a wrong prior draws more."""
+    from v05.budget import OslaConfig
+
+    pl, _ = pool
+    config = OslaConfig(k_init=2, k_max=8)
+    weights, drawn = gb.osla_weights("v05_eb", pl.pass_rate, None, pl, config, np.random.default_rng(0))
+    assert drawn >= 2 * 6 and weights.shape == pl.along.shape
+    cell = gb.osla_cell("v05_eb", pl.pass_rate, None, pl, config, 20, np.random.default_rng(0))
+    wrong = gb.osla_cell("v05_eb", 1 - pl.pass_rate, None, pl, config, 20, np.random.default_rng(0))
+    assert 2 <= cell["rollouts_per_prompt"] <= wrong["rollouts_per_prompt"] <= 8
+    # Reference: the same repeat's weights formed rollout by rollout.
+    rng = np.random.default_rng(5)
+    w, _ = gb.osla_weights("mean", pl.pass_rate, None, pl, OslaConfig(k_init=16, k_max=16), rng)
+    ref = np.zeros_like(w)
+    for j in range(6):
+        r = pl.rewards[j]
+        for i in range(16):
+            ref[pl.row[j, i]] += (r[i] - r.mean()) / (6 * 16)
+    assert np.allclose(w, ref)
