@@ -15,7 +15,11 @@ METRIC_ORDER = ("auc", "brier", "mse", "ece", "coverage_1sigma", "coverage_90")
 
 
 def write_report(result: dict, out, *, title: str, meta: dict) -> dict:
-    """Write the three files into ``out`` and return the JSON document."""
+    """Write the three files into ``out`` and return the JSON document.
+
+    ``meta`` is stored as given (e.g. the table, the training data and ``in_sample``: what of the evaluated
+    policies and prompts the models were trained on, with a warning line when the figures are in sample).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"title": title, **meta, "n_queries": int(len(result["pass_rate"])),
@@ -27,14 +31,24 @@ def write_report(result: dict, out, *, title: str, meta: dict) -> dict:
 
 
 def markdown_table(doc: dict) -> str:
-    """One row per method; AUC is intra-context (per policy, then averaged)."""
+    """One row per method; AUC is intra-context (per policy, then averaged); ``[lo, hi]`` are 95% intervals."""
     lines = [f"# {doc['title']}", "", f"{doc['n_policies']} policies, {doc['n_queries']} query rows. "
-             f"Default method: `{doc['default']}`.", "",
-             "| method | " + " | ".join(METRIC_ORDER) + " |", "|---" * (len(METRIC_ORDER) + 1) + "|"]
+             f"Default method: `{doc['default']}`."]
+    warning = (doc.get("in_sample") or {}).get("warning")
+    if warning:
+        lines += ["", f"**Warning:** {warning}."]
+    lines += ["", "| method | " + " | ".join(METRIC_ORDER) + " |", "|---" * (len(METRIC_ORDER) + 1) + "|"]
     for name, m in doc["methods"].items():
-        cells = [f"{m[k]:.3f}" if k in m else "" for k in METRIC_ORDER]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(format_metric(m, k) for k in METRIC_ORDER) + " |")
     return "\n".join(lines) + "\n"
+
+
+def format_metric(metrics: dict, key: str) -> str:
+    """``0.612 [0.590, 0.634]`` when an interval is known, ``0.612`` otherwise, empty when absent."""
+    if key not in metrics:
+        return ""
+    ci = metrics.get(f"{key}_ci")
+    return f"{metrics[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
 def plot_calibration(result: dict, path, *, title: str) -> None:
