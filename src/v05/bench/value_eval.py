@@ -272,3 +272,34 @@ def _require_prompts(table):
         raise ValueError("the table has no 'prompt' column; the value model needs prompt texts")
     cols = table.columns()
     return PassRateTable(**{k: v.astype(object) if v.dtype.kind == "U" else v for k, v in cols.items()})
+
+
+def question_subset(table, n: int, *, seed: int = 0):
+    """The rows of ``n`` prompts drawn at random (seeded) from ``table``'s distinct ``prompt_id`` values, all
+    policies kept; ``n`` = 0 or more than there are keeps every row. A cheaper fixed sample of a large table
+    (e.g. for comparing encoders whose first embedding pass takes hours)."""
+    ids = np.unique(table.prompt_id)
+    if n <= 0 or n >= len(ids):
+        return table
+    chosen = np.random.default_rng(seed).permutation(ids)[:n]
+    return table.select(np.isin(table.prompt_id, chosen))
+
+
+def combine(results: list, *, n_boot: int = 0, seed: int = 0) -> dict:
+    """Pool :func:`evaluate` results of several seeds: each (policy, seed) pair is one group, so the
+    intra-context AUC is the mean over policies and seeds and the bootstrap resamples within each pair."""
+    if len(results) == 1 and not n_boot:
+        return results[0]
+    groups = np.concatenate([np.char.add(r["policy"].astype(str), f"#{k}") for k, r in enumerate(results)])
+    p = np.concatenate([r["pass_rate"] for r in results])
+    n = np.concatenate([r["n_samples"] for r in results])
+    predictions = {}
+    for name, (_, var) in results[0]["predictions"].items():
+        mean = np.concatenate([r["predictions"][name][0] for r in results])
+        predictions[name] = (mean, None if var is None else np.concatenate([r["predictions"][name][1] for r in results]))
+    methods = {k: summarize(m, p, groups, var=v, n_samples=None if v is None else n) for k, (m, v) in predictions.items()}
+    if n_boot:
+        _add_intervals(methods, predictions, p, groups, n_boot=n_boot, seed=seed)
+    records = [r["in_sample"] for r in results]
+    return {"methods": methods, "predictions": predictions, "pass_rate": p, "policy": groups, "n_samples": n,
+            "in_sample": records[0] if all(rec == records[0] for rec in records) else records}
