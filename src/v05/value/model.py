@@ -191,7 +191,7 @@ class ValueModel:
         if self.adapt:
             correction = self._correction(texts, d_prior, prompt_idx[: len(ctx_p)], ctx_p, ctx_n)
             shift, shift_var = correction(d_prior, self._features(texts))
-            d_prior, tau2 = d_prior - shift, correction.residual_var + shift_var
+            d_prior, tau2 = d_prior - shift, self.tau2_ + shift_var
         fit = fit_irt(policy_idx, prompt_idx, rows_p, rows_n, d_prior, int(policy_idx.max()) + 1, tau2=tau2, s2=self.s2_)
         target = np.fromiter((index[t] for t in target_prompts), dtype=np.int64)
         shift = stacked_shift(fit, policy_idx, prompt_idx, rows_p, rows_n, target, prior_precision=float(self.stack_prior))
