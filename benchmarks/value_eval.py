@@ -21,6 +21,9 @@ Cells and what each model never saw in training:
     v0_column      v0_demo, each policy's 512 context prompts -> its 64 queries (V0's split). 6 models, each
                    trained on the other 5 policies minus every row on the evaluated policy's 576 prompts.
     v0_half        as v0_column, a random half of each policy's rows as context, the rest as queries.
+    v0_column_with_mmlupro  as v0_column, each model also trained on all of mmlupro_29models (as the
+                   shipped default is): does a second domain in training help or hurt? (added to the
+                   protocol after the first two cells had run, before any result of it)
     mmlupro        mmlupro_29models (models view), half split; 5 folds of models, each model trained on
                    the other folds' models (all questions: the queries were seen under other models).
     mmlupro_by_category  the mmlupro models above, evaluated on one category at a time (context and
@@ -44,7 +47,8 @@ encoder comparison (a causal LM embeds the full 12k questions in hours on 2 shar
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --out runs/bench/value
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --priors --settings none --out runs/bench/value
 
-Writes --out/<cell>/value.{json,md} + calibration.png, and --out/summary.{json,md,png}.
+Writes --out/<cell>/value.{json,md} + calibration.png, and --out/summary.{json,md,png} over every cell
+found in --out (cells may be run in separate invocations).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from v05.bench.value_eval import bench_priors, combine, evaluate, leave_policies
 from v05.bench.value_report import markdown_table, write_report, write_summary
 from v05.data import load_mmlupro, load_v0_demo
 
-CELLS = ("v0_column", "v0_half", "mmlupro", "mmlupro_by_category", "v0_from_mmlupro_column", "v0_from_mmlupro_half",
+CELLS = ("v0_column", "v0_half", "v0_column_with_mmlupro", "mmlupro", "mmlupro_by_category", "v0_from_mmlupro_column", "v0_from_mmlupro_half",
          "mmlupro_from_v0", "mmlupro_category_out")
 SEEDS = (0, 1, 2)
 CATEGORY_FOLDS = 2
@@ -115,6 +119,9 @@ def cell_runs(cell: str, data: Data, seed: int):
     if cell in ("v0_column", "v0_half"):
         models = data.models(("v0", seed), lambda: leave_policies_out(data.v0(), n_folds=6, seed=seed, unseen_prompts=True, **p))
         return [(data.v0(), models, cell.split("_")[1], seed)]
+    if cell == "v0_column_with_mmlupro":
+        models = data.models(("v0+mmlupro", seed), lambda: v0_models_with(data.mmlupro(), data.v0(), seed, p))
+        return [(data.v0(), models, "column", seed)]
     if cell in ("mmlupro", "mmlupro_by_category"):
         models = data.models(("mmlupro", seed), lambda: leave_policies_out(data.mmlupro(), n_folds=5, seed=seed, **p))
         if cell == "mmlupro":
@@ -134,6 +141,18 @@ def cell_runs(cell: str, data: Data, seed: int):
             data.mmlupro(c), n_folds=CATEGORY_FOLDS, seed=seed, train_tables=[data.mmlupro()], **p)), "half", seed)
             for c in data.categories()]
     raise ValueError(f"unknown cell {cell!r}; known: {CELLS}")
+
+
+def v0_models_with(extra, v0, seed: int, params: dict) -> dict:
+    """Leave-one-policy-out models of v0_demo (each without the policy and its prompts), each also trained on
+    the ``extra`` table."""
+    from v05.value import ValueModel
+
+    models = {}
+    for pol in np.random.default_rng(seed).permutation(v0.policies):
+        train = (v0.policy != pol) & ~np.isin(v0.prompt, v0.prompt[v0.policy == pol])
+        models[pol] = ValueModel(**params).fit(v0.select(train), extra)
+    return models
 
 
 def run_cell(cell: str, data: Data, args) -> dict:
@@ -186,9 +205,11 @@ def main() -> None:
     unknown = set(cells) - set(CELLS)
     if unknown:
         parser.error(f"unknown cells {sorted(unknown)}; known: {', '.join(CELLS)}")
-    docs = {cell: run_cell(cell, data, args) for cell in cells}
-    if docs:
-        write_summary(docs, args.out, title=f"Value model vs rivals ({args.encoder})")
+    for cell in cells:
+        run_cell(cell, data, args)
+    done = {c: json.loads((args.out / c / "value.json").read_text()) for c in CELLS if (args.out / c / "value.json").is_file()}
+    if done:  # every cell in --out so far, also from earlier invocations
+        write_summary(done, args.out, title=f"Value model vs rivals ({args.encoder})")
     if args.priors:
         prior_quality(data, args.out, args.seeds[0])
 
