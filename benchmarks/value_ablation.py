@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import logit
 
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
     table = load_v0_demo(args.data / "v0_demo")
     loss_grid(table, args.seed)
     stack_grid(args.data, args.seed)

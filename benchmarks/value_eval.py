@@ -62,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from v05.bench.value_eval import bench_priors, combine, evaluate, leave_policies_out, question_subset
 from v05.bench.value_report import markdown_table, write_report, write_summary
@@ -200,6 +201,7 @@ def main() -> None:
     args = parser.parse_args()
     args.seeds = tuple(int(s) for s in args.seeds.split(","))
     torch.set_num_threads(1)
+    threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
     data = Data(args.data, args.encoder, args.mmlupro_subset)
     cells = [] if args.settings == "none" else args.settings.split(",")
     unknown = set(cells) - set(CELLS)

@@ -22,6 +22,16 @@ SPLITS = ("half", "column")
 MMLUPRO_VIEWS = ("models", "halves")
 
 
+def _one_thread() -> None:
+    """One CPU thread for torch and for BLAS: the value model's small matrices gain nothing from more, and on a
+    shared machine a multi-threaded BLAS call can be 20 times slower than a single-threaded one."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
 def _warn(message: str) -> None:
     """One yellow ``warning:`` line on stderr (the command goes on)."""
     from rich.console import Console
@@ -77,15 +87,13 @@ def fit(
     seed: int = typer.Option(0, min=0, help="Random seed."),
 ) -> None:
     """Meta-train a value model across the policies of the given tables."""
-    import torch
-
     from v05.value import ValueModel
 
     _choice(mmlupro_view, "--mmlupro-view", MMLUPRO_VIEWS)
     _out_dir(out)
     vm = ValueModel(encoder=encoder, ridge=ridge, rank_weight=rank_weight, adapt=adapt, random_state=seed)
     vm.validate_params()
-    torch.set_num_threads(1)
+    _one_thread()
     tables = [_load(t, mmlupro_view) for t in table]
     vm.fit(*tables)
     args = [a for t in table for a in ("--table", str(t))] + [
@@ -113,6 +121,7 @@ def predict(
         fail(f"--context {context}: the context must hold exactly one policy; found {len(ctx.policies)} "
              f"({', '.join(ctx.policies[:5])})")
     prompts = _read_targets(targets)
+    _one_thread()
     hist = None if history is None else _load(history, "models")
     mean, var = vm.predict(ctx.prompt.tolist(), ctx.pass_rate, prompts, history=hist, context_n_samples=ctx.n_samples)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +178,6 @@ def evaluate(
     n_boot: int = typer.Option(200, min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
 ) -> None:
     """Evaluate the value model and baselines; rows of other policies serve as history."""
-    import torch
-
     from v05.bench.value_eval import evaluate as run_eval
     from v05.bench.value_eval import in_sample_warning, leave_policies_out
     from v05.bench.value_report import markdown_table, write_report
@@ -185,7 +192,7 @@ def evaluate(
         params["encoder"] = encoder
         with user_errors("--encoder"):
             type(base)(**params).validate_params()
-    torch.set_num_threads(1)
+    _one_thread()
     data = _load(table, mmlupro_view, category=category)
     trains = [_load(t, mmlupro_view) for t in train_table or ()]
     if trains or refit_folds:

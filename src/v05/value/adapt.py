@@ -45,8 +45,8 @@ class TextCorrection:
 
     def __call__(self, f: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logit shift of the pass rate and its variance, each (n,), for text prior ``f`` (n,) and features ``x`` (n, d)."""
-        z = design(f, x)
-        return z @ self.mean, np.einsum("ij,jk,ik->i", z, self.cov, z)
+        z = design(f, x)  # (n, p)
+        return z @ self.mean, np.sum((z @ self.cov) * z, axis=1)
 
 
 def design(f: np.ndarray, x: np.ndarray) -> np.ndarray:
