@@ -158,13 +158,14 @@ def v0_models_with(extra, v0, seed: int, params: dict) -> dict:
 
 def run_cell(cell: str, data: Data, args) -> dict:
     t0 = time.perf_counter()
-    results = [evaluate(table, models, split=split, seed=seed)
-               for seed in args.seeds for table, models, split, seed in cell_runs(cell, data, seed)]
+    runs = [run for seed in args.seeds for run in cell_runs(cell, data, seed)]
+    results = [evaluate(table, models, split=split, seed=seed) for table, models, split, seed in runs]
     pooled = combine(results, n_boot=args.n_boot)
-    meta = {"cell": cell, "encoder": args.encoder, "seeds": list(args.seeds), "mmlupro_subset": args.mmlupro_subset,
+    seeds = sorted({seed for *_, seed in runs})  # the seeds actually run (mmlupro_category_out: 0 only)
+    meta = {"cell": cell, "encoder": args.encoder, "seeds": seeds, "mmlupro_subset": args.mmlupro_subset,
             "in_sample": pooled["in_sample"], "protocol": "benchmarks/value_eval.py docstring",
             "command": f"HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --settings {cell} "
-                       f"--encoder {args.encoder} --mmlupro-subset {args.mmlupro_subset}"}
+                       f"--encoder {args.encoder} --mmlupro-subset {args.mmlupro_subset} --seeds {','.join(map(str, args.seeds))}"}
     doc = write_report(pooled, args.out / cell, title=f"{cell} ({args.encoder})", meta=meta)
     print(markdown_table(doc))
     print(f"({cell}: {time.perf_counter() - t0:.0f} s)\n", flush=True)
