@@ -41,6 +41,9 @@ Decision rules, also fixed in advance (docs/value.md): the adaptive head becomes
 AUC is within 0.005 of the meta head's in every in-domain cell; SmolLM2 replaces MiniLM as the default
 encoder only if its cold AUC is higher in most cells and lower by more than 0.01 in none.
 
+``--seeds`` and ``--categories`` (the categories of the two per-category cells) run a smaller part of this
+protocol when time is short; each cell's value.json records the seeds and categories it ran.
+
 ``--mmlupro-subset N`` evaluates and trains on a fixed random sample of N mmlupro questions (seed 0), for the
 encoder comparison (a causal LM embeds the full 12k questions in hours on 2 shared cores).
 
@@ -77,8 +80,9 @@ CATEGORY_FOLDS = 2
 class Data:
     """The shared tables (loaded once) and the fitted models (fitted once per key)."""
 
-    def __init__(self, root: Path, encoder: str, subset: int):
+    def __init__(self, root: Path, encoder: str, subset: int, categories: str = ""):
         self.root, self.encoder, self.subset = root, encoder, subset
+        self.only = [c for c in categories.split(",") if c]
         self._models: dict = {}
 
     @cache
@@ -98,10 +102,14 @@ class Data:
 
     @cache
     def categories(self) -> list[str]:
-        """MMLU-Pro categories in file order (column 2 of correct.csv)."""
+        """MMLU-Pro categories in file order (column 2 of correct.csv), or those of ``--categories``."""
         with open(self.root / "mmlupro_29models" / "correct.csv", encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f))[1:]
-        return list(dict.fromkeys(row[1] for row in rows))
+        found = list(dict.fromkeys(row[1] for row in rows))
+        unknown = set(self.only) - set(found)
+        if unknown:
+            raise SystemExit(f"--categories: unknown {sorted(unknown)}; known: {', '.join(found)}")
+        return [c for c in found if c in self.only] if self.only else found
 
     def models(self, key, make):
         if key not in self._models:
@@ -163,9 +171,11 @@ def run_cell(cell: str, data: Data, args) -> dict:
     pooled = combine(results, n_boot=args.n_boot)
     seeds = sorted({seed for *_, seed in runs})  # the seeds actually run (mmlupro_category_out: 0 only)
     meta = {"cell": cell, "encoder": args.encoder, "seeds": seeds, "mmlupro_subset": args.mmlupro_subset,
+            "categories": data.categories() if "category" in cell else None,
             "in_sample": pooled["in_sample"], "protocol": "benchmarks/value_eval.py docstring",
             "command": f"HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --settings {cell} "
-                       f"--encoder {args.encoder} --mmlupro-subset {args.mmlupro_subset} --seeds {','.join(map(str, args.seeds))}"}
+                       f"--encoder {args.encoder} --mmlupro-subset {args.mmlupro_subset} --seeds {','.join(map(str, args.seeds))}"
+                       + (f" --categories {args.categories}" if args.categories else "")}
     doc = write_report(pooled, args.out / cell, title=f"{cell} ({args.encoder})", meta=meta)
     print(markdown_table(doc))
     print(f"({cell}: {time.perf_counter() - t0:.0f} s)\n", flush=True)
@@ -197,13 +207,15 @@ def main() -> None:
     parser.add_argument("--encoder", default="minilm-l6-v2")
     parser.add_argument("--mmlupro-subset", type=int, default=0)
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--categories", default="", help="comma-separated mmlupro categories for the two "
+                        "per-category cells (default: all 14)")
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--priors", action="store_true", help="also measure the benchmark priors (default weights)")
     args = parser.parse_args()
     args.seeds = tuple(int(s) for s in args.seeds.split(","))
     torch.set_num_threads(1)
     threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
-    data = Data(args.data, args.encoder, args.mmlupro_subset)
+    data = Data(args.data, args.encoder, args.mmlupro_subset, args.categories)
     cells = [] if args.settings == "none" else args.settings.split(",")
     unknown = set(cells) - set(CELLS)
     if unknown:
