@@ -128,3 +128,19 @@ def test_in_sample_record_and_warning(fitted, table):
     assert "under other policies" in in_sample_warning(record)
     assert in_sample_warning({**record, "query_prompt_share": 0.0}) is None
     assert "cannot tell" in in_sample_warning({**record, "recorded": False})
+
+
+def test_bootstrap_intervals_match_the_slow_reference():
+    """The block-wise bootstrap gives exactly the intervals of ``summarize`` on every resample."""
+    from v05.bench.metrics import bootstrap_rows, percentile_interval, summarize
+    from v05.bench.value_eval import _add_intervals
+
+    rng = np.random.default_rng(3)
+    g = rng.choice(np.array(["b#1", "a#0", "c#0"]), 300)
+    p, mean = rng.random(300), rng.random(300)
+    p[g == "c#0"] = 1.0  # one class only in this group: its AUC is undefined and left out
+    methods = {"m": {}}
+    _add_intervals(methods, {"m": (mean, None)}, p, g, n_boot=30, seed=5)
+    reps = [summarize(mean[r], p[r], g[r]) for r in bootstrap_rows(g, n_boot=30, seed=5)]
+    for key in ("auc", "brier", "ece"):
+        assert methods["m"][f"{key}_ci"] == pytest.approx(percentile_interval([m[key] for m in reps]), abs=1e-12)
