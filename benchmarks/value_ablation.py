@@ -8,6 +8,9 @@
    similarity in embedding space), added on top of the item-response prediction: AUC and held-out
    log-likelihood for a grid of (signal variance, length-scale); signal variance 0 is the shipped head.
 
+All three check the head without the in-context correction of the text prior (``adapt=False``): they were
+measured before it existed, and its own checks are in benchmarks/value_eval.py.
+
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_ablation.py
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import logit
 
@@ -32,7 +36,8 @@ from v05.bench.metrics import intra_context_auc
 def loss_grid(table, seed):
     print("| rank_weight | ridge | AUC cold | AUC with history |\n|---|---|---|---|")
     for rank_weight, ridge in [(0.0, 0.03), (0.25, 0.03), (1.0, 0.03), (0.25, 0.003), (0.25, 0.3), (0.25, 3.0)]:
-        models = leave_policies_out(table, n_folds=6, seed=seed, unseen_prompts=True, rank_weight=rank_weight, ridge=ridge)
+        models = leave_policies_out(table, n_folds=6, seed=seed, unseen_prompts=True, rank_weight=rank_weight, ridge=ridge,
+                                     adapt=False)
         m = evaluate(table, models, split="half", seed=seed, rivals=False)["methods"]
         print(f"| {rank_weight} | {ridge} | {m['value_cold']['auc']:.3f} | {m['value']['auc']:.3f} |", flush=True)
 
@@ -43,7 +48,7 @@ def stack_grid(root, seed):
 
     table = load_mmlupro(root / "mmlupro_29models", view="models")
     held = list(np.random.default_rng(seed).permutation(table.policies)[:8])
-    vm = ValueModel().fit(table.select(~np.isin(table.policy, held)))
+    vm = ValueModel(adapt=False).fit(table.select(~np.isin(table.policy, held)))
     print("\n| stack_prior | AUC with history | Brier | ECE |\n|---|---|---|---|")
     for prior in (np.inf, 1000.0, 100.0, 10.0, 1.0):
         vm.stack_prior = prior
@@ -52,7 +57,7 @@ def stack_grid(root, seed):
 
 
 def gp_grid(table, seed):
-    models = leave_policies_out(table, n_folds=6, seed=seed, unseen_prompts=True)
+    models = leave_policies_out(table, n_folds=6, seed=seed, unseen_prompts=True, adapt=False)
     is_context = split_context(table, split="half", seed=seed)
     episodes = []
     for pol in table.policies:
@@ -92,6 +97,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
     table = load_v0_demo(args.data / "v0_demo")
     loss_grid(table, args.seed)
     stack_grid(args.data, args.seed)

@@ -3,7 +3,8 @@
 One call = a 256-prompt context and 64 targets (and optionally a history of earlier checkpoints), as the RL
 loop makes every step. Reported: targets per second and context+target prompts per second, with embeddings
 already memoised (the steady state: prompts recur) and with every text embedded afresh (MiniLM, no cache),
-plus the peak Python heap of one call (tracemalloc) and the process's peak RSS.
+plus the peak Python heap of one call (tracemalloc) and the process's peak RSS. The memoised calls are timed
+with the in-context correction of the text prior off and on (``adapt``), whatever the model's setting.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_speed.py
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from v05.data import load_v0_demo
 from v05.value import ValueModel
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="Optional JSON file for the figures.")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
     table = load_v0_demo(args.data / "v0_demo")
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(table))
@@ -52,13 +55,15 @@ def main() -> None:
     figures["with_embedding"] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
 
     vm = fresh  # every text now memoised
-    for name, hist_table in (("embedded_no_history", None), ("embedded_history", history)):
-        vm.predict(c_txt, c_p, t_txt, history=hist_table)
-        t0 = time.perf_counter()
-        for _ in range(args.repeats):
+    for adapt in (False, True):
+        vm.adapt = adapt
+        for name, hist_table in (("embedded_no_history", None), ("embedded_history", history)):
             vm.predict(c_txt, c_p, t_txt, history=hist_table)
-        dt = (time.perf_counter() - t0) / args.repeats
-        figures[name] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
+            t0 = time.perf_counter()
+            for _ in range(args.repeats):
+                vm.predict(c_txt, c_p, t_txt, history=hist_table)
+            dt = (time.perf_counter() - t0) / args.repeats
+            figures[f"{name}_adapt_{adapt}".lower()] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
     tracemalloc.start()
     vm.predict(c_txt, c_p, t_txt, history=history)
     figures["peak_heap_mb_one_call_with_history"] = tracemalloc.get_traced_memory()[1] / 2**20

@@ -38,3 +38,15 @@ def test_summarize_keys_and_coverage_only_on_multi_sample_rows():
     out = summarize(*args, var=np.array([0.01, 0.01]), n_samples=np.array([10.0, 10.0]))
     assert set(out) == {"auc", "brier", "mse", "ece", "coverage_1sigma", "coverage_90"}
     assert set(summarize(*args, var=np.array([0.01, 0.01]), n_samples=np.array([1.0, 1.0]))) == {"auc", "brier", "mse", "ece"}
+
+
+def test_bootstrap_rows_resample_within_groups():
+    from v05.bench.metrics import bootstrap_rows, percentile_interval
+
+    group = np.array(["a"] * 3 + ["b"] * 5)
+    draws = list(bootstrap_rows(group, n_boot=20, seed=1))
+    assert len(draws) == 20
+    for rows in draws:
+        assert len(rows) == 8 and np.all(group[rows[:3]] == "a") and np.all(group[rows[3:]] == "b")
+    assert percentile_interval(np.arange(101.0), level=0.9) == pytest.approx((5.0, 95.0))
+    assert np.isnan(percentile_interval([np.nan])[0])

@@ -10,7 +10,8 @@ from v05.bench.value_rivals import CONTEXT_RIVALS
 
 def test_evaluate_scores_every_method_on_the_same_queries(fitted, table):
     result = evaluate(table, fitted, split="half", seed=1)
-    assert set(result["methods"]) == {"value", "value_cold", "history_mean", *CONTEXT_RIVALS}
+    assert set(result["methods"]) == {"value", "value_cold", "value_meta", "value_meta_cold", "history_mean",
+                                      *CONTEXT_RIVALS}
     assert len(result["pass_rate"]) == len(table) - split_context(table, seed=1).sum()
     for mean, _ in result["predictions"].values():
         assert mean.shape == result["pass_rate"].shape
@@ -83,3 +84,63 @@ def test_bench_priors_errors(fitted, table):
     single = table.select(np.flatnonzero(table.policy == "pol0")[:1])
     with pytest.raises(ValueError, match="needs >= 2 per policy"):
         bench_priors(single, model=fitted)
+
+
+def test_bootstrap_intervals_bracket_the_estimate(fitted, table):
+    m = evaluate(table, fitted, split="half", seed=0, n_boot=50)["methods"]
+    for name in ("value", "ridge", "length"):
+        lo, hi = m[name]["auc_ci"]
+        assert lo <= m[name]["auc"] <= hi and hi - lo < 0.3
+        assert m[name]["ece_ci"][0] <= m[name]["ece"] + 1e-9
+
+
+def test_out_of_domain_models_never_see_the_evaluated_prompts_or_policies(table, monkeypatch):
+    from v05_testing.tables import topic_table as synthetic_table
+
+    other = synthetic_table(n_policies=6, seed=5)  # policy names pol0..pol5 (pol0..pol3 as in `table`)
+    other = PassRateTable(**{**other.columns(), "prompt": np.char.add(other.prompt.astype(str), " (other)")})
+    mixed = PassRateTable(**{k: np.concatenate([a, b]) for (k, a), b in
+                             zip(other.columns().items(), table.select(table.policy == "pol3").columns().values())})
+    trained_on = record_fits(monkeypatch)
+    kw = dict(encoder="hashing-64", cache_dir=False, n_pairs=200)
+    single = leave_policies_out(table, n_folds=0, train_tables=[mixed], **kw)
+    assert isinstance(single, ValueModel)
+    assert not set(trained_on[id(single)].prompt) & set(table.prompt)  # pol3's rows on table's prompts dropped
+    folds = leave_policies_out(table, n_folds=2, seed=0, train_tables=[mixed], **kw)
+    for pol, vm in folds.items():
+        train = trained_on[id(vm)]
+        assert pol not in train.policies and not set(train.prompt) & set(table.prompt)
+    record = evaluate(table, folds, split="half", rivals=False)["in_sample"]
+    assert record == {"recorded": True, "n_policies": 4, "policies_in_training": [], "query_prompt_share": 0.0}
+    with pytest.raises(ValueError, match="no training rows left"):
+        leave_policies_out(table, n_folds=0, train_tables=[table], **kw)
+
+
+def test_in_sample_record_and_warning(fitted, table):
+    from v05.bench.value_eval import in_sample_warning
+
+    record = evaluate(table, fitted, split="half", rivals=False)["in_sample"]
+    assert record["policies_in_training"] == sorted(table.policies) and record["query_prompt_share"] == 1.0
+    assert in_sample_warning(record).startswith("the model was trained on 4 of the 4 evaluated policies and 100%")
+    refit = leave_policies_out(table, n_folds=2, encoder="hashing-64", cache_dir=False, n_pairs=200)
+    record = evaluate(table, refit, split="half", rivals=False)["in_sample"]
+    assert record["policies_in_training"] == [] and record["query_prompt_share"] == 1.0
+    assert "under other policies" in in_sample_warning(record)
+    assert in_sample_warning({**record, "query_prompt_share": 0.0}) is None
+    assert "cannot tell" in in_sample_warning({**record, "recorded": False})
+
+
+def test_bootstrap_intervals_match_the_slow_reference():
+    """The block-wise bootstrap gives exactly the intervals of ``summarize`` on every resample."""
+    from v05.bench.metrics import bootstrap_rows, percentile_interval, summarize
+    from v05.bench.value_eval import _add_intervals
+
+    rng = np.random.default_rng(3)
+    g = rng.choice(np.array(["b#1", "a#0", "c#0"]), 300)
+    p, mean = rng.random(300), rng.random(300)
+    p[g == "c#0"] = 1.0  # one class only in this group: its AUC is undefined and left out
+    methods = {"m": {}}
+    _add_intervals(methods, {"m": (mean, None)}, p, g, n_boot=30, seed=5)
+    reps = [summarize(mean[r], p[r], g[r]) for r in bootstrap_rows(g, n_boot=30, seed=5)]
+    for key in ("auc", "brier", "ece"):
+        assert methods["m"][f"{key}_ci"] == pytest.approx(percentile_interval([m[key] for m in reps]), abs=1e-12)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from v05.budget import OslaConfig, RolloutPlan
 from v05.budget.rule import BatchState, gains, wants
 
-from tests.budget.test_budget import bernoulli_table
+from v05_testing.osla import bernoulli_table
 
 
 def first_round(plan: RolloutPlan, rewards_per_prompt) -> None:

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from v05.cli.value import app
@@ -44,3 +45,76 @@ def test_clear_errors(table, tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"prompt_id": "a", "policy": "p", "pass_rate": 1.5}\n')
     r = runner.invoke(app, ["eval", "--table", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "ev")])
     assert r.exit_code == 2 and "row 1" in r.output and "pass_rate" in r.output
+
+
+def one_red_line(r, *fragments):
+    """Exit code 2, a single 'error:' line on stderr holding every fragment, no traceback."""
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in r.output, r.output
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+def test_user_errors_are_one_red_line_before_any_work(table, tmp_path, monkeypatch):
+    from v05.value import ValueModel
+
+    path = save_table(table, tmp_path / "t.jsonl")
+    monkeypatch.setattr(ValueModel, "fit", lambda *a, **k: pytest.fail("fit ran before the options were checked"))
+    (tmp_path / "file").write_text("x")
+    cases = [
+        (["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--encoder", "bert"], ["unknown encoder 'bert'"]),
+        (["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--ridge", "0"], ["ridge == 0.0, must be a finite number > 0"]),
+        (["fit", "--table", str(path), "--out", str(tmp_path / "file")], ["--out", "exists and is not a folder"]),
+        (["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--mmlupro-view", "all"], ["--mmlupro-view 'all'", "models, halves"]),
+        (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--split", "thirds"], ["--split 'thirds'", "half, column"]),
+        (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--refit-folds", "1"], ["--refit-folds 1"]),
+        (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--category", "law"], ["only to the mmlupro_29models folder"]),
+        (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--refit-folds", "2", "--encoder", "nope"], ["--encoder", "unknown encoder 'nope'"]),
+        (["eval", "--table", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "e")], ["missing.jsonl"]),
+        (["predict", "--context", str(path), "--targets", str(path), "--out", str(tmp_path)], ["is a folder"]),
+        (["predict", "--context", str(path), "--targets", str(path), "--out", str(tmp_path / "p.jsonl")], ["exactly one policy"]),
+    ]
+    for args, fragments in cases:
+        one_red_line(runner.invoke(app, args), *fragments)
+
+
+def test_corrupt_weights_are_one_red_line(fitted, table, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    data = bytearray((folder / "weights.safetensors").read_bytes())
+    data[-2] ^= 0x10
+    (folder / "weights.safetensors").write_bytes(bytes(data))
+    path = save_table(table, tmp_path / "t.jsonl")
+    r = runner.invoke(app, ["eval", "--table", str(path), "--model", str(folder), "--out", str(tmp_path / "e")])
+    one_red_line(r, "--model", "does not match field 'weights_sha256'")
+
+
+def test_eval_warns_in_sample_and_records_it(fitted, table, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    path = save_table(table, tmp_path / "t.jsonl")
+    r = runner.invoke(app, ["eval", "--table", str(path), "--model", str(folder), "--out", str(tmp_path / "e"), "--n-boot", "0"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("warning: the model was trained on 4 of the 4 evaluated")
+    doc = json.loads((tmp_path / "e" / "value.json").read_text())
+    assert doc["in_sample"]["policies_in_training"] == sorted(table.policies)
+    assert doc["in_sample"]["warning"].startswith("the model was trained on 4")
+    assert "**Warning:**" in (tmp_path / "e" / "value.md").read_text()
+
+
+def test_eval_out_of_domain_with_a_train_table(fitted, table, tmp_path):
+    from v05_testing.tables import topic_table as synthetic_table
+
+    other = synthetic_table(n_policies=3, seed=7)
+    other = type(other)(**{**other.columns(), "prompt": np.char.add(other.prompt.astype(str), " elsewhere"),
+                           "policy": np.char.add(other.policy.astype(str), "-b")})
+    folder = fitted.save(tmp_path / "m")
+    args = ["eval", "--table", str(save_table(table, tmp_path / "t.jsonl")), "--model", str(folder),
+            "--train-table", str(save_table(other, tmp_path / "o.jsonl")), "--out", str(tmp_path / "e"), "--n-boot", "20"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.stderr
+    doc = json.loads((tmp_path / "e" / "value.json").read_text())
+    assert doc["in_sample"] == {"recorded": True, "n_policies": 4, "policies_in_training": [], "query_prompt_share": 0.0,
+                                "warning": None}
+    assert "o.jsonl minus the evaluated prompts" in doc["model"]
+    assert len(doc["methods"]["value_cold"]["auc_ci"]) == 2

