@@ -4,25 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from v05_testing.engine import tiny
+from v05_testing.engine import short_chain_policy, tiny
 from v05.rl.exact import ExactPassRatePrior, answer_tokens, exact_pass_rates, log_pass_rates
 from v05.rl.loop import train
-from v05.rl.policy import Policy, PolicyConfig, supervised_warmup
 from v05.rl.prompts import PromptSet
 from v05.rl.sampler import Sampler, pass_rates
-from v05.rl.task import encode_answers, encode_prompts, make_problems
+from v05.rl.task import encode_prompts, make_problems
 
 
 @pytest.fixture(scope="module")
 def policy():
-    """A small policy warmed up briefly on short chains, so that pass rates spread over (0, 1)."""
-    torch.manual_seed(3)
-    pol = Policy(PolicyConfig(d_embed=8, d_hidden=32))
-    data = make_problems(4096, np.random.default_rng(1), distinct=False, max_terms=3)
-    supervised_warmup(pol, torch.from_numpy(encode_prompts([p.prompt for p in data])),
-                      torch.from_numpy(encode_answers([p.answer for p in data])), steps=150, batch_size=64, lr=1e-2,
-                      generator=torch.Generator().manual_seed(0))
-    return pol
+    return short_chain_policy()
 
 
 def _problems(n=6, seed=0):

@@ -9,14 +9,13 @@ in ``out`` (same settings) are not trained again, so a re-run only rebuilds the 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import queue
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from v05._validation import check_positive_int
+from v05.bench.workers import run_in_workers
 from v05.rl.config import TrainConfig
 from v05.rl.loop import train
 from v05.rl.setup import warm_start
@@ -147,19 +146,8 @@ def run_demo(out, settings: DemoSettings = DemoSettings(), *, progress=None) -> 
     task = ArithmeticTask.build(first.task.n_train, first.task.n_eval, first.task.seed)
     ValueModel.load(settings.value_model).text_difficulty([p.prompt for p in task.train + task.eval])
     warm_start(first, task, out / "warmup")
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    messages = manager.Queue()
-    args = [(m.label, s, cfg, out / "runs" / f"{m.slug}_seed{s}", out / "warmup", messages) for m, s, cfg in jobs]
-    try:
-        with ctx.Pool(min(settings.workers, len(jobs))) as pool:
-            pending = pool.map_async(_run_one, args, chunksize=1)
-            while not pending.ready():
-                _drain(messages, progress, timeout=0.2)
-            runs = pending.get()  # re-raises a worker's error
-        _drain(messages, progress, timeout=0)
-    finally:
-        manager.shutdown()
+    runs = run_in_workers(_run_one, [(m.label, s, cfg, out / "runs" / f"{m.slug}_seed{s}", out / "warmup")
+                                     for m, s, cfg in jobs], settings.workers, progress)
     report = {"settings": {**settings.__dict__, "seeds": list(settings.seeds)},
               "methods": {m.label: {"run_folder": f"runs/{m.slug}_seed<seed>", "settings": m.settings} for m in METHOD_LIST},
               "runs": runs,
@@ -169,15 +157,6 @@ def run_demo(out, settings: DemoSettings = DemoSettings(), *, progress=None) -> 
     plot(report, out)
     return report
 
-
-def _drain(messages, progress, timeout: float) -> None:
-    try:
-        while True:
-            item = messages.get(timeout=timeout)
-            if progress is not None:
-                progress(*item)
-    except queue.Empty:
-        return
 
 
 def mean_curve(runs: list[dict], grid: np.ndarray) -> np.ndarray:

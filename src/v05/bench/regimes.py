@@ -22,14 +22,13 @@ The conditions (fixed before any result was seen; docs/rl.md, "Regime map"):
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import queue
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from v05._validation import check_positive_int
+from v05.bench.workers import run_in_workers
 
 METHODS = {
     "GRPO": {"method.estimator": "grpo"},
@@ -124,10 +123,10 @@ def _run_one(args) -> dict:
 
     condition, method, seed, cfg, run_dir, cache, messages = args
     result = train(cfg, run_dir, warmup_cache=cache, tensorboard=False,
-                   on_record=lambda r: messages.put(r["rollouts"]))
+                   on_record=lambda r: messages.put((r["rollouts"],)))
     tensors = load_checkpoint(run_dir).tensors
     score, _ = held_out_pass_rate(cfg, {k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")})
-    messages.put(None)
+    messages.put((None,))  # this run is done
     return {"condition": list(condition), "method": method, "seed": seed, "held_out": score,
             "rollouts": result.rollouts, "sampled_accuracy": result.final_accuracy}
 
@@ -161,37 +160,17 @@ def prepare_warmups(settings: RegimeSettings, cache: Path) -> dict[str, dict]:
 def run(settings: RegimeSettings, out, *, progress=None) -> dict:
     """Train every run (``settings.workers`` in parallel), then summarise; returns the report.
 
-    ``progress(done_runs, rollouts)`` is called as runs advance.
+    ``progress(rollouts)`` is called as a run records, ``progress(None)`` when a run finishes.
     """
     out = Path(out)
     cache = out / "warmup"
     start = prepare_warmups(settings, cache)
     jobs = settings.jobs()
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    messages = manager.Queue()
-    args = [(c, m, s, settings.config(c, m, s), out / "runs" / run_name(c, m, s), cache, messages) for c, m, s in jobs]
-    try:
-        with ctx.Pool(min(settings.workers, len(jobs))) as pool:
-            pending = pool.map_async(_run_one, args, chunksize=1)
-            while not pending.ready():
-                _drain(messages, progress, timeout=0.2)
-            runs = pending.get()
-        _drain(messages, progress, timeout=0)
-    finally:
-        manager.shutdown()
+    runs = run_in_workers(_run_one, [(c, m, s, settings.config(c, m, s), out / "runs" / run_name(c, m, s), cache)
+                                     for c, m, s in jobs], settings.workers, progress)
     return {"settings": {**asdict(settings), "methods_settings": {m: METHODS[m] for m in settings.methods}},
             "start": start, "runs": runs, "cells": summarise(runs)}
 
-
-def _drain(messages, progress, timeout: float) -> None:
-    try:
-        while True:
-            item = messages.get(timeout=timeout)
-            if progress is not None:
-                progress(item)
-    except queue.Empty:
-        return
 
 
 def paired_interval(diffs: np.ndarray) -> tuple[float, float, float]:

@@ -12,12 +12,11 @@ The conditions are fixed in :class:`RlvSettings` and ``docs/rlv.md`` before any 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import queue
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from v05._validation import check_positive_int
+from v05.bench.workers import run_in_workers
 from v05.rl.config import TrainConfig
 from v05.rl.loop import train
 from v05.rl.setup import warm_start
@@ -132,31 +131,10 @@ def run_rlv(out, settings: RlvSettings = RlvSettings(), *, progress=None) -> dic
     task = ArithmeticTask.build(first.task.n_train, first.task.n_eval, first.task.seed)
     ValueModel.load(settings.value_model).text_difficulty([p.prompt for p in task.train + task.eval])  # fill the cache
     warm_start(first, task, out / "warmup")
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    messages = manager.Queue()
-    args = [(m.label, b, s, cfg, out, settings, messages) for m, b, s, cfg in jobs]
-    try:
-        with ctx.Pool(min(settings.workers, len(jobs))) as pool:
-            pending = pool.map_async(_run_one, args, chunksize=1)
-            while not pending.ready():
-                _drain(messages, progress, timeout=0.2)
-            runs = pending.get()
-        _drain(messages, progress, timeout=0)
-    finally:
-        manager.shutdown()
+    runs = run_in_workers(_run_one, [(m.label, b, s, cfg, out, settings) for m, b, s, cfg in jobs], settings.workers, progress)
     report = {"settings": {**asdict(settings), "seeds": list(settings.seeds), "budgets": list(settings.budgets)},
               "methods": {m.label: m.settings for m in METHOD_LIST}, "runs": runs}
     (out / "rlv.json").write_text(json.dumps(report, indent=1))
     write_report(report, out)
     return report
 
-
-def _drain(messages, progress, timeout: float) -> None:
-    try:
-        while True:
-            item = messages.get(timeout=timeout)
-            if progress is not None:
-                progress(*item)
-    except queue.Empty:
-        return
