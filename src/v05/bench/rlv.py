@@ -16,21 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from v05._validation import check_positive_int
+from v05.bench.demo import Method
 from v05.bench.workers import run_in_workers
 from v05.rl.config import TrainConfig
 from v05.rl.loop import train
 from v05.rl.setup import warm_start
 from v05.rl.task import ArithmeticTask
 
-
-@dataclass(frozen=True)
-class Method:
-    """One compared method: label, run-folder name, settings (``--set`` form) and plot colour."""
-
-    label: str
-    slug: str
-    settings: dict
-    color: str
 
 
 GRPO = {"method.estimator": "grpo", "method.group_size": 4}
