@@ -37,6 +37,6 @@ bench: $(STAMP)
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/mmlupro_value
 	$(BIN)/python benchmarks/rl_profile.py --rollouts 40000 --seeds 0,1,2 --out runs/bench/rl_profile
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings v0_column,v0_half,v0_from_mmlupro_column,v0_from_mmlupro_half
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings mmlupro,mmlupro_by_category,mmlupro_from_v0 --seeds 0 --categories math
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings mmlupro,mmlupro_by_category,mmlupro_from_v0 --categories math
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings mmlupro_category_out --categories math
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_speed.py --out runs/bench/value_speed.json
