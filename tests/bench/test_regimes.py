@@ -22,6 +22,13 @@ def test_every_default_run_is_a_valid_config_and_the_fresh_pool_is_large_enough(
     assert settings.config((4, "recurring", "spread"), "V0.5 oracle prior", 1).prior.source == "exact"
 
 
+def test_the_later_methods_are_valid_runs_but_not_in_the_registered_default():
+    assert rg.RegimeSettings().methods == rg.REGISTERED
+    later = rg.RegimeSettings(methods=("GRPO", "Dr. GRPO", "V0.5 leave-one-out"))
+    estimators = {m: later.config((2, "recurring", "spread"), m, 0).method.estimator for m in later.methods}
+    assert estimators == {"GRPO": "grpo", "Dr. GRPO": "dr_grpo", "V0.5 leave-one-out": "v05_eb_loo"}
+
+
 def test_paired_interval_is_the_t_interval():
     d = np.array([0.01, -0.02, 0.03, 0.005])
     mean, lo, hi = rg.paired_interval(d)

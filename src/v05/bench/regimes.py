@@ -36,8 +36,12 @@ METHODS = {
     "V0.5": {"method.estimator": "v05"},
     "V0.5 oracle prior": {"method.estimator": "v05", "prior.source": "exact"},
     "V0.5 + OSLA": {"method.estimator": "v05", "method.allocation": "osla"},
+    "Dr. GRPO": {"method.estimator": "dr_grpo"},
+    "V0.5 leave-one-out": {"method.estimator": "v05_eb_loo"},
 }
-"""The compared methods (settings on top of the condition's); GRPO is the reference."""
+"""The methods a map can compare (settings on top of the condition's); GRPO is the reference."""
+REGISTERED = ("GRPO", "RLOO", "V0.5", "V0.5 oracle prior", "V0.5 + OSLA")
+"""The map's default methods, fixed before its first run; the last two of ``METHODS`` were run afterwards."""
 REFERENCE = "GRPO"
 STREAMS = {"recurring": "epochs", "fresh": "fresh"}
 DIFFICULTIES = {"spread": 8, "u-shaped": 4}
@@ -51,7 +55,7 @@ class RegimeSettings:
     group_sizes: tuple[int, ...] = (2, 4)
     streams: tuple[str, ...] = ("recurring", "fresh")
     difficulties: tuple[str, ...] = ("spread", "u-shaped")
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] = REGISTERED
     seeds: tuple[int, ...] = (0, 1, 2)
     total_rollouts: int = 10240
     """Rollouts of every run (a quarter of the demo's)."""
