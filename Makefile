@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/speed_baselines.py --out runs/bench/speed
 	$(BIN)/v05 bench gradient --out runs/bench/gradient
 	$(BIN)/v05 bench rl-regimes --out runs/bench/regimes
+	$(BIN)/v05 bench rl-regimes --methods "GRPO,Dr. GRPO,V0.5 leave-one-out" --out runs/bench/regimes_ext
 	$(BIN)/v05 bench rlv --out runs/bench/rlv
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 1 --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/v0_demo_value
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/mmlupro_value
