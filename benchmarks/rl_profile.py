@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from v05.bench.metrics import ci95
 from v05.rl import TrainConfig, train
 
 OSLA = {"method.estimator": "v05", "method.allocation": "osla"}
@@ -105,14 +105,7 @@ def summarise(runs: list[list[dict]]) -> dict:
                   **{f"{p}_cpu_ms": cpu_ms[p] for p in PHASES}}
         for key, value in values.items():
             per_seed.setdefault(key, []).append(value)
-    return {key: {"per_seed": v, "mean": float(np.mean(v)), "ci95": _ci95(v)} for key, v in per_seed.items()}
-
-
-def _ci95(values: list[float]) -> float:
-    """Half-width of the 95% t-interval of the mean (0 for a single seed)."""
-    if len(values) < 2:
-        return 0.0
-    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+    return {key: {"per_seed": v, "mean": float(np.mean(v)), "ci95": ci95(v) or 0.0} for key, v in per_seed.items()}
 
 
 def markdown(results: dict, seeds: list[int], rollouts: int) -> str:

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm, t
+from scipy.stats import norm
+
+from v05.bench.metrics import mean_interval
 
 HELDOUT = 30
 
@@ -27,18 +29,9 @@ def wilson(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and its t interval over seeds (the interval is nan with one value)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float(v.mean()), float("nan"), float("nan")
-    half = t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
-
-
 def accuracy_interval(values) -> tuple[float, float, float]:
     """Mean accuracy and its 95% interval: Wilson for one seed, t over seeds (clipped to [0, 1]) for several."""
-    m, lo, hi = mean_ci(values)
+    m, lo, hi = mean_interval(values)
     if len(values) == 1:
         lo, hi = wilson(m, HELDOUT)
     return m, max(lo, 0.0), min(hi, 1.0)
@@ -82,7 +75,7 @@ def paired_lines(data: dict) -> list[str]:
              for r in runs_of(data, "v05") if r["seed"] in grpo]
     if not pairs:
         return []
-    m, lo, hi = mean_ci([d for _, d in pairs])
+    m, lo, hi = mean_interval([d for _, d in pairs])
     per_seed = ", ".join(f"seed {s}: {d:+.3f}" for s, d in pairs)
     ci = f" (95% t interval [{lo:+.3f}, {hi:+.3f}])" if np.isfinite(lo) else " (one seed: no interval across seeds)"
     return [f"Final held-out accuracy, V0.5 - GRPO, paired by seed: {per_seed}; mean {m:+.3f}{ci}."]

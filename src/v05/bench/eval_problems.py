@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from v05.rl.config import TaskConfig
-from v05.rl.math_reward import BENCHMARKS, MathProblem, reference_answer
+from v05.rl.math_reward import BENCHMARKS, MathProblem, problem_id, reference_answer
 from v05.rl.task import ArithmeticTask
 
 BUILTIN = "builtin"
@@ -81,5 +81,4 @@ def _problem(path: Path, name: str, line_no: int, line: str) -> MathProblem:
         raise ValueError(f"{where}: unreadable reference answer ({e})") from None
     if answer is None or not str(answer).strip():
         raise ValueError(f"{where}: empty reference answer")
-    pid = row.get("id", row.get("unique_id", row.get("idx", line_no - 1)))
-    return MathProblem(f"{path.stem}/{pid}", text, str(answer))
+    return MathProblem(f"{path.stem}/{problem_id(row, line_no - 1)}", text, str(answer))

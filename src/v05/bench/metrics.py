@@ -107,6 +107,13 @@ def ci95(values) -> float | None:
     return float(t_dist.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
 
 
+def mean_interval(values) -> tuple[float, float, float]:
+    """Mean of ``values`` (one per seed, or paired differences) and its 95% t-interval; NaN bounds for fewer
+    than two values."""
+    mean, half = float(np.mean(values)), ci95(values)
+    return (mean, float("nan"), float("nan")) if half is None else (mean, mean - half, mean + half)
+
+
 def bootstrap_rows(group: np.ndarray, *, n_boot: int = 200, seed: int = 0):
     """Yield ``n_boot`` row-index arrays, each resampling the rows of every group with replacement.
 

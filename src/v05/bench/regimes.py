@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from v05._validation import check_positive_int
+from v05.bench.metrics import mean_interval as paired_interval
 from v05.bench.workers import run_in_workers
 
 METHODS = {
@@ -175,17 +176,6 @@ def run(settings: RegimeSettings, out, *, progress=None) -> dict:
     return {"settings": {**asdict(settings), "methods_settings": {m: METHODS[m] for m in settings.methods}},
             "start": start, "runs": runs, "cells": summarise(runs)}
 
-
-
-def paired_interval(diffs: np.ndarray) -> tuple[float, float, float]:
-    """Mean of paired differences and its 95% t-interval (NaN bounds for fewer than 2 pairs)."""
-    from scipy import stats
-
-    mean = float(np.mean(diffs))
-    if len(diffs) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
-    return mean, mean - half, mean + half
 
 
 def summarise(runs: list[dict]) -> list[dict]:

@@ -69,6 +69,11 @@ def reference_answer(name: str, row: dict) -> str:
     return str(row["answer"])
 
 
+def problem_id(row: dict, default) -> str:
+    """A benchmark row's own id (``id``, ``unique_id`` or ``idx``, whichever it has), else ``default``."""
+    return str(row.get("id", row.get("unique_id", row.get("idx", default))))
+
+
 def load_math_benchmark(name: str, root, limit: int | None = None) -> list[MathProblem]:
     """Read ``<root>/<name>_test.jsonl`` into problems with reference answers.
 
@@ -100,8 +105,8 @@ def load_math_benchmark(name: str, root, limit: int | None = None) -> list[MathP
                 break
             row = json.loads(line)
             text = row.get("problem") or row.get("question")
-            pid = str(row.get("id", row.get("unique_id", row.get("idx", i))))
-            out.append(MathProblem(prompt_id=f"{name}/{pid}", prompt=text, answer=reference_answer(name, row)))
+            out.append(MathProblem(prompt_id=f"{name}/{problem_id(row, i)}", prompt=text,
+                                   answer=reference_answer(name, row)))
     return out
 
 
