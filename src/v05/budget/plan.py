@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from v05._validation import as_1d, check_in_range, check_positive_int
-from v05.baselines.batch import RewardScale
+from v05.baselines.scale import RewardScale
 from v05.budget.rule import BatchState, OslaConfig, gains, projected_extra, wants
 
 
