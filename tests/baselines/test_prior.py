@@ -117,8 +117,9 @@ def test_rows_no_group_uses_are_allowed_and_ids_pick_the_rows():
 
 
 def test_a_prior_carries_its_variance():
-    with pytest.raises(TypeError, match="prior is a Prior, which carries its own variance"):
-        compute("v05_prior_var", [1.0, 0.0], [0, 0], prior=Prior([0.5], [0.1]), prior_var=[0.1, 0.1])
+    for name in ("v05_prior_var", "v05_paper", "mean"):
+        with pytest.raises(TypeError, match="prior is a Prior, which carries its own variance"):
+            compute(name, [1.0, 0.0], [0, 0], prior=Prior([0.5], [0.1]), prior_var=[0.1, 0.1])
     with pytest.raises(ValueError, match="v05_prior_var weights the prior by its variance"):
         compute("v05_prior_var", [1.0, 0.0], [0, 0], prior=Prior([0.5]))
     assert Prior([0.5], [0.1]).without_var().var is None

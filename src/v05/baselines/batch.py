@@ -15,6 +15,9 @@ from v05._validation import as_1d, check_group, check_in_range, check_same_lengt
 from v05.baselines.prior import Prior
 from v05.baselines.scale import RewardScale
 
+PRIOR_CARRIES_VAR = ("prior is a Prior, which carries its own variance: build it as Prior(mean, var) and leave "
+                     "prior_var=None (prior_var= is for per-rollout prior arrays)")
+
 
 def factorize(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(labels, inverse)`` with ``labels[inverse] == group``; labels sorted. ``group`` is checked
@@ -157,8 +160,7 @@ def make_batch(rewards, group, *, prior=None, prior_var=None, scale="binary") ->
     group = check_group(group)
     per_group = isinstance(prior, Prior)
     if per_group and prior_var is not None:
-        raise TypeError("prior is a Prior, which carries its own variance: build it as Prior(mean, var) and leave "
-                        "prior_var=None (prior_var= is for per-rollout prior arrays)")
+        raise TypeError(PRIOR_CARRIES_VAR)
     if not per_group:
         prior = None if prior is None else as_1d(prior, "prior", dtype=np.float64)
         prior_var = None if prior_var is None else as_1d(prior_var, "prior_var", dtype=np.float64)

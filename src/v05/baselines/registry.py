@@ -21,7 +21,7 @@ from typing import Callable, Union
 import numpy as np
 
 from v05._validation import Choice, Flag, Integer, Number
-from v05.baselines.batch import Batch, make_batch
+from v05.baselines.batch import PRIOR_CARRIES_VAR, Batch, make_batch
 from v05.baselines.prior import Prior
 
 OptionSpec = Union[Choice, Number, Integer, Flag]
@@ -110,12 +110,10 @@ def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = Fal
             if needs_prior_var and (prior.var is None if per_group else prior_var is None):
                 raise ValueError(f"{name} weights the prior by its variance: pass prior_var= (per rollout, >= 0) "
                                  "with a per-rollout prior, or give the Prior a var (Prior(mean, var))")
-            if per_group:
-                batch = make_batch(rewards, group, prior=prior if uses_prior else None, prior_var=prior_var,
-                                   scale=scale)
-            else:
-                batch = make_batch(rewards, group, prior=prior if uses_prior else None,
-                                   prior_var=prior_var if needs_prior_var else None, scale=scale)
+            if per_group and prior_var is not None:
+                raise TypeError(PRIOR_CARRIES_VAR)
+            batch = make_batch(rewards, group, prior=prior if uses_prior else None,
+                               prior_var=prior_var if needs_prior_var else None, scale=scale)
             if min_group_size > 1:
                 _check_group_sizes(batch, name, min_group_size)
             return _finish(batch, kernel(batch, **checked))
