@@ -294,7 +294,8 @@ def allocate(generate: Generate, prior, *, prompt_ids=None, config=OslaConfig(),
              budget: int | None = None, scale="binary", block: int = 1) -> Allocation:
     """Run a :class:`RolloutPlan` to the end with ``generate(prompts (m,), n (m,)) -> rewards (n.sum(),)``,
     called once per round with prompts named by ``prompt_ids`` (default: positions) and their rewards
-    returned prompt by prompt. ``Allocation.group`` holds positions.
+    returned prompt by prompt. ``Allocation.group`` holds positions. ``prior`` (and ``prior_var``) as for
+    :class:`RolloutPlan`: a :class:`v05.baselines.Prior` or arrays.
 
     Examples
     --------
