@@ -11,7 +11,15 @@ from batch_strategies import batches
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from v05.baselines import Prior, UndefinedError, compute, empirical, fused, get_estimator, list_estimators
+from v05.baselines import (
+    Prior,
+    UndefinedError,
+    compute,
+    empirical,
+    fused,
+    get_estimator,
+    list_estimators,
+)
 
 ALL = list_estimators()
 PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,5 +149,5 @@ def test_register_keeps_the_kernel_as_written(name):
     functions = [f for f in vars(module).values() if f is entry.kernel]
     assert functions, f"{name}'s kernel is not a module-level function of {module.__name__}"
     assert inspect.signature(functions[0]) == inspect.signature(entry.kernel)
-    assert list(inspect.signature(entry.kernel).parameters)[0] == "batch"
+    assert next(iter(inspect.signature(entry.kernel).parameters)) == "batch"
     assert list(inspect.signature(entry.fn).parameters)[:2] == ["rewards", "group"]

@@ -70,7 +70,7 @@ class Prior:
         object.__setattr__(self, "ids", ids)
 
     @classmethod
-    def coerce(cls, value) -> "Prior":
+    def coerce(cls, value) -> Prior:
         """A :class:`Prior` as is, or one built from a ``(mean, var)`` pair (what prior sources returned before)."""
         if isinstance(value, Prior):
             return value
@@ -81,7 +81,7 @@ class Prior:
     def __len__(self) -> int:
         return len(self.mean)
 
-    def without_var(self) -> "Prior":
+    def without_var(self) -> Prior:
         """The same prior with no variance (for a reader told to ignore it)."""
         return self if self.var is None else Prior(self.mean, None, self.ids)
 

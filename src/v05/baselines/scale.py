@@ -33,7 +33,7 @@ class RewardScale:
         object.__setattr__(self, "hi", hi)
 
     @classmethod
-    def parse(cls, scale) -> "RewardScale":
+    def parse(cls, scale) -> RewardScale:
         """Accept ``"binary"``, ``"pm1"``, a ``(lo, hi)`` pair, ``"lo,hi"`` or a ``RewardScale``."""
         if isinstance(scale, RewardScale):
             return scale
