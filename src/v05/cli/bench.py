@@ -114,7 +114,7 @@ def baseline(
 
         with user_errors("--prior value"):  # e.g. a table without a 'prompt' column
             mean, var = bench_priors(data, seed=seed)
-        extra.append(bench.PriorSource("value", mean, var))
+        extra.append(bench.BenchPrior("value", mean, var))
     sources = bench.prior_sources(data, noise, np.random.default_rng(seed), extra, hallucination=fractions)
     result = bench.run(data, sources, config, seed=seed)
     paths = report.write(result, out, title=f"Baseline MSE on {table}")

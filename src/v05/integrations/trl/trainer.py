@@ -29,10 +29,10 @@ from accelerate.utils import broadcast_object_list, gather_object
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
-from v05.baselines import RewardScale
+from v05.baselines import Prior, RewardScale
 from v05.budget import RolloutPlan
 from v05.integrations.trl.config import V05Config
-from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, PriorSource, ValueModelSource,
+from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, TrlPriorSource, ValueModelSource,
                                          check_prior_column)
 from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, portable_row, process_slice,
                                        scalar_rewards, top_up_rows)
@@ -70,15 +70,14 @@ class StepRecord:
     """The last generation batch as the estimator saw it (all processes; rows in round order).
 
     ``prompts`` (M,) are the value model's texts; ``group``, ``rewards``, ``advantage`` have one entry per
-    completion; ``prior``/``prior_var`` one per prompt (None when unused); ``rounds`` counts top-up passes.
+    completion; ``prior`` has one row per prompt (None when unused); ``rounds`` counts top-up passes.
     """
 
     prompts: list[str]
     group: np.ndarray
     rewards: np.ndarray
     advantage: np.ndarray
-    prior: np.ndarray | None
-    prior_var: np.ndarray | None
+    prior: Prior | None
     rounds: int
 
 
@@ -90,7 +89,7 @@ class V05GRPOTrainer(GRPOTrainer):
 
     Attributes
     ----------
-    v05_prior : PriorSource or None
+    v05_prior : TrlPriorSource or None
         Where priors come from (None when neither the estimator nor top-ups need one).
     v05_generation : int
         Training generation batches so far (the value model's step counter).
@@ -130,15 +129,15 @@ class V05GRPOTrainer(GRPOTrainer):
         start = time.perf_counter()
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
         table, first_group = PromptTable.from_rows(gather_object(rows), group_size)
-        prior, prior_var = self._v05_predict(table, first_group, first_rewards)
+        prior = self._v05_predict(table, first_group, first_rewards)
         parts, rewards, groups, trl_seconds = self._v05_top_ups(mode, table, out, first_rewards, first_group,
-                                                                prior, prior_var)  # one entry per round
+                                                                prior)  # one entry per round
         score = score_step(np.concatenate(rewards), np.concatenate(groups), len(table), estimator=self.args.estimator,
-                           options=self.args.estimator_options, scale=self._v05_scale, prior=prior, prior_var=prior_var)
+                           options=self.args.estimator_options, scale=self._v05_scale, prior=prior)
         out = self._v05_output(parts, rewards, score)
         if self._v05_verifier is not None:
             out.update(self._v05_verify_inputs(table, groups, rewards, out))
-        self._v05_record(mode, table, groups, rewards, score, prior, prior_var)
+        self._v05_record(mode, table, groups, rewards, score, prior)
         self._metrics[mode]["v05/overhead_s"].append(time.perf_counter() - start - trl_seconds)
         return out
 
@@ -185,10 +184,11 @@ class V05GRPOTrainer(GRPOTrainer):
         check_rewards_in_scale(rewards, self._v05_scale, self.args.reward_scale)
         return out, rewards, time.perf_counter() - start
 
-    def _v05_predict(self, table: PromptTable, group: np.ndarray, rewards: np.ndarray):
-        """Prior (mean, var) of each prompt, computed on the main process and broadcast (None, None if unused)."""
+    def _v05_predict(self, table: PromptTable, group: np.ndarray, rewards: np.ndarray) -> Prior | None:
+        """The prior of each prompt (row j for prompt j), computed on the main process and broadcast (None if
+        unused)."""
         if self.v05_prior is None:
-            return None, None
+            return None
         result = [None]
         if self.accelerator.is_main_process:
             pass_rate, counts = observed_pass_rates(rewards, group, len(table), self._v05_scale)
@@ -203,22 +203,22 @@ class V05GRPOTrainer(GRPOTrainer):
             raise value
         return value
 
-    def _v05_top_ups(self, mode, table, out, rewards, group, prior, prior_var):
+    def _v05_top_ups(self, mode, table, out, rewards, group, prior: Prior):
         """Run the rollout plan's top-up rounds after the first (``out``, ``rewards``, ``group``); returns the
         outputs, rewards and groups of every round, the first included, and the seconds TRL spent on top-ups."""
         parts, all_rewards, all_groups, seconds = [out], [rewards], [group], 0.0
         if mode != "train" or self.args.k_max is None:
             return parts, all_rewards, all_groups, seconds
-        plan = RolloutPlan(prior, self.args.osla, self.args.rollout_budget, scale=self._v05_scale,
-                           prior_var=prior_var if self.args.osla_prior_var else None, block=self.num_generations,
+        plan = RolloutPlan(prior if self.args.osla_prior_var else prior.without_var(), self.args.osla,
+                           self.args.rollout_budget, scale=self._v05_scale, block=self.num_generations,
                            round_multiple=self.args.top_up_round_multiple)
         plan.request()  # the first round (num_generations of every prompt), generated above
-        plan.record(group, planner_rewards(rewards, prior[group], self._v05_scale))
+        plan.record(group, planner_rewards(rewards, prior.mean[group], self._v05_scale))
         while round_ := plan.request():
             new_rows, new_group = top_up_rows(table.rows, round_.index, round_.n)
             mine = new_rows[process_slice(len(new_rows), self.accelerator.process_index, self.accelerator.num_processes)]
             part, new_rewards, took = self._v05_generate(mine)
-            plan.record(new_group, planner_rewards(new_rewards, prior[new_group], self._v05_scale))
+            plan.record(new_group, planner_rewards(new_rewards, prior.mean[new_group], self._v05_scale))
             parts.append(part)
             all_rewards.append(new_rewards)
             all_groups.append(new_group)
@@ -241,7 +241,7 @@ class V05GRPOTrainer(GRPOTrainer):
         logged.extend(score.advantage[len(score.advantage) - k:].tolist())
         return out
 
-    def _v05_record(self, mode, table, groups, rewards, score, prior, prior_var) -> None:
+    def _v05_record(self, mode, table, groups, rewards, score, prior: Prior | None) -> None:
         """Log the V0.5 metrics, keep the step for inspection, and feed the outcome history (training)."""
         rounds = len(rewards) - 1
         group, rewards = np.concatenate(groups), np.concatenate(rewards)
@@ -249,7 +249,7 @@ class V05GRPOTrainer(GRPOTrainer):
         k_init = self.num_generations if mode == "train" else self.num_generations_eval
         for key, value in step_metrics(score, rollouts, k_init, rounds, prior).items():
             self._metrics[mode][key].append(value)
-        self.v05_last_step = StepRecord(table.texts, group, rewards, score.advantage, prior, prior_var, rounds)
+        self.v05_last_step = StepRecord(table.texts, group, rewards, score.advantage, prior, rounds)
         if mode == "train":
             if self.v05_prior is not None:
                 self.v05_prior.observe(self.v05_generation, table.texts, score.pass_rate, score.counts)
@@ -275,7 +275,7 @@ class V05GRPOTrainer(GRPOTrainer):
         return self._v05_tokenizer.pad_token_id
 
 
-def build_prior_source(args: V05Config, prior_fn, train_dataset, eval_dataset) -> PriorSource | None:
+def build_prior_source(args: V05Config, prior_fn, train_dataset, eval_dataset) -> TrlPriorSource | None:
     """The prior source ``args`` asks for, checked before any model is loaded (None if no prior is needed)."""
     if prior_fn is not None and args.prior_source != "callable":
         raise ValueError(f"prior_fn is given but prior_source = {args.prior_source!r}; set prior_source='callable'")
