@@ -216,8 +216,9 @@ def smoke(opts, started: float) -> bool:
             raise ImportError("the installed TRL differs from what V05GRPOTrainer touches: " + "; ".join(trl_mismatches()))
         if opts.dry_run and not Path(opts.model).is_dir():
             print(f"{label}: PASS ({len(data)} prompts, arm {opts.arm}, {cls.__name__} config of "
-                  f"{args.generation_batch_size} rows per generation batch, reward and TRL internals checked; {opts.model} "
-                  "is not a local folder: nothing loaded or trained)")
+                  f"{args.generation_batch_size} rows per generation batch, reward "
+                  f"{'and TRL internals ' if cls is V05GRPOTrainer else ''}checked; {opts.model} is not a local "
+                  "folder: nothing loaded or trained)")
             return True
         trainer = cls(model=opts.model, reward_funcs=math_verify_reward, args=args, train_dataset=data)
         trainer.train()
@@ -243,16 +244,16 @@ def smoke_verdict(logs: list[dict], seconds: float, steps: int, args, limit: flo
     if len(step_logs) != steps:
         problems.append(f"{len(step_logs)} of {steps} steps logged")
     for key in ("loss", "grad_norm"):
-        bad = [h.get("step") for h in step_logs if not math.isfinite(h.get(key, math.nan))]
+        bad = [h.get("step") for h in step_logs if not _finite(h.get(key))]
         if bad:
             problems.append(f"{key} not finite at step(s) {bad}")
-    if not batches or not all(math.isfinite(h["reward"]) for h in batches):
+    if not batches or not all(_finite(h["reward"]) for h in batches):
         problems.append("no finite reward logged" if not batches else "a reward is not finite")
     v05 = hasattr(args, "k_max")
     rollouts = [h.get("v05/rollouts_per_prompt_mean", math.nan) for h in batches]
     if v05:
         k_max = args.k_max or args.num_generations
-        if not all(args.num_generations <= r <= k_max for r in rollouts):  # NaN (missing) fails too
+        if not all(_finite(r) and args.num_generations <= r <= k_max for r in rollouts):
             problems.append(f"v05/rollouts_per_prompt_mean {rollouts} not all within {args.num_generations}..{k_max}")
         if any(h.get("v05/undefined", 1.0) != 0 for h in batches):
             problems.append("the estimator was undefined on a generation batch (or v05/undefined missing)")
@@ -268,6 +269,11 @@ def smoke_verdict(logs: list[dict], seconds: float, steps: int, args, limit: flo
         if step_time > 0:
             summary += f" ({100 * overhead / step_time:.2f}% of step time)"
     return not problems, "; ".join(problems + [summary])
+
+
+def _finite(value) -> bool:
+    """A logged value is a finite number (TRL logs None where every value was NaN)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _num_processes() -> int:

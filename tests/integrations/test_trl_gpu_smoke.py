@@ -72,6 +72,7 @@ def logs(**changes) -> list[dict]:
     ({"loss": math.nan}, 10.0, "loss not finite at step(s) [1]"),
     ({"grad_norm": None}, 10.0, "grad_norm not finite at step(s) [1]"),
     ({"reward": None}, 10.0, "no finite reward logged"),
+    ({"reward": math.inf}, 10.0, "a reward is not finite"),
     ({"v05/rollouts_per_prompt_mean": None}, 10.0, "v05/rollouts_per_prompt_mean [nan] not all within 4..16"),
     ({"v05/rollouts_per_prompt_mean": 20.0}, 10.0, "v05/rollouts_per_prompt_mean [20.0] not all within 4..16"),
     ({"v05/undefined": 1.0}, 10.0, "the estimator was undefined on a generation batch"),
