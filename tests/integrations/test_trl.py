@@ -9,13 +9,12 @@ import json
 import numpy as np
 import pytest
 import torch
-import trl
 from trl import GRPOTrainer
 from trl_helpers import char_tokenizer, dataset, grpo_args, parity_reward, tiny_qwen2, v05_args
 
 from v05.baselines import compute
 from v05.budget import RolloutPlan
-from v05.integrations.trl import V05Config, V05GRPOTrainer, trl_mismatches
+from v05.integrations.trl import V05Config, V05GRPOTrainer
 from v05.integrations.trl.state import FILE as STATE_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
@@ -52,24 +51,6 @@ def train(cls, args, reward=parity_reward, data=None, **kwargs):
                   processing_class=char_tokenizer(), **kwargs)
     trainer.train()
     return trainer
-
-
-# -- the TRL internals we rely on ----------------------------------------------------------------------------
-
-
-def test_the_private_trl_methods_we_override_exist_with_their_signatures():
-    assert trl.__version__.startswith("1.16."), "v05[trl] pins trl>=1.16,<1.17"
-    assert trl_mismatches() == []
-
-
-def test_a_trl_without_them_is_named_plainly():
-    class Changed:
-        def _generate_and_score_completions(self, inputs, mode):
-            pass
-
-    problems = trl_mismatches(Changed)
-    assert "Changed._calculate_rewards is missing" in problems
-    assert any(p.startswith("Changed._generate_and_score_completions('self', 'inputs', 'mode')") for p in problems)
 
 
 # -- training ------------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ takes the same one):
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from trl import GRPOTrainer
 from v05.baselines import Prior, RewardScale
 from v05.budget import RolloutPlan
 from v05.integrations.trl.config import V05Config
+from v05.integrations.trl.internals import check_trl, log_metrics, show_advantages
 from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, TrlPriorSource, ValueModelSource,
                                          check_prior_column)
 from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, portable_row, process_slice,
@@ -40,30 +40,6 @@ from v05.integrations.trl.scoring import (StepScore, check_rewards_in_scale, obs
                                           planner_rewards, score_step, step_metrics)
 from v05.integrations.trl.state import read_state_or_older, write_state
 from v05.integrations.trl.verifier import TrlVerifier
-
-TRL_HOOKS = {
-    "_generate_and_score_completions": ("self", "inputs"),
-    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
-    "_save_checkpoint": ("self", "model", "trial"),
-    "_load_optimizer_and_scheduler": ("self", "checkpoint"),
-    "_get_output_dir": ("self", "trial"),
-    "compute_loss": ("self", "model", "inputs", "return_outputs", "num_items_in_batch"),
-}
-"""Private methods of TRL's (and transformers') trainer this subclass overrides or calls, with their
-parameters in TRL 1.16; :func:`trl_mismatches` compares them with the installed TRL."""
-
-
-def trl_mismatches(cls=GRPOTrainer) -> list[str]:
-    """What differs between ``cls`` and the private methods :data:`TRL_HOOKS` expects (empty when compatible)."""
-    problems = []
-    for name, params in TRL_HOOKS.items():
-        fn = getattr(cls, name, None)
-        if fn is None:
-            problems.append(f"{cls.__name__}.{name} is missing")
-        elif tuple(inspect.signature(fn).parameters) != params:
-            problems.append(f"{cls.__name__}.{name}{tuple(inspect.signature(fn).parameters)} should take {params}")
-    return problems
-
 
 @dataclass(frozen=True)
 class StepRecord:
@@ -99,11 +75,7 @@ class V05GRPOTrainer(GRPOTrainer):
 
     def __init__(self, model, reward_funcs=None, args: V05Config | None = None, train_dataset=None,
                  eval_dataset=None, *, prior_fn=None, **kwargs):
-        problems = trl_mismatches()
-        if problems:
-            import trl
-
-            raise ImportError(f"V05GRPOTrainer needs trl>=1.16,<1.17 (found {trl.__version__}): " + "; ".join(problems))
+        check_trl()  # before the model is loaded
         if not isinstance(args, V05Config):
             raise TypeError(f"V05GRPOTrainer needs args=V05Config(...); got {type(args).__name__}")
         self.v05_prior = build_prior_source(args, prior_fn, train_dataset, eval_dataset)
@@ -111,6 +83,7 @@ class V05GRPOTrainer(GRPOTrainer):
         self.v05_last_step: StepRecord | None = None
         self._v05_rewards_per_func = None
         super().__init__(model, reward_funcs, args, train_dataset, eval_dataset, **kwargs)
+        check_trl(trainer=self)
         self._v05_scale = RewardScale.parse(args.reward_scale)
         self._v05_verifier = (None if args.verifier_coef is None else
                               TrlVerifier.build(self._v05_tokenizer, args.verifier_class_balance))
@@ -138,7 +111,7 @@ class V05GRPOTrainer(GRPOTrainer):
         if self._v05_verifier is not None:
             out.update(self._v05_verify_inputs(table, groups, rewards, out))
         self._v05_record(mode, table, groups, rewards, score, prior)
-        self._metrics[mode]["v05/overhead_s"].append(time.perf_counter() - start - trl_seconds)
+        log_metrics(self, mode, {"v05/overhead_s": time.perf_counter() - start - trl_seconds})
         return out
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -147,8 +120,8 @@ class V05GRPOTrainer(GRPOTrainer):
             return loss
         mode = "train" if self.model.training else "eval"
         verify, stats = self._v05_verifier.loss(model, inputs)
-        for key, value in stats.items():
-            self._metrics[mode][key].append(self.accelerator.gather(value.detach()).float().mean().item())
+        log_metrics(self, mode, {key: self.accelerator.gather(value.detach()).float().mean().item()
+                                 for key, value in stats.items()})
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0  # as TRL scales its loss
         return loss + self.args.verifier_coef * verify / normalizer
 
@@ -234,11 +207,7 @@ class V05GRPOTrainer(GRPOTrainer):
         out["advantages"] = torch.as_tensor(local_rows(score.advantage, sizes, *where), dtype=torch.float32, device=device)
         out["v05_rewards"] = torch.as_tensor(local_rows(np.concatenate(rewards), sizes, *where), dtype=torch.float32,
                                              device=device)
-        logged = self._logs["advantages"]  # TRL logged its own GRPO advantages for these rows
-        k = min(len(logged), len(score.advantage))
-        for _ in range(k):
-            logged.pop()
-        logged.extend(score.advantage[len(score.advantage) - k:].tolist())
+        show_advantages(self, score.advantage)  # TRL logged its own GRPO advantages for these rows
         return out
 
     def _v05_record(self, mode, table, groups, rewards, score, prior: Prior | None) -> None:
@@ -247,8 +216,7 @@ class V05GRPOTrainer(GRPOTrainer):
         group, rewards = np.concatenate(groups), np.concatenate(rewards)
         rollouts = np.bincount(group, minlength=len(table))
         k_init = self.num_generations if mode == "train" else self.num_generations_eval
-        for key, value in step_metrics(score, rollouts, k_init, rounds, prior).items():
-            self._metrics[mode][key].append(value)
+        log_metrics(self, mode, step_metrics(score, rollouts, k_init, rounds, prior))
         self.v05_last_step = StepRecord(table.texts, group, rewards, score.advantage, prior, rounds)
         if mode == "train":
             if self.v05_prior is not None:
