@@ -65,7 +65,7 @@ from pathlib import Path
 
 import numpy as np
 
-from v05.rl.math_reward import load_math_benchmark, math_reward
+from v05.tasks.math_reward import load_math_benchmark, math_reward
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench")

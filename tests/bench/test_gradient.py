@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from v05_testing.engine import short_chain_policy
 from v05.baselines import Prior
 from v05.bench import gradient as gb
-from v05.bench.gradient_report import write
+from v05.bench.gradient_report import write_report
 from v05.cli import app
 from v05.rl.exact import exact_pass_rates
 from v05.rl.policy import Policy
@@ -123,7 +123,7 @@ def test_a_snapshot_measures_every_cell_and_reports(policy, problems, tmp_path):
     assert {c["prior"] for c in snap["cells"]} == {None, "value", "oracle", "noisy(0.5)", "halluc(0.1)"}
     assert all(np.isfinite(c["rel_sq_error"]) for c in snap["cells"])
     report = {"settings": {**settings.__dict__, "temperature": 1.0}, "snapshots": [snap]}
-    paths = write(report, tmp_path)
+    paths = write_report(report, tmp_path)
     assert json.loads(paths["json"].read_text())["snapshots"][0]["label"] == "tiny"
     assert "| v05_eb_mix | halluc(0.1) |" in paths["markdown"].read_text() and paths["png"].stat().st_size > 10_000
 
