@@ -6,7 +6,7 @@ prior; ``v05_paper`` turns the same groups into advantage -prior."""
 import numpy as np
 import pytest
 
-from v05.baselines import RewardScale
+from v05.baselines import Prior, RewardScale
 from v05.integrations.trl.priors import UNINFORMED, ValueModelSource
 from v05.integrations.trl.rows import PromptTable
 from v05.integrations.trl.scoring import score_step
@@ -22,14 +22,15 @@ def all_fail():
     table = PromptTable([(t, 0) for t in TEXTS], [{"prompt": t} for t in TEXTS])
     source = ValueModelSource(ValueModel.load("default"), context_size=128, history_steps=64, history_block=8)
     group = np.repeat(np.arange(len(TEXTS)), K)
-    mean, var = source.predict(table, 0, np.zeros(len(TEXTS)), np.full(len(TEXTS), K))
-    return np.zeros(len(group)), group, mean, var
+    prior = source.predict(table, 0, np.zeros(len(TEXTS)), np.full(len(TEXTS), K))
+    return np.zeros(len(group)), group, prior.mean, prior.var
 
 
 def score(all_fail, estimator, mean=None, var=None):
     rewards, group, cold_mean, cold_var = all_fail
+    prior = Prior(cold_mean if mean is None else mean, cold_var if var is None else var)
     return score_step(rewards, group, len(TEXTS), estimator=estimator, options={}, scale=RewardScale.parse("binary"),
-                      prior=cold_mean if mean is None else mean, prior_var=cold_var if var is None else var)
+                      prior=prior)
 
 
 def test_the_cold_start_prior_is_informed_but_v05_trains_on_nothing(all_fail):
