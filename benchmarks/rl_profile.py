@@ -52,6 +52,11 @@ METHODS = (
 PHASES = ("value", "sample", "estimator", "update")
 
 
+def _uncapped(method: Method) -> dict:
+    """OSLA without a round cap unless the method names one, as registered before the default cap of 2."""
+    return {"osla.max_rounds": None} if method.settings.get("method.allocation") == "osla" else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=40000)
@@ -67,7 +72,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown method(s) {unknown}; known: {list(by_slug)}")
     methods = [by_slug[s] for s in args.methods.split(",")]
-    configs = {(m.slug, seed): TrainConfig().with_settings({**m.settings, "seed": seed, "total_rollouts": args.rollouts,
+    configs = {(m.slug, seed): TrainConfig().with_settings({**_uncapped(m), **m.settings, "seed": seed,
+                                                            "total_rollouts": args.rollouts,
                                                             "eval.every_rollouts": args.rollouts,
                                                             "prior.value_model": args.value_model})
                for m in methods for seed in seeds}  # every config checked before the first run

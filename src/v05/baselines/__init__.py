@@ -10,6 +10,7 @@ from v05.baselines.batch import RewardScale, make_batch
 from v05.baselines.fused import DEFAULT
 from v05.baselines.registry import (Baselines, UndefinedError, check_options, compute, get_estimator, list_estimators,
                                    resolve)
+from v05.baselines.settings import EstimatorSettings, check_estimator, dry_run
 
-__all__ = ["DEFAULT", "Baselines", "RewardScale", "UndefinedError", "check_options", "compute", "get_estimator",
-           "list_estimators", "make_batch", "resolve"]
+__all__ = ["DEFAULT", "Baselines", "EstimatorSettings", "RewardScale", "UndefinedError", "check_estimator",
+           "check_options", "compute", "dry_run", "get_estimator", "list_estimators", "make_batch", "resolve"]

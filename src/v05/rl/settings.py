@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
 import json
 import re
 import textwrap
@@ -14,6 +12,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from v05._fields import field_docs
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -81,24 +81,6 @@ def read_settings_file(path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"config file {path}: expected a table of settings, got {type(data).__name__}")
     return data
-
-
-def field_docs(cls) -> dict[str, str]:
-    """The docstring written under each field of a dataclass (the project's one place for field docs).
-
-    Read from the source, as ``tyro`` does for CleanRL's ``Args``; empty if the source is unavailable.
-    """
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        return {}
-    body = tree.body[0].body
-    docs = {}
-    for node, after in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
-            docs[node.target.id] = inspect.cleandoc(after.value.value)
-    return docs
 
 
 def render_toml(config, header: str) -> str:
