@@ -1,9 +1,10 @@
 """The training configuration: small frozen sections composed into one :class:`TrainConfig`.
 
-Sections: ``method`` (estimator and allocation), ``osla`` (:class:`v05.budget.OslaConfig`, OSLA's own
-settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`), ``warmup``, ``prior``, ``task``,
-``eval`` and ``verifier`` (:class:`v05.rl.verifier.VerifierConfig`); the run-wide settings (seed, rollout
-budget...) sit at the top. Every field is documented once, under it in its class, and checked when its
+Sections: ``method`` (the estimator, :class:`v05.baselines.EstimatorSettings`, and the allocation), ``osla``
+(:class:`v05.budget.OslaConfig`, OSLA's own settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`),
+``warmup``, ``prior`` (:class:`v05.value.ValuePriorSettings` and the prior's source), ``task``, ``eval`` and
+``verifier`` (:class:`v05.rl.verifier.VerifierConfig`); the run-wide settings (seed, the run's length in
+rollouts...) sit at the top. The lower layers' settings are declared there once, shared with TRL and verl. Every field is documented once, under it in its class, and checked when its
 section is built; :meth:`TrainConfig.__post_init__` adds the checks that span sections. Files and
 ``--set osla.k_max=16`` both go through :meth:`TrainConfig.from_dict`.
 
@@ -235,7 +236,8 @@ class TrainConfig:
     seed: int = 0
     """Seed of the RL phase (prompt order, sampling, minibatch order)."""
     total_rollouts: int = 20000
-    """Stop once this many rollouts (every rollout drawn, dropped ones included) have been spent."""
+    """The run's length in rollouts: stop once this many (every rollout drawn, dropped ones included) have been
+    spent."""
     temperature: float = 1.0
     """Sampling temperature of rollouts and evaluation."""
     checkpoint_every: int = 50
@@ -246,7 +248,8 @@ class TrainConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     """Estimator and allocation."""
     osla: OslaConfig = field(default_factory=OslaConfig)
-    """OSLA's rollout budget (``v05.budget.OslaConfig``), read under method.allocation='osla' only."""
+    """OSLA's rule (``v05.budget.OslaConfig``, its defaults the same in every trainer), read under
+    method.allocation='osla' only."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """The policy update."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
