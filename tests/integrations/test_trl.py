@@ -257,6 +257,10 @@ def test_the_v05_fields_are_the_layers_settings(tmp_path):
     with pytest.warns(FutureWarning, match=r"rollout_budget is deprecated: use budget_per_prompt = 6"):
         old = v05_args(tmp_path, k_max=16, rollout_budget=6 * args.prompts_per_generation)
     assert old.budget_per_prompt == 6 and old.step_budget == 6 * args.prompts_per_generation
+    with pytest.warns(FutureWarning, match="osla_prior_var is now osla_var_floor"):
+        assert v05_args(tmp_path, k_max=16, osla_prior_var=True).osla_var_floor is True
+    with pytest.raises(TypeError, match="osla_var_floor must be True or False"):
+        v05_args(tmp_path, osla_var_floor="yes")
 
 
 @pytest.mark.parametrize("data, message", [

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from v05._validation import check_bool, check_choice, check_known_keys, check_number, check_positive_int
+from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
 from v05.baselines import EstimatorSettings
 from v05.budget import OslaConfig
 from v05.rl.policy import PolicyConfig
@@ -138,11 +138,8 @@ class WarmupConfig:
 @dataclass(frozen=True)
 class PriorConfig(ValuePriorSettings):
     """The prior: the frozen value model (``v05.value.ValuePriorSettings``: value_model, context_size,
-    history_steps, history_block) reading the run's own outcome history, or the exact oracle."""
+    history_steps, history_block, osla_var_floor) reading the run's own outcome history, or the exact oracle."""
 
-    osla_var_floor: bool = False
-    """Pass the value model's variance to OSLA as a floor on the prior's squared error (False: the paper's
-    plug-in estimate only; True draws more rollouts wherever the value model is unsure)."""
     source: str = "value_model"
     """'value_model' (the frozen value model above) or 'exact': the current policy's exact pass rate on each
     prompt, the teacher-forced probability of the one rewarded response (``v05.rl.exact``; the built-in
@@ -151,7 +148,6 @@ class PriorConfig(ValuePriorSettings):
     def __post_init__(self):
         super().__post_init__()
         check_choice(self.source, "source", PRIOR_SOURCES)
-        check_bool(self.osla_var_floor, "osla_var_floor")
 
 
 @dataclass(frozen=True)

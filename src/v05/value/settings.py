@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from v05._validation import check_positive_int
+from v05._validation import check_bool, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,13 @@ class ValuePriorSettings:
     history (earlier checkpoints of the policy)."""
     history_block: int = 8
     """Steps sharing one checkpoint label in that history."""
+    osla_var_floor: bool = False
+    """Pass the prior's variance to OSLA as a floor on the prior's squared error (False: the paper's plug-in
+    estimate only; True draws more rollouts wherever the value model is unsure). Read under OSLA top-ups."""
 
     def __post_init__(self):
         if not isinstance(self.value_model, str) or not self.value_model:
             raise TypeError(f"value_model must be a model name or a directory; got {self.value_model!r}")
         for name in ("context_size", "history_steps", "history_block"):
             check_positive_int(getattr(self, name), name)
+        check_bool(self.osla_var_floor, "osla_var_floor")

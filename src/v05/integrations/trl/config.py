@@ -79,11 +79,7 @@ class V05Config(GRPOConfig):
     osla_cost: float = hf_field(OslaConfig, "cost", prefix="OSLA: ")
     osla_rule: str = hf_field(OslaConfig, "rule", prefix="OSLA: ")
     osla_variance: str = hf_field(OslaConfig, "variance", prefix="OSLA: ")
-    osla_prior_var: bool = field(
-        default=False,
-        metadata={"help": "Pass the prior's variance to OSLA as a floor on the prior's squared error (more "
-                          "top-ups where the value model is unsure)."},
-    )
+    osla_var_floor: bool = hf_field(ValuePriorSettings, "osla_var_floor")
     max_rounds: int | None = hf_field(OslaConfig, "max_rounds", prefix="OSLA: ")
     budget_per_prompt: float | None = hf_field(TopUpSettings, "budget_per_prompt", prefix="OSLA: ")
     rollout_budget: int | None = field(
@@ -91,6 +87,7 @@ class V05Config(GRPOConfig):
         metadata={"help": "Deprecated: the old name of a per-batch cap in completions; use budget_per_prompt = "
                           "rollout_budget / (generation_batch_size / num_generations)."},
     )
+    osla_prior_var: bool | None = field(default=None, metadata={"help": "Deprecated: the old name of osla_var_floor."})
 
     verifier_coef: float | None = field(
         default=None,
@@ -112,9 +109,10 @@ class V05Config(GRPOConfig):
             except json.JSONDecodeError as e:
                 raise ValueError(f"estimator_options = {self.estimator_options!r} is not valid JSON ({e})") from None
         self.estimator_options = {} if self.estimator_options is None else self.estimator_options
-        self._renamed_budget()
+        self._renamed()
         EstimatorSettings(self.estimator, self.estimator_options)  # name and options, as in every trainer
-        ValuePriorSettings(self.value_model, self.context_size, self.history_steps, self.history_block)
+        ValuePriorSettings(self.value_model, self.context_size, self.history_steps, self.history_block,
+                           self.osla_var_floor)
         self._check_fields()
         self._check_verifier()
         dry_run(self.estimator, self.estimator_options, group_size=self.num_generations,
@@ -122,7 +120,12 @@ class V05Config(GRPOConfig):
         if self.k_max is not None:
             self._check_top_ups()
 
-    def _renamed_budget(self) -> None:
+    def _renamed(self) -> None:
+        """Old field names still read, each with a ``FutureWarning`` naming the new one."""
+        if self.osla_prior_var is not None:
+            warnings.warn("osla_prior_var is now osla_var_floor (same meaning, as in the engine's prior section)",
+                          FutureWarning, stacklevel=4)
+            self.osla_var_floor, self.osla_prior_var = self.osla_prior_var, None
         if self.rollout_budget is None:
             return
         if self.budget_per_prompt is not None:
@@ -131,7 +134,7 @@ class V05Config(GRPOConfig):
         check_positive_int(self.rollout_budget, "rollout_budget")
         self.budget_per_prompt = self.rollout_budget / self.prompts_per_generation
         warnings.warn(f"rollout_budget is deprecated: use budget_per_prompt = {self.budget_per_prompt:g} (rollouts per "
-                      "prompt in a generation batch, first round included)", FutureWarning, stacklevel=3)
+                      "prompt in a generation batch, first round included)", FutureWarning, stacklevel=4)
         self.rollout_budget = None
 
     def _check_fields(self) -> None:

@@ -210,7 +210,7 @@ class V05GRPOTrainer(GRPOTrainer):
         if mode != "train" or self.args.k_max is None:
             return parts, all_rewards, all_groups, seconds
         plan = RolloutPlan(prior, self.args.osla, self.args.step_budget, scale=self._v05_scale,
-                           prior_var=prior_var if self.args.osla_prior_var else None, block=self.num_generations,
+                           prior_var=prior_var if self.args.osla_var_floor else None, block=self.num_generations,
                            round_multiple=self.args.top_up_round_multiple)
         plan.request()  # the first round (num_generations of every prompt), generated above
         plan.record(group, planner_rewards(rewards, prior[group], self._v05_scale))
