@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip("trl")
 pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
-from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra import compose, initialize_config_dir
 
-from v05.budget import OslaConfig  # noqa: E402
-from v05.integrations.trl import V05Config  # noqa: E402
-from v05.integrations.verl.config import check_run  # noqa: E402
-from v05.integrations.verl.main import CONFIG_DIR  # noqa: E402
-from v05.rl import TrainConfig  # noqa: E402
+from v05.budget import OslaConfig
+from v05.integrations.trl import V05Config
+from v05.integrations.verl.config import check_run
+from v05.integrations.verl.main import CONFIG_DIR
+from v05.rl import TrainConfig
 
 
 def engine(estimator, options, k):

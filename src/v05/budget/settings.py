@@ -43,4 +43,4 @@ class TopUpSettings:
         """The cap in rollouts for a step of ``n_prompts`` prompts (``RolloutPlan``'s ``budget``), or None."""
         if self.budget_per_prompt is None:
             return None
-        return int(math.floor(self.budget_per_prompt * n_prompts + 1e-9))  # 1e-9: a ratio that is an int times n
+        return math.floor(self.budget_per_prompt * n_prompts + 1e-9)  # 1e-9: a ratio that is an int times n
