@@ -117,6 +117,9 @@ def test_show_config_toml_documents_every_setting_and_round_trips():
     text = cfg.to_toml()
     assert TrainConfig.from_dict(tomllib.loads(text)) == cfg
     assert TrainConfig.from_dict(tomllib.loads(TrainConfig().to_toml())) == TrainConfig()  # unset values as comments
+    uncapped = TrainConfig().with_settings({"method.allocation": "osla", "osla.max_rounds": None})
+    assert 'max_rounds = "none"' in uncapped.to_toml()  # None is not its default (2): written, not a comment
+    assert TrainConfig.from_dict(tomllib.loads(uncapped.to_toml())) == uncapped
     assert "max_rounds = 2" in text and "# group_size = (unset)" in text and "[osla]" in text
     for cls in (TrainConfig, *SECTIONS.values()):
         docs = field_docs(cls)

@@ -54,7 +54,8 @@ class OslaConfig:
     """'paper': the per-prompt deviation test's plug-in MSE (docs/method.md 4.1); 'eb': the Beta posterior
     variance under the batch's fitted rho (needs k_init >= 2)."""
     max_rounds: int | None = DEFAULT_MAX_ROUNDS
-    """Most top-up rounds after the first (each round is one generation pass); None: no cap but k_max.
+    """Most top-up rounds after the first (each round is one generation pass); None (in TOML: "none"): no
+    cap but k_max.
     Under a cap a prompt that wants more gets, in each round, at least its projected need (the rule run
     forward with its current estimates) divided by the rounds left, so fewer rounds buy the same top-ups.
     Default 2 (``DEFAULT_MAX_ROUNDS``, the same in every trainer): a step is at most 3 generation passes."""
@@ -70,6 +71,8 @@ class OslaConfig:
         check_number(self.cost, "cost", minimum=0.0)
         check_choice(self.variance, "variance", VARIANCES)
         check_choice(self.rule, "rule", RULES)
+        if isinstance(self.max_rounds, str) and self.max_rounds.lower() == "none":  # TOML has no null
+            object.__setattr__(self, "max_rounds", None)
         if self.max_rounds is not None:
             check_positive_int(self.max_rounds, "max_rounds", minimum=0)
         if self.rule == "eb" and self.k_init < 2:

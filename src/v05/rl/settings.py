@@ -86,7 +86,9 @@ def read_settings_file(path) -> dict:
 def render_toml(config, header: str) -> str:
     """A dataclass of scalars and dataclass sections as TOML, each key under its field's docstring.
 
-    Unset (None) values are written as comments, since TOML has no null.
+    Unset (None) values are written as comments, since TOML has no null; where None is not the field's
+    default (``osla.max_rounds``: uncapped, against the default 2) it is written as the string "none",
+    which such a field reads as None.
     """
     lines = [*_comment(header), ""]
     sections = []
@@ -95,17 +97,20 @@ def render_toml(config, header: str) -> str:
         if dataclasses.is_dataclass(value):
             sections.append((f.name, value))
         else:
-            lines += _key(f.name, value, field_docs(type(config)).get(f.name, ""))
+            lines += _key(f.name, value, field_docs(type(config)).get(f.name, ""), f.default)
     for name, section in sections:
         lines += [f"[{name}]", *_comment(field_docs(type(config)).get(name, "")), ""]
         docs = field_docs(type(section))
         for f in dataclasses.fields(section):
-            lines += _key(f.name, getattr(section, f.name), docs.get(f.name, ""))
+            lines += _key(f.name, getattr(section, f.name), docs.get(f.name, ""), f.default)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _key(name: str, value, doc: str) -> list[str]:
-    line = f"# {name} = (unset)" if value is None else f"{name} = {_toml_value(value)}"
+def _key(name: str, value, doc: str, default=None) -> list[str]:
+    if value is None:
+        line = f"# {name} = (unset)" if default is None or default is dataclasses.MISSING else f'{name} = "none"'
+    else:
+        line = f"{name} = {_toml_value(value)}"
     return [*_comment(doc), line, ""]
 
 
