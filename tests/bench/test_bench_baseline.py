@@ -48,7 +48,7 @@ def test_osla_rows_report_rollouts_spent():
     table = synthetic_table(n=256)
     srcs = prior_sources(table, [4.0], np.random.default_rng(0))
     cfg = BenchConfig(ks=(4,), seeds=1, estimators=("mean", "v05_paper", DEFAULT),
-                      oslas=(OslaConfig(), OslaConfig(rule="eb")))
+                      oslas=(OslaConfig(max_rounds=None), OslaConfig(max_rounds=None, rule="eb")))
     result = run(table, srcs, cfg, progress=False)
     assert {r["osla"] for r in result["rows"]} == {None, "paper", "eb"}
     osla = {(r["estimator"], r["prior"]): r for r in result["rows"] if r["osla"] == "paper"}
@@ -133,7 +133,8 @@ def test_round_caps_replay_the_uncapped_rewards():
     replays the same rewards; a cap of 1 uses at most 2 generation rounds per batch."""
     table = synthetic_table(n=300)
     srcs = prior_sources(table, [1.0], np.random.default_rng(0))
-    cfg = BenchConfig(ks=(2, 4, 8), seeds=2, estimators=("v05",), oslas=(OslaConfig(), OslaConfig(rule="eb")),
+    cfg = BenchConfig(ks=(2, 4, 8), seeds=2, estimators=("v05",),
+                      oslas=(OslaConfig(max_rounds=None), OslaConfig(max_rounds=None, rule="eb")),
                       max_rounds=(1, 12))
     result = run(table, srcs, cfg, progress=False)
     rows = {(r["estimator"], r["prior"], r["osla"], r["max_rounds"]): r for r in result["rows"] if r["osla"]}
@@ -150,8 +151,8 @@ def test_round_caps_replay_the_uncapped_rewards():
 def test_fixed_k_cells_do_not_depend_on_caps_or_the_estimators_asked_for():
     table = synthetic_table(n=200)
     srcs = prior_sources(table, [0.5], np.random.default_rng(0))
-    full = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, oslas=(OslaConfig(),), max_rounds=(1, 2)), progress=False)
-    some = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, estimators=("v05",), oslas=(OslaConfig(),)), progress=False)
+    full = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, oslas=(OslaConfig(max_rounds=None),), max_rounds=(1, 2)), progress=False)
+    some = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, estimators=("v05",), oslas=(OslaConfig(max_rounds=None),)), progress=False)
     key = lambda r: (r["estimator"], r["k"], r["prior"], r["osla"], r["max_rounds"])
     full_rows = {key(r): r["mse"] for r in full["rows"]}
     assert all(full_rows[key(r)] == r["mse"] for r in some["rows"])
@@ -182,7 +183,7 @@ def test_an_estimator_undefined_on_some_batches_is_reported_not_hidden():
 def test_osla_needs_an_estimator_that_fuses_a_prior():
     with pytest.raises(ValueError, match=r"OSLA runs score the estimators that fuse a prior, and none of \['mean', "
                                          r"'grpo'\] does"):
-        BenchConfig(estimators=("mean", "grpo"), oslas=(OslaConfig(),))
+        BenchConfig(estimators=("mean", "grpo"), oslas=(OslaConfig(max_rounds=None),))
     with pytest.raises(ValueError, match=r"max_rounds caps OSLA runs"):
         BenchConfig(max_rounds=(1,))
     with pytest.raises(ValueError, match=r"oslas are the uncapped runs"):

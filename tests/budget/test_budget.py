@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from v05.budget import OslaConfig, allocate, estimated_mse, expected_gain, wants_more
+from v05.budget import DEFAULT_MAX_ROUNDS, OslaConfig, allocate, estimated_mse, expected_gain, wants_more
 from v05_testing.osla import FakeGenerate, bernoulli_table, hand_d2, hand_gain, hand_mse, hand_s2, hand_wants_more
 
 
@@ -137,7 +137,7 @@ def test_allocate_follows_osla_per_prompt():
     table = [[1.0, 0.0] * 16, [1.0] * 32, [0.0] * 32, [1.0] * 32]
     prior = [0.5, 1.0, 1.0, 0.0]  # right, right, wrong, wrong
     gen = FakeGenerate(table)
-    alloc = allocate(gen, prior=prior)
+    alloc = allocate(gen, prior=prior, config=OslaConfig(max_rounds=None))
     np.testing.assert_array_equal(alloc.counts, [4, 4, 16, 16])
     # one generation call per round: round 0, then 12 top-up rounds for the two wrong priors
     assert alloc.rounds == 13 and len(gen.calls) == 13
@@ -147,10 +147,20 @@ def test_allocate_follows_osla_per_prompt():
     assert len(truth) == len(table)
 
 
+def test_the_default_caps_top_ups_at_two_rounds_with_the_same_counts():
+    """``OslaConfig()`` caps at DEFAULT_MAX_ROUNDS = 2: the wrong priors get their 12 top-ups in 2 rounds."""
+    table = [[1.0, 0.0] * 16, [1.0] * 32, [0.0] * 32, [1.0] * 32]
+    gen = FakeGenerate(table)
+    alloc = allocate(gen, prior=[0.5, 1.0, 1.0, 0.0])
+    assert OslaConfig().max_rounds == DEFAULT_MAX_ROUNDS == 2
+    np.testing.assert_array_equal(alloc.counts, [4, 4, 16, 16])
+    assert alloc.rounds == 3 and len(gen.calls) == 3
+
+
 def test_each_prompt_stops_where_the_hand_rule_says():
     table = bernoulli_table([0.3, 0.7, 0.9, 0.1, 0.5, 0.6], seed=3)
     prior = [0.5, 0.1, 0.5, 0.4, 0.45, 0.6]
-    cfg = OslaConfig(k_max=24, cost=0.002)
+    cfg = OslaConfig(max_rounds=None, k_max=24, cost=0.002)
     alloc = allocate(FakeGenerate(table), prior=prior, config=cfg)
     for j, k in enumerate(alloc.counts):
         rewards = table[j]
@@ -164,10 +174,11 @@ def test_budget_is_spent_on_the_largest_gains_first():
     table = [[1.0] * 32 for _ in range(4)]
     prior = [0.6, 0.0, 0.8, 0.3]  # gains order: 1 > 3 > 0; prompt 2 (D2 = 0) wants nothing
     gen = FakeGenerate(table)
-    alloc = allocate(gen, prior=prior, budget=16 + 2)
+    uncapped = OslaConfig(max_rounds=None)
+    alloc = allocate(gen, prior=prior, budget=16 + 2, config=uncapped)
     np.testing.assert_array_equal(alloc.counts, [4, 5, 4, 5])
     assert len(alloc.rewards) == 18
-    alloc = allocate(FakeGenerate(table), prior=prior, budget=16 + 1)
+    alloc = allocate(FakeGenerate(table), prior=prior, budget=16 + 1, config=uncapped)
     np.testing.assert_array_equal(alloc.counts, [4, 5, 4, 4])
 
 
@@ -199,7 +210,7 @@ def test_global_budget_is_respected_exactly_and_greedily(extra):
 def test_budget_is_spent_to_the_last_rollout_with_several_per_round():
     # two clearly wrong priors want more; 3 rollouts are left for 2 prompts x 2 per round
     table = [[1.0] * 32 for _ in range(2)]
-    alloc = allocate(FakeGenerate(table), prior=[0.0, 0.1], config=OslaConfig(per_round=2), budget=11)
+    alloc = allocate(FakeGenerate(table), prior=[0.0, 0.1], config=OslaConfig(max_rounds=None, per_round=2), budget=11)
     assert alloc.counts.sum() == 11
     np.testing.assert_array_equal(alloc.counts, [6, 5])  # the larger gain (prior 0.0) gets its full share
 
@@ -218,7 +229,7 @@ def test_budget_below_k_init_times_prompts_raises():
 def test_generate_returning_the_wrong_length_raises_naming_the_round(round_no):
     gen = FakeGenerate([[1.0] * 32, [0.0] * 32], corrupt_round=round_no, corruption=lambda out: out[:-1])
     with pytest.raises(ValueError, match=rf"generate returned \d+ rewards in round {round_no}; it was asked for \d+"):
-        allocate(gen, prior=[0.0, 1.0])
+        allocate(gen, prior=[0.0, 1.0], config=OslaConfig(max_rounds=None))
 
 
 @pytest.mark.parametrize("round_no", [0, 2])
@@ -281,7 +292,7 @@ def test_prior_var_floors_d2_and_buys_more_rollouts():
 
 
 def test_per_round_caps_at_k_max():
-    cfg = OslaConfig(k_init=4, k_max=11, per_round=3)
+    cfg = OslaConfig(max_rounds=None, k_init=4, k_max=11, per_round=3)
     gen = FakeGenerate([[1.0] * 32, [0.0] * 32])
     alloc = allocate(gen, prior=[0.0, 0.0], config=cfg)
     np.testing.assert_array_equal(alloc.counts, [11, 4])

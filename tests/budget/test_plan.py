@@ -137,7 +137,7 @@ def test_max_rounds_caps_the_rounds_and_spreads_the_need(max_rounds):
 def test_no_cap_is_the_paper_rule_round_by_round():
     table = [[1.0] * 32, [0.0] * 32]
     gen = FakeGenerate(table)
-    alloc = allocate(gen, prior=[0.0, 0.0])
+    alloc = allocate(gen, prior=[0.0, 0.0], config=OslaConfig(max_rounds=None))
     assert alloc.rounds == 13 and [n.tolist() for _, n, _ in gen.calls[1:]] == [[1]] * 12
 
 

@@ -137,7 +137,7 @@ def passes_on(high: set):
 
 def top_up_run(tmp_path, high=HIGH, **config):
     data = dataset(4, prior_value=[0.0] * 4)  # the prior says 0: right for the others, clearly wrong for high
-    config = {"per_device_train_batch_size": 16, "k_max": 12, **config}
+    config = {"per_device_train_batch_size": 16, "k_max": 12, "max_rounds": 1, **config}
     args = v05_args(tmp_path, prior_source="column", estimator="v05_paper", max_steps=1, **config)
     return train(RecordingV05, args, reward=passes_on(high), data=data)
 
@@ -165,7 +165,7 @@ def test_top_ups_go_where_the_plan_sends_them_and_are_trained_on(tmp_path):
 
 @pytest.mark.parametrize("config, rounds, total", [
     ({"max_rounds": None}, 2, 32),               # one block per round: 4 -> 8 -> 12
-    ({"rollout_budget": 20}, 1, 20),             # one block in all
+    ({"budget_per_prompt": 5}, 1, 20),           # one block in all (4 prompts x 5)
     ({"steps_per_generation": 2, "per_device_train_batch_size": 8}, 1, 32),  # the batch still splits in two
     # 4 prompts x 4 over 8 micro-steps: a round must draw a multiple of 8; here 2 x 4 (one block per HIGH prompt)
     ({"steps_per_generation": 8, "per_device_train_batch_size": 2, "k_max": 8}, 1, 24),
@@ -211,18 +211,37 @@ def test_a_bad_callable_prior_is_named(tmp_path):
     ({"estimator_options": "{tau2: 1}"}, r"estimator_options = '\{tau2: 1\}' is not valid JSON"),
     ({"estimator": "rloo", "num_generations": 2, "k_max": 3},
      r"k_max \(3\) must be a multiple of num_generations \(2\): top-ups come in blocks"),
-    ({"k_max": 16, "rollout_budget": 4}, r"rollout_budget \(4\) must be >= generation_batch_size \(8\)"),
+    ({"k_max": 16, "budget_per_prompt": 3}, r"budget_per_prompt == 3, must be a finite number >= 4"),
+    ({"k_max": 16, "rollout_budget": 20, "budget_per_prompt": 5}, r"rollout_budget and budget_per_prompt are both set"),
     ({"k_max": 16, "osla_rule": "bayes"}, r"rule='bayes'; expected one of \('paper', 'eb'\)"),
     ({"scale_rewards": "none"}, r"scale_rewards = 'none': V05GRPOTrainer does not use GRPO's reward scaling"),
     ({"reward_scale": "0,0"}, r"reward_scale = '0,0': .*numbers lo < hi"),
     ({"prior_source": "oracle"}, r"prior_source='oracle'; expected one of"),
     ({"estimator": "v05_eb_loo", "per_device_train_batch_size": 4, "prior_source": "column"},
-     r"estimator 'v05_eb_loo' is not defined on a generation batch of 1 prompt\(s\) x 4 completions"),
+     r"estimator 'v05_eb_loo' is not defined on groups of 4 rollout\(s\)"),
     ({"estimator": "v05_prior_var", "prior_source": "column"}, r"set prior_var_column"),
 ])
 def test_bad_settings_fail_when_the_config_is_built(tmp_path, config, message):
     with pytest.raises((ValueError, TypeError), match=message):
         v05_args(tmp_path, **config)
+
+
+def test_the_v05_fields_are_the_layers_settings(tmp_path):
+    """Defaults and help come from the layers' settings; the old rollout_budget still reads, with a warning."""
+    from v05.budget import DEFAULT_MAX_ROUNDS, OslaConfig
+    from v05.value import ValuePriorSettings
+
+    args = v05_args(tmp_path, k_max=16)
+    assert args.max_rounds == DEFAULT_MAX_ROUNDS == args.osla.max_rounds and args.step_budget is None
+    assert args.osla == OslaConfig(k_init=4, k_max=16) and args.context_size == ValuePriorSettings().context_size
+    assert V05Config.__dataclass_fields__["history_steps"].metadata["help"].startswith("Older rows from at most")
+    with pytest.warns(FutureWarning, match=r"rollout_budget is deprecated: use budget_per_prompt = 6"):
+        old = v05_args(tmp_path, k_max=16, rollout_budget=6 * args.prompts_per_generation)
+    assert old.budget_per_prompt == 6 and old.step_budget == 6 * args.prompts_per_generation
+    with pytest.warns(FutureWarning, match="osla_prior_var is now osla_var_floor"):
+        assert v05_args(tmp_path, k_max=16, osla_prior_var=True).osla_var_floor is True
+    with pytest.raises(TypeError, match="osla_var_floor must be True or False"):
+        v05_args(tmp_path, osla_var_floor="yes")
 
 
 @pytest.mark.parametrize("data, message", [

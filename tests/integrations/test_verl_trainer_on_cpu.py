@@ -30,17 +30,17 @@ OSLA = ["+v05.rollouts.mode=osla", f"trainer.v1.sampler.custom_sampler.path={SAM
 
 def verl_config(*overrides: str):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        return compose(config_name="ppo_trainer", overrides=["algorithm.adv_estimator=v05",
+        return compose(config_name="ppo_trainer", overrides=["algorithm.adv_estimator=v05", "actor_rollout_ref.rollout.n=4",
                                                                "trainer.v1.trainer_mode=v05_sync", *overrides])
 
 
 def test_the_group_composes_and_overrides_reach_the_settings():
     cfg = verl_config(*OSLA, "+v05.rollouts.osla.k_max=8", "+v05.rollouts.osla.rule=eb", "+v05.options.tau2=0.01",
-                      "+v05.scale=pm1", "+v05.rollouts.budget=6")
+                      "+v05.scale=pm1", "+v05.rollouts.budget_per_prompt=6")
     v05 = check_run(cfg)
     assert (v05.rollouts.mode, v05.rollouts.osla.k_max, v05.rollouts.osla.rule) == ("osla", 8, "eb")
     assert v05.rollouts.osla.k_init == 4 and v05.rollouts.osla.max_rounds == 2  # defaults kept
-    assert v05.options == {"tau2": 0.01} and v05.scale == "pm1" and v05.rollouts.budget == 6
+    assert v05.options == {"tau2": 0.01} and v05.scale == "pm1" and v05.rollouts.budget_per_prompt == 6
     assert check_run(verl_config()) == V05VerlConfig()  # no group at all: the defaults
 
 
@@ -50,7 +50,14 @@ def test_the_group_composes_and_overrides_reach_the_settings():
     ([*OSLA, "+v05.rollouts.osla.k_max=2"], ValueError, r"v05.rollouts.osla: k_max \(2\) must be >= k_init \(4\)"),
     ([*OSLA, "+v05.rollouts.osla.kmax=2"], ValueError, r"unknown setting\(s\) \['v05.rollouts.osla.kmax'\]"),
     (["+v05.rollouts.block=0"], ValueError, "v05.rollouts.block == 0, must be >= 1"),
-    (["+v05.rollouts.budget=2"], ValueError, r"v05.rollouts.budget == 2, must be a finite number >= 4"),
+    (["+v05.rollouts.budget_per_prompt=2"], ValueError, r"v05.rollouts.budget_per_prompt == 2, must be a finite number >= 4"),
+    (["+v05.rollouts.budget=6", "+v05.rollouts.budget_per_prompt=6"], ValueError, "budget is the old name of"),
+    (["algorithm.adv_estimator=v05_nope"], ValueError,
+     r"algorithm.adv_estimator='v05_nope' is not a V0.5 estimator; V0.5's in verl: v05, v05_bernoulli, .*v05_grpo"),
+    (["algorithm.adv_estimator=v05_nope", *OSLA], ValueError, "'v05_nope' is not a V0.5 estimator"),
+    (["algorithm.adv_estimator=rloo_nope"], None, None),  # not ours: verl's own check decides
+    (["algorithm.adv_estimator=v05_rloo", "actor_rollout_ref.rollout.n=1"], ValueError,
+     r"estimator 'rloo' is not defined on groups of 1 rollout\(s\)"),
     (["+v05.scale=[1,0]"], ValueError, "v05.scale"),
     (["+v05.options.tau2=-1"], ValueError, r"v05.options .*tau2 == -1, must be a number >= 0"),
     (["+v05.options.rho=0.5"], TypeError, "unknown option"),
@@ -61,8 +68,17 @@ def test_the_group_composes_and_overrides_reach_the_settings():
     (["algorithm.adv_estimator=grpo", "+v05.rollouts.mode=static"], ValueError, "verl's own estimator"),
 ])
 def test_bad_values_fail_before_training_naming_the_key(overrides, exc, match):
+    if exc is None:
+        assert check_run(verl_config(*overrides)) == V05VerlConfig()
+        return
     with pytest.raises(exc, match=match):
         check_run(verl_config(*overrides))
+
+
+def test_the_old_budget_key_still_reads_with_a_warning():
+    with pytest.warns(FutureWarning, match="v05.rollouts.budget is now v05.rollouts.budget_per_prompt"):
+        v05 = check_run(verl_config(*OSLA, "+v05.rollouts.budget=6"))
+    assert v05.rollouts.budget_per_prompt == 6 and v05.rollouts.step_budget(32) == 192
 
 
 def test_launcher_refuses_a_prior_estimator_on_verls_own_trainer():

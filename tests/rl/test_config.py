@@ -15,9 +15,9 @@ from v05.rl.settings import field_docs, nest, parse_assignments
 
 
 @pytest.mark.parametrize(("settings", "error", "message"), [
-    ({"method.estimator": "grpoo"}, ValueError, r"method.estimator='grpoo'; expected one of \("),
-    ({"method.estimator": "grpo", "method.estimator_options": {"std_scal": "none"}}, ValueError,
-     r"method.estimator_options \['std_scal'\] are not options of 'grpo'"),
+    ({"method.estimator": "grpoo"}, ValueError, r"method.estimator = 'grpoo' is unknown; known: dapo, dr_grpo, grpo"),
+    ({"method.estimator": "grpo", "method.estimator_options": {"std_scal": "none"}}, TypeError,
+     r"method.estimator_options = \{'std_scal': 'none'\}: grpo got unknown option\(s\) \['std_scal'\]; its options"),
     ({"method.allocation": "greedy"}, ValueError, "method.allocation='greedy'; expected one of"),
     ({"optim.loss_agg": "sum"}, ValueError, "optim.loss_agg='sum'"),
     ({"method.group_size": 0}, ValueError, "method.group_size == 0, must be >= 1"),
@@ -39,7 +39,7 @@ from v05.rl.settings import field_docs, nest, parse_assignments
     ({"method.allocation": "dynamic", "method.estimator": "dapo", "method.group_size": 1}, ValueError,
      "method.group_size == 1 with allocation='dynamic'"),
     ({"method.estimator": "rloo", "method.group_size": 1}, ValueError,
-     "group size 1: estimator 'rloo' is not defined on groups of this size"),
+     r"estimator 'rloo' is not defined on groups of 1 rollout\(s\): group 0 has 1 rollout\(s\); rloo needs >= 2"),
     ({"method.estimator": "v05", "method.group_size": 1}, ValueError, "estimator 'v05' is not defined .*pass tau2="),
     ({"method.estimator": "grpo", "method.estimator_options": {"eps": -1.0}}, ValueError,
      r"method.estimator_options = \{'eps': -1.0\}: grpo: eps == -1.0"),
@@ -117,6 +117,9 @@ def test_show_config_toml_documents_every_setting_and_round_trips():
     text = cfg.to_toml()
     assert TrainConfig.from_dict(tomllib.loads(text)) == cfg
     assert TrainConfig.from_dict(tomllib.loads(TrainConfig().to_toml())) == TrainConfig()  # unset values as comments
+    uncapped = TrainConfig().with_settings({"method.allocation": "osla", "osla.max_rounds": None})
+    assert 'max_rounds = "none"' in uncapped.to_toml()  # None is not its default (2): written, not a comment
+    assert TrainConfig.from_dict(tomllib.loads(uncapped.to_toml())) == uncapped
     assert "max_rounds = 2" in text and "# group_size = (unset)" in text and "[osla]" in text
     for cls in (TrainConfig, *SECTIONS.values()):
         docs = field_docs(cls)
@@ -136,3 +139,16 @@ def test_settings_parsing():
         nest({"osla": 1, "osla.k_max": 2})
     cfg = TrainConfig().with_settings({"method.estimator": "v05_eb_beta", "method.estimator_options": {"rho": 0.5}})
     assert cfg.with_settings({"method.estimator_options.rho": 0.25}).method.estimator_options == {"rho": 0.25}
+
+
+def test_a_fixed_run_saved_before_the_round_cap_default_resumes_as_the_same_config():
+    """``osla.max_rounds`` now defaults to 2; a fixed-k checkpoint written with the old default (None) is the
+    same run (the osla section is unread outside allocation='osla'), an OSLA one keeps its explicit None."""
+    from v05.rl.setup import saved_config
+
+    old = TrainConfig().to_dict()
+    old["osla"]["max_rounds"] = None
+    assert saved_config({"config": old}) == TrainConfig().to_dict()
+    osla = TrainConfig().with_settings({"method.allocation": "osla", "osla.max_rounds": None})
+    assert saved_config({"config": osla.to_dict()})["osla"]["max_rounds"] is None
+    assert TrainConfig().osla.max_rounds == 2

@@ -51,7 +51,7 @@ def test_fixed_groups_are_one_planner_round():
 def test_osla_tops_up_the_prompts_whose_prior_is_wrong():
     sampler = FakeSampler(prompt_set([0, 1, 2]), {0: [1, 0], 1: [1, 1, 1, 0, 1, 1, 1, 1], 2: [0]})
     prior = np.array([0.5, 0.0, 0.0])  # right, wrong, right
-    batch = collect(sampler, RolloutPlan(prior, OslaConfig(k_init=4, k_max=16)))
+    batch = collect(sampler, RolloutPlan(prior, OslaConfig(max_rounds=None, k_init=4, k_max=16)))
     assert batch.counts.tolist() == [4, 16, 4]
     assert batch.spent == 24 and batch.rounds == 13 and _aligned(batch)
     assert len(sampler.calls) == 13  # one generation call per round

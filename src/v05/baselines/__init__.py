@@ -13,6 +13,7 @@ from v05.baselines.prior import Prior
 from v05.baselines.registry import (Baselines, UndefinedError, check_options, compute, get_estimator, list_estimators,
                                    resolve)
 from v05.baselines.scale import RewardScale
+from v05.baselines.settings import EstimatorSettings, check_estimator, dry_run
 
-__all__ = ["DEFAULT", "Baselines", "Prior", "RewardScale", "UndefinedError", "check_options", "compute",
-           "get_estimator", "list_estimators", "make_batch", "resolve"]
+__all__ = ["DEFAULT", "Baselines", "EstimatorSettings", "Prior", "RewardScale", "UndefinedError", "check_estimator",
+           "check_options", "compute", "dry_run", "get_estimator", "list_estimators", "make_batch", "resolve"]

@@ -37,7 +37,8 @@ class Method:
 
 METHOD_LIST = (
     Method("V0.5 k_init=4 + OSLA", "v05_osla",
-           {"method.estimator": "v05", "method.allocation": "osla", "osla.k_init": 4, "osla.k_max": 16}, "tab:red"),
+           {"method.estimator": "v05", "method.allocation": "osla", "osla.k_init": 4, "osla.k_max": 16,
+            "osla.max_rounds": None}, "tab:red"),  # uncapped, as registered before the default cap of 2
     Method("GRPO k=4", "grpo_k4", {"method.estimator": "grpo", "method.group_size": 4}, "tab:blue"),
     Method("GRPO k=16", "grpo_k16", {"method.estimator": "grpo", "method.group_size": 16}, "tab:cyan"),
     Method("DAPO k=16", "dapo_k16", {"method.estimator": "dapo", "method.allocation": "dynamic",

@@ -90,7 +90,8 @@ class RegimeSettings:
         from v05.rl.config import TrainConfig
 
         k, stream, difficulty = condition
-        size = {"k": {"method.group_size": k}, "osla": {"osla.k_init": k, "osla.k_max": 4 * k}}
+        size = {"k": {"method.group_size": k},  # OSLA uncapped, as registered before the default cap of 2
+                "osla": {"osla.k_init": k, "osla.k_max": 4 * k, "osla.max_rounds": None}}
         settings = {"total_rollouts": self.total_rollouts, "eval.every_rollouts": self.total_rollouts, "threads": 1,
                     "seed": seed, "prior.value_model": self.value_model, "task.stream": STREAMS[stream],
                     "task.n_train": self.recurring_prompts if stream == "recurring" else self.fresh_prompts,

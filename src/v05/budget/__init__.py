@@ -2,7 +2,8 @@
 
 from v05.baselines.shrinkage import eb_gain, estimated_mse, expected_gain
 from v05.budget.plan import Allocation, RolloutPlan, Round, allocate
-from v05.budget.rule import RULES, OslaConfig, projected_extra, wants_more
+from v05.budget.rule import DEFAULT_MAX_ROUNDS, RULES, OslaConfig, projected_extra, wants_more
+from v05.budget.settings import TopUpSettings
 
-__all__ = ["RULES", "Allocation", "OslaConfig", "RolloutPlan", "Round", "allocate", "eb_gain", "estimated_mse",
-           "expected_gain", "projected_extra", "wants_more"]
+__all__ = ["DEFAULT_MAX_ROUNDS", "RULES", "Allocation", "OslaConfig", "RolloutPlan", "Round", "TopUpSettings", "allocate",
+           "eb_gain", "estimated_mse", "expected_gain", "projected_extra", "wants_more"]

@@ -95,8 +95,8 @@ class RolloutPlan:
     >>> first = plan.request(); list(first)
     [(0, 4), (1, 4)]
     >>> plan.record(np.repeat(first.index, first.n), [1, 0, 1, 0, 1, 1, 1, 1])
-    >>> list(plan.request())                           # only the contradicted prior wants more
-    [(1, 1)]
+    >>> list(plan.request())          # only the contradicted prior: half its projected 12 (max_rounds=2)
+    [(1, 6)]
     """
 
     def __init__(self, prior, config=OslaConfig(), budget: int | None = None, *, prior_var=None, scale="binary",

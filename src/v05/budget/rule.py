@@ -24,6 +24,12 @@ from v05._validation import check_choice, check_known_keys, check_number, check_
 from v05.baselines.shrinkage import VARIANCES, eb_gain, expected_gain, fit_rho
 
 RULES = ("paper", "eb")
+DEFAULT_MAX_ROUNDS = 2
+"""The one default round cap of every trainer. Uncapped, OSLA tops up one rollout per round: 9-13 rounds per
+step; on a GPU each round is a generation pass. Capped at 2, a step is at most 3 passes, drawing about 4-5%
+more rollouts for the same baseline error (1: 2 passes, 6-10% more, and up to +0.03 in the error ratio
+under rule='eb'); in the CPU engine caps of 4/2/1 changed no accuracy beyond the seed noise (docs/rl.md,
+"Ablations and throughput"; docs/method.md section 5)."""
 K_MAX_LIMIT = 4096
 """Largest k_max accepted: beyond it a pass rate is pinned to +-0.01 anyway, and a typo (k_max=10**6 with
 cost 0) would otherwise draw rollouts for minutes."""
@@ -47,10 +53,12 @@ class OslaConfig:
     rule: str = "paper"
     """'paper': the per-prompt deviation test's plug-in MSE (docs/method.md 4.1); 'eb': the Beta posterior
     variance under the batch's fitted rho (needs k_init >= 2)."""
-    max_rounds: int | None = None
-    """Most top-up rounds after the first (each round is one generation pass); None: no cap but k_max.
+    max_rounds: int | None = DEFAULT_MAX_ROUNDS
+    """Most top-up rounds after the first (each round is one generation pass); None (in TOML: "none"): no
+    cap but k_max.
     Under a cap a prompt that wants more gets, in each round, at least its projected need (the rule run
-    forward with its current estimates) divided by the rounds left, so fewer rounds buy the same top-ups."""
+    forward with its current estimates) divided by the rounds left, so fewer rounds buy the same top-ups.
+    Default 2 (``DEFAULT_MAX_ROUNDS``, the same in every trainer): a step is at most 3 generation passes."""
 
     def __post_init__(self):
         check_positive_int(self.k_init, "k_init")
@@ -63,6 +71,8 @@ class OslaConfig:
         check_number(self.cost, "cost", minimum=0.0)
         check_choice(self.variance, "variance", VARIANCES)
         check_choice(self.rule, "rule", RULES)
+        if isinstance(self.max_rounds, str) and self.max_rounds.lower() == "none":  # TOML has no null
+            object.__setattr__(self, "max_rounds", None)
         if self.max_rounds is not None:
             check_positive_int(self.max_rounds, "max_rounds", minimum=0)
         if self.rule == "eb" and self.k_init < 2:

@@ -134,7 +134,7 @@ def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None,
     if caps and not osla:
         fail("--osla-max-rounds caps the OSLA planner's rounds: add --osla")
     with user_errors("OSLA settings"):
-        oslas = tuple(OslaConfig(k_init=k_init, k_max=k_max, cost=cost, rule=r)
+        oslas = tuple(OslaConfig(k_init=k_init, k_max=k_max, cost=cost, rule=r, max_rounds=None)
                       for r in parse_list(osla_rule, "--osla-rule", "name")) if osla else ()
     names = {}
     if estimators:

@@ -74,7 +74,7 @@ def train(
     estimator: Optional[str] = typer.Option(None, help="= --set method.estimator=... (v05, grpo, rloo, dapo, ...)."),
     allocation: Optional[str] = typer.Option(None, help="= --set method.allocation=... ('fixed', 'osla', 'dynamic')."),
     group_size: Optional[int] = typer.Option(None, help="= --set method.group_size=... (OSLA: --set osla.k_init=...)."),
-    total_rollouts: Optional[int] = typer.Option(None, help="= --set total_rollouts=... (the run's rollout budget)."),
+    total_rollouts: Optional[int] = typer.Option(None, help="= --set total_rollouts=... (the run's length in rollouts)."),
     seed: Optional[int] = typer.Option(None, help="= --set seed=... (the RL seed)."),
     lr: Optional[float] = typer.Option(None, help="= --set optim.lr=..."),
     checkpoint_every: Optional[int] = typer.Option(None, help="= --set checkpoint_every=... (0: only the final one)."),

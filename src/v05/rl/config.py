@@ -1,9 +1,10 @@
 """The training configuration: small frozen sections composed into one :class:`TrainConfig`.
 
-Sections: ``method`` (estimator and allocation), ``osla`` (:class:`v05.budget.OslaConfig`, OSLA's own
-settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`), ``warmup``, ``prior``, ``task``,
-``eval`` and ``verifier`` (:class:`v05.rl.verifier.VerifierConfig`); the run-wide settings (seed, rollout
-budget...) sit at the top. Every field is documented once, under it in its class, and checked when its
+Sections: ``method`` (the estimator, :class:`v05.baselines.EstimatorSettings`, and the allocation), ``osla``
+(:class:`v05.budget.OslaConfig`, OSLA's own settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`),
+``warmup``, ``prior`` (:class:`v05.value.ValuePriorSettings` and the prior's source), ``task``, ``eval`` and
+``verifier`` (:class:`v05.rl.verifier.VerifierConfig`); the run-wide settings (seed, the run's length in
+rollouts...) sit at the top. The lower layers' settings are declared there once, shared with TRL and verl. Every field is documented once, under it in its class, and checked when its
 section is built; :meth:`TrainConfig.__post_init__` adds the checks that span sections. Files and
 ``--set osla.k_max=16`` both go through :meth:`TrainConfig.from_dict`.
 
@@ -25,15 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from v05._validation import check_bool, check_choice, check_known_keys, check_number, check_positive_int
-from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
+from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
+from v05.baselines import EstimatorSettings
 from v05.budget import OslaConfig
 from v05.rl.policy import PolicyConfig
 from v05.rl.settings import merge, nest, read_settings_file, render_toml
 from v05.rl.task import MAX_TERMS, MIN_TERMS
 from v05.rl.verifier import VerifierConfig
+from v05.value import ValuePriorSettings
 
 ALLOCATIONS = ("fixed", "osla", "dynamic")
 STREAMS = ("epochs", "fresh")
@@ -43,13 +43,10 @@ DEFAULT_GROUP_SIZE = 4
 
 
 @dataclass(frozen=True)
-class MethodConfig:
-    """What a step trains on: the baseline estimator, and how many rollouts each prompt gets."""
+class MethodConfig(EstimatorSettings):
+    """What a step trains on: the baseline estimator (``v05.baselines.EstimatorSettings``: estimator,
+    estimator_options), and how many rollouts each prompt gets."""
 
-    estimator: str = "v05"
-    """Baseline estimator, any name in ``v05.baselines.list_estimators(aliases=True)``."""
-    estimator_options: dict = field(default_factory=dict)
-    """Keyword options of that estimator (e.g. ``{"std_scale": "none"}`` for grpo)."""
     allocation: str = "fixed"
     """'fixed' (group_size rollouts per prompt), 'osla' (osla.k_init per prompt, then OSLA's top-ups in
     rounds, as the osla section says) or 'dynamic' (DAPO's dynamic sampling: groups whose rewards are all
@@ -64,13 +61,7 @@ class MethodConfig:
     short after them, the step trains on the groups kept."""
 
     def __post_init__(self):
-        check_choice(self.estimator, "estimator", list_estimators(aliases=True))
-        if not isinstance(self.estimator_options, dict):
-            raise TypeError(f"estimator_options must be a table of options; got {type(self.estimator_options).__name__}")
-        allowed = get_estimator(self.estimator).options
-        unknown = sorted(set(self.estimator_options) - set(allowed))
-        if unknown:
-            raise ValueError(f"estimator_options {unknown} are not options of {self.estimator!r}; its options: {list(allowed)}")
+        super().__post_init__()
         check_choice(self.allocation, "allocation", ALLOCATIONS)
         if self.group_size is not None:
             check_positive_int(self.group_size, "group_size")
@@ -85,11 +76,6 @@ class MethodConfig:
         if self.allocation == "dynamic" and self.uses_prior:
             raise ValueError(f"allocation='dynamic' with estimator {self.estimator!r}: dynamic sampling draws prompts "
                              "inside the step, so it supports only estimators without a prior (e.g. 'dapo')")
-
-    @property
-    def uses_prior(self) -> bool:
-        """Whether the estimator fuses a prior."""
-        return get_estimator(self.estimator).uses_prior
 
 
 @dataclass(frozen=True)
@@ -150,32 +136,18 @@ class WarmupConfig:
 
 
 @dataclass(frozen=True)
-class PriorConfig:
-    """The frozen value model that predicts each prompt's pass rate from the run's own outcome history."""
+class PriorConfig(ValuePriorSettings):
+    """The prior: the frozen value model (``v05.value.ValuePriorSettings``: value_model, context_size,
+    history_steps, history_block, osla_var_floor) reading the run's own outcome history, or the exact oracle."""
 
-    value_model: str = "default"
-    """Name or directory for ``v05.value.ValueModel.load``; read only when the method needs a prior."""
-    context_size: int = 128
-    """The value model's context: this many most recent (prompt, observed pass rate) pairs of the policy."""
-    history_steps: int = 64
-    """Older rows of the last this many steps are passed as the value model's history (earlier checkpoints)."""
-    history_block: int = 8
-    """Steps grouped into one 'checkpoint' label in that history."""
-    osla_var_floor: bool = False
-    """Pass the value model's variance to OSLA as a floor on the prior's squared error (False: the paper's
-    plug-in estimate only; True draws more rollouts wherever the value model is unsure)."""
     source: str = "value_model"
     """'value_model' (the frozen value model above) or 'exact': the current policy's exact pass rate on each
     prompt, the teacher-forced probability of the one rewarded response (``v05.rl.exact``; the built-in
     task only). 'exact' is an oracle, the best any prior can be, for benchmarks; its variance is 0."""
 
     def __post_init__(self):
-        if not isinstance(self.value_model, str) or not self.value_model:
-            raise TypeError(f"value_model must be a model name or a directory; got {self.value_model!r}")
+        super().__post_init__()
         check_choice(self.source, "source", PRIOR_SOURCES)
-        for name in ("context_size", "history_steps", "history_block"):
-            check_positive_int(getattr(self, name), name)
-        check_bool(self.osla_var_floor, "osla_var_floor")
 
 
 @dataclass(frozen=True)
@@ -260,7 +232,8 @@ class TrainConfig:
     seed: int = 0
     """Seed of the RL phase (prompt order, sampling, minibatch order)."""
     total_rollouts: int = 20000
-    """Stop once this many rollouts (every rollout drawn, dropped ones included) have been spent."""
+    """The run's length in rollouts: stop once this many (every rollout drawn, dropped ones included) have been
+    spent."""
     temperature: float = 1.0
     """Sampling temperature of rollouts and evaluation."""
     checkpoint_every: int = 50
@@ -271,7 +244,8 @@ class TrainConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     """Estimator and allocation."""
     osla: OslaConfig = field(default_factory=OslaConfig)
-    """OSLA's rollout budget (``v05.budget.OslaConfig``), read under method.allocation='osla' only."""
+    """OSLA's rule (``v05.budget.OslaConfig``, its defaults the same in every trainer), read under
+    method.allocation='osla' only."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """The policy update."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -319,18 +293,10 @@ class TrainConfig:
                              "in whole steps, plus dynamic sampling's extra draws)")
 
     def _check_estimator_runs(self) -> None:
-        """Run the estimator once on a step-shaped batch (group_size rollouts for each prompt), so that a group
-        size or option it is not defined for fails now, not at the first training step."""
-        group = np.repeat(np.arange(self.method.prompts_per_step), self.group_size)
-        rewards = (np.arange(len(group)) % 2).astype(float)
-        try:
-            compute(self.method.estimator, rewards, group, prior=np.full(len(group), 0.5),
-                    prior_var=np.full(len(group), 0.01), **self.method.estimator_options)
-        except UndefinedError as e:
-            raise ValueError(f"group size {self.group_size}: estimator {self.method.estimator!r} is not defined "
-                             f"on groups of this size ({e})") from None
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"method.estimator_options = {self.method.estimator_options!r}: {e}") from None
+        """The estimator's dry run (``v05.baselines.dry_run``) on a step-shaped batch: prompts_per_step groups of
+        group_size rollouts, so that a group size or option it is not defined for fails now, not at step 1."""
+        self.method.dry_run(group_size=self.group_size, n_prompts=self.method.prompts_per_step,
+                            options_key="method.estimator_options")
 
     @property
     def group_size(self) -> int:

@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
 import json
 import re
 import textwrap
@@ -14,6 +12,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from v05._fields import field_docs
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -83,28 +83,12 @@ def read_settings_file(path) -> dict:
     return data
 
 
-def field_docs(cls) -> dict[str, str]:
-    """The docstring written under each field of a dataclass (the project's one place for field docs).
-
-    Read from the source, as ``tyro`` does for CleanRL's ``Args``; empty if the source is unavailable.
-    """
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        return {}
-    body = tree.body[0].body
-    docs = {}
-    for node, after in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
-            docs[node.target.id] = inspect.cleandoc(after.value.value)
-    return docs
-
-
 def render_toml(config, header: str) -> str:
     """A dataclass of scalars and dataclass sections as TOML, each key under its field's docstring.
 
-    Unset (None) values are written as comments, since TOML has no null.
+    Unset (None) values are written as comments, since TOML has no null; where None is not the field's
+    default (``osla.max_rounds``: uncapped, against the default 2) it is written as the string "none",
+    which such a field reads as None.
     """
     lines = [*_comment(header), ""]
     sections = []
@@ -113,17 +97,20 @@ def render_toml(config, header: str) -> str:
         if dataclasses.is_dataclass(value):
             sections.append((f.name, value))
         else:
-            lines += _key(f.name, value, field_docs(type(config)).get(f.name, ""))
+            lines += _key(f.name, value, field_docs(type(config)).get(f.name, ""), f.default)
     for name, section in sections:
         lines += [f"[{name}]", *_comment(field_docs(type(config)).get(name, "")), ""]
         docs = field_docs(type(section))
         for f in dataclasses.fields(section):
-            lines += _key(f.name, getattr(section, f.name), docs.get(f.name, ""))
+            lines += _key(f.name, getattr(section, f.name), docs.get(f.name, ""), f.default)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _key(name: str, value, doc: str) -> list[str]:
-    line = f"# {name} = (unset)" if value is None else f"{name} = {_toml_value(value)}"
+def _key(name: str, value, doc: str, default=None) -> list[str]:
+    if value is None:
+        line = f"# {name} = (unset)" if default is None or default is dataclasses.MISSING else f'{name} = "none"'
+    else:
+        line = f"{name} = {_toml_value(value)}"
     return [*_comment(doc), line, ""]
 
 

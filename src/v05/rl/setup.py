@@ -138,8 +138,13 @@ def _check_same_config(checkpoint: Checkpoint, cfg: TrainConfig) -> None:
 
 def saved_config(state: dict):
     """A checkpoint's config with the settings added since it was written at their defaults (a run from before
-    the ``verifier`` section resumes as a run without the verifier); as stored if it no longer parses."""
+    the ``verifier`` section resumes as a run without the verifier); as stored if it no longer parses.
+
+    Outside ``method.allocation='osla'`` the ``osla`` section is not read, so it takes today's defaults (a
+    fixed-k run written before ``osla.max_rounds`` defaulted to 2 resumes as the same run)."""
     old = state.get("config")
+    if isinstance(old, dict) and isinstance(old.get("method"), dict) and old["method"].get("allocation") != "osla":
+        old = {k: v for k, v in old.items() if k != "osla"}
     try:
         return TrainConfig.from_dict(old).to_dict()
     except (TypeError, ValueError):

@@ -1,23 +1,26 @@
 """``V05Config``: TRL's ``GRPOConfig`` plus V0.5's settings, every one checked when the config is built.
 
 The settings are flat fields (not a nested dataclass) so that ``TrlParser``/``HfArgumentParser`` can read them
-from the command line like any GRPO option (``--estimator v05 --k_max 16``); each is documented once, in its
-``help``. Everything that can be checked without the model or the data is checked in ``__post_init__``, so a
-bad value fails before any model is loaded.
+from the command line like any GRPO option (``--estimator v05 --k_max 16``). The V0.5 fields mirror the layers'
+own settings (``v05.baselines.EstimatorSettings``, ``v05.value.ValuePriorSettings``, ``v05.budget.OslaConfig``
+and ``TopUpSettings``): their defaults and help come from there, and ``__post_init__`` builds those settings,
+so they are checked by the same code as in the engine and verl, before any model is loaded.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 from trl import GRPOConfig
 
+from v05._fields import hf_field
 from v05._validation import check_bool, check_choice, check_number, check_positive_int
-from v05.baselines import RewardScale, UndefinedError, compute, get_estimator, list_estimators
-from v05.budget import OslaConfig
+from v05.baselines import EstimatorSettings, RewardScale, dry_run
+from v05.budget import OslaConfig, TopUpSettings
+from v05.value import ValuePriorSettings
 
 PRIOR_SOURCES = ("value_model", "column", "callable")
 
@@ -28,26 +31,21 @@ class V05Config(GRPOConfig):
     V0.5 fields below (see each field's ``help``; ``docs/trl.md`` has the design behind them).
 
     ``num_generations`` is OSLA's ``k_init`` and the size of every top-up block. ``scale_rewards`` is not used
-    (the estimator decides any std scaling) and must stay at its default.
+    (the estimator decides any std scaling) and must stay at its default. A step (for ``history_steps``,
+    ``budget_per_prompt``) is one generation batch.
 
     Examples
     --------
     >>> V05Config(output_dir="out", use_cpu=True, bf16=False, estimator_options={"eps": 1e-4})
     Traceback (most recent call last):
     ...
-    ValueError: estimator_options = {'eps': 0.0001}: v05_eb got unknown option(s) ['eps']; its options: ['tau2']
+    TypeError: estimator_options = {'eps': 0.0001}: v05 got unknown option(s) ['eps']; its options: ['tau2']
     """
 
-    estimator: str = field(
-        default="v05",
-        metadata={"help": "Baseline estimator: any name in v05.baselines.list_estimators(aliases=True), e.g. 'v05' "
-                          "(the default fusion), 'v05_paper', 'grpo', 'rloo'."},
-    )
-    estimator_options: dict | str | None = field(
-        default=None,
-        metadata={"help": "Keyword options of the estimator, as a dict or a JSON string, e.g. "
-                          "'{\"std_scale\": \"none\"}' for grpo or '{\"eps\": 1e-4}' to match TRL's GRPO exactly."},
-    )
+    estimator: str = hf_field(EstimatorSettings, "estimator")
+    estimator_options: dict | str | None = hf_field(EstimatorSettings, "estimator_options", default=None,
+                                                    prefix="As a dict or a JSON string ('{\"eps\": 1e-4}' matches "
+                                                           "TRL's GRPO exactly). ")
     reward_scale: str = field(
         default="binary",
         metadata={"help": "Range of the summed, weighted reward: 'binary' (0/1), 'pm1' (+-1) or 'lo,hi'. Fixes the "
@@ -68,58 +66,28 @@ class V05Config(GRPOConfig):
         metadata={"help": "Optional dataset column with the prior's variance (prior_source='column'); needed by "
                           "estimators that weight the prior by its variance (v05_prior_var)."},
     )
-    value_model: str = field(
-        default="default",
-        metadata={"help": "Value model name (shipped weights) or directory (prior_source='value_model')."},
-    )
-    context_size: int = field(
-        default=128,
-        metadata={"help": "Value-model context: the most recent (prompt, observed pass rate) rows of the policy."},
-    )
-    history_steps: int = field(
-        default=64,
-        metadata={"help": "Older outcome rows from at most this many generation batches back are the value "
-                          "model's history (earlier checkpoints of the policy)."},
-    )
-    history_block: int = field(
-        default=8,
-        metadata={"help": "Generation batches sharing one checkpoint label in that history."},
-    )
+    value_model: str = hf_field(ValuePriorSettings, "value_model", prefix="prior_source='value_model': ")
+    context_size: int = hf_field(ValuePriorSettings, "context_size")
+    history_steps: int = hf_field(ValuePriorSettings, "history_steps")
+    history_block: int = hf_field(ValuePriorSettings, "history_block")
     k_max: int | None = field(
         default=None,
         metadata={"help": "Top-ups (OSLA): most completions per prompt in one generation batch; None turns top-ups "
                           "off (every prompt gets num_generations). Top-ups come in blocks of num_generations, so "
                           "k_max must be a multiple of num_generations."},
     )
-    osla_cost: float = field(
-        default=0.0039,
-        metadata={"help": "OSLA's cost of one rollout in squared +-1 reward units (the paper's c ~ 1/256)."},
-    )
-    osla_rule: str = field(
-        default="paper",
-        metadata={"help": "OSLA's rule: 'paper' (the deviation test's plug-in MSE) or 'eb' (Beta posterior under "
-                          "the batch's fitted prior strength)."},
-    )
-    osla_variance: str = field(
-        default="worst",
-        metadata={"help": "OSLA's sampling-variance model: 'worst' (the paper) or 'bernoulli'."},
-    )
-    osla_prior_var: bool = field(
-        default=False,
-        metadata={"help": "Pass the prior's variance to OSLA as a floor on the prior's squared error (more "
-                          "top-ups where the value model is unsure)."},
-    )
-    max_rounds: int | None = field(
-        default=1,
-        metadata={"help": "Most top-up generation passes per generation batch (each prompt gets its projected "
-                          "need spread over the passes left); None: no cap but k_max."},
-    )
+    osla_cost: float = hf_field(OslaConfig, "cost", prefix="OSLA: ")
+    osla_rule: str = hf_field(OslaConfig, "rule", prefix="OSLA: ")
+    osla_variance: str = hf_field(OslaConfig, "variance", prefix="OSLA: ")
+    osla_var_floor: bool = hf_field(ValuePriorSettings, "osla_var_floor")
+    max_rounds: int | None = hf_field(OslaConfig, "max_rounds", prefix="OSLA: ")
+    budget_per_prompt: float | None = hf_field(TopUpSettings, "budget_per_prompt", prefix="OSLA: ")
     rollout_budget: int | None = field(
         default=None,
-        metadata={"help": "Most completions per generation batch, all processes and the first round included "
-                          "(>= generation_batch_size); top-ups go to the largest expected gains first. None: only "
-                          "k_max caps."},
+        metadata={"help": "Deprecated: the old name of a per-batch cap in completions; use budget_per_prompt = "
+                          "rollout_budget / (generation_batch_size / num_generations)."},
     )
+    osla_prior_var: bool | None = field(default=None, metadata={"help": "Deprecated: the old name of osla_var_floor."})
 
     verifier_coef: float | None = field(
         default=None,
@@ -141,29 +109,42 @@ class V05Config(GRPOConfig):
             except json.JSONDecodeError as e:
                 raise ValueError(f"estimator_options = {self.estimator_options!r} is not valid JSON ({e})") from None
         self.estimator_options = {} if self.estimator_options is None else self.estimator_options
-        if not isinstance(self.estimator_options, dict):
-            raise TypeError(f"estimator_options must be a dict or a JSON object; got "
-                            f"{type(self.estimator_options).__name__} {self.estimator_options!r}")
+        self._renamed()
+        EstimatorSettings(self.estimator, self.estimator_options)  # name and options, as in every trainer
+        ValuePriorSettings(self.value_model, self.context_size, self.history_steps, self.history_block,
+                           self.osla_var_floor)
         self._check_fields()
         self._check_verifier()
-        self._check_estimator_runs(self.prompts_per_generation, self.num_generations)
+        dry_run(self.estimator, self.estimator_options, group_size=self.num_generations,
+                n_prompts=self.prompts_per_generation, scale=self.reward_scale)
         if self.k_max is not None:
             self._check_top_ups()
 
+    def _renamed(self) -> None:
+        """Old field names still read, each with a ``FutureWarning`` naming the new one."""
+        if self.osla_prior_var is not None:
+            warnings.warn("osla_prior_var is now osla_var_floor (same meaning, as in the engine's prior section)",
+                          FutureWarning, stacklevel=4)
+            self.osla_var_floor, self.osla_prior_var = self.osla_prior_var, None
+        if self.rollout_budget is None:
+            return
+        if self.budget_per_prompt is not None:
+            raise ValueError("rollout_budget and budget_per_prompt are both set; rollout_budget is the old form of "
+                             "budget_per_prompt (x prompts per generation batch)")
+        check_positive_int(self.rollout_budget, "rollout_budget")
+        self.budget_per_prompt = self.rollout_budget / self.prompts_per_generation
+        warnings.warn(f"rollout_budget is deprecated: use budget_per_prompt = {self.budget_per_prompt:g} (rollouts per "
+                      "prompt in a generation batch, first round included)", FutureWarning, stacklevel=4)
+        self.rollout_budget = None
+
     def _check_fields(self) -> None:
-        if self.estimator not in list_estimators(aliases=True):
-            raise ValueError(f"estimator = {self.estimator!r} is unknown; known: "
-                             f"{', '.join(list_estimators(aliases=True))}")
         try:
             RewardScale.parse(self.reward_scale)
         except ValueError as e:
             raise ValueError(f"reward_scale = {self.reward_scale!r}: {e}") from None
         check_choice(self.prior_source, "prior_source", PRIOR_SOURCES)
-        for name in ("prior_column", "value_model"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"{name} = {getattr(self, name)!r}, must be a non-empty str")
-        for name in ("context_size", "history_steps", "history_block"):
-            check_positive_int(getattr(self, name), name)
+        if not isinstance(self.prior_column, str) or not self.prior_column:
+            raise ValueError(f"prior_column = {self.prior_column!r}, must be a non-empty str")
         if self.multi_objective_aggregation != "sum_then_normalize":
             raise ValueError(f"multi_objective_aggregation = {self.multi_objective_aggregation!r}: V05GRPOTrainer "
                              "sums the weighted rewards ('sum_then_normalize') and hands them to the estimator")
@@ -171,8 +152,8 @@ class V05Config(GRPOConfig):
             raise ValueError(f"scale_rewards = {self.scale_rewards!r}: V05GRPOTrainer does not use GRPO's reward "
                              "scaling; the estimator sets it (e.g. estimator='grpo', estimator_options="
                              "{'std_scale': 'batch'} or 'none', or estimator='dr_grpo')")
-        entry = get_estimator(self.estimator)
-        if (entry.needs_prior_var and self.prior_source == "column" and self.prior_var_column is None):
+        if (EstimatorSettings(self.estimator, self.estimator_options).needs_prior_var and self.prior_source == "column"
+                and self.prior_var_column is None):
             raise ValueError(f"estimator {self.estimator!r} weights the prior by its variance: set prior_var_column "
                              "(or use prior_source='value_model')")
 
@@ -183,37 +164,17 @@ class V05Config(GRPOConfig):
         elif self.verifier_class_balance:
             raise ValueError("verifier_class_balance = True needs verifier_coef (the verifier is off)")
 
-    def _check_estimator_runs(self, n_prompts: int, group_size: int) -> None:
-        """Run the estimator once on a batch shaped like a generation batch, so that an option or a group size it
-        is not defined for fails now, not at the first step."""
-        group = np.repeat(np.arange(n_prompts), group_size)
-        scale = RewardScale.parse(self.reward_scale)
-        rewards = scale.from_unit((np.arange(len(group)) % 2).astype(float))
-        try:
-            compute(self.estimator, rewards, group, prior=np.full(len(group), 0.5),
-                    prior_var=np.full(len(group), 0.01), scale=scale, **self.estimator_options)
-        except UndefinedError as e:
-            raise ValueError(f"estimator {self.estimator!r} is not defined on a generation batch of {n_prompts} "
-                             f"prompt(s) x {group_size} completions: {e}") from None
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"estimator_options = {self.estimator_options!r}: {e}") from None
-
     def _check_top_ups(self) -> None:
         check_positive_int(self.k_max, "k_max")
-        osla = self.osla  # OslaConfig's own checks: cost, rule, variance, max_rounds
+        osla = self.top_ups.osla  # the budget layer's own checks: cost, rule, variance, max_rounds, the step cap
         if (osla.k_max - osla.k_init) % self.num_generations:
             raise ValueError(f"k_max ({self.k_max}) must be a multiple of num_generations ({self.num_generations}): "
                              "top-ups come in blocks of num_generations completions (TRL scores whole groups)")
-        if self.rollout_budget is not None:
-            check_positive_int(self.rollout_budget, "rollout_budget")
-            if self.rollout_budget < self.generation_batch_size:
-                raise ValueError(f"rollout_budget ({self.rollout_budget}) must be >= generation_batch_size "
-                                 f"({self.generation_batch_size}), the first round")
 
     @property
     def needs_prior(self) -> bool:
         """Whether a prior is computed: the estimator fuses one, or top-ups are on."""
-        return get_estimator(self.estimator).uses_prior or self.k_max is not None
+        return EstimatorSettings(self.estimator, self.estimator_options).uses_prior or self.k_max is not None
 
     @property
     def prompts_per_generation(self) -> int:
@@ -229,5 +190,16 @@ class V05Config(GRPOConfig):
     @property
     def osla(self) -> OslaConfig:
         """The planner's settings (``k_init`` = num_generations); only meaningful when ``k_max`` is set."""
-        return OslaConfig(k_init=self.num_generations, k_max=self.k_max or self.num_generations, cost=self.osla_cost,
+        return self.top_ups.osla
+
+    @property
+    def top_ups(self) -> TopUpSettings:
+        """The budget layer's top-up settings (the OSLA rule and ``budget_per_prompt``), checked when built."""
+        osla = OslaConfig(k_init=self.num_generations, k_max=self.k_max or self.num_generations, cost=self.osla_cost,
                           variance=self.osla_variance, rule=self.osla_rule, max_rounds=self.max_rounds)
+        return TopUpSettings(osla, self.budget_per_prompt)
+
+    @property
+    def step_budget(self) -> int | None:
+        """Most completions of one generation batch, all processes and the first round included (None: no cap)."""
+        return self.top_ups.step_budget(self.prompts_per_generation)

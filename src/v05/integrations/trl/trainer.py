@@ -182,8 +182,8 @@ class V05GRPOTrainer(GRPOTrainer):
         parts, all_rewards, all_groups, seconds = [out], [rewards], [group], 0.0
         if mode != "train" or self.args.k_max is None:
             return parts, all_rewards, all_groups, seconds
-        plan = RolloutPlan(prior if self.args.osla_prior_var else prior.without_var(), self.args.osla,
-                           self.args.rollout_budget, scale=self._v05_scale, block=self.num_generations,
+        plan = RolloutPlan(prior if self.args.osla_var_floor else prior.without_var(), self.args.osla,
+                           self.args.step_budget, scale=self._v05_scale, block=self.num_generations,
                            round_multiple=self.args.top_up_round_multiple)
         plan.request()  # the first round (num_generations of every prompt), generated above
         plan.record(group, planner_rewards(rewards, prior.mean[group], self._v05_scale))

@@ -9,27 +9,31 @@ verl's ``algorithm`` section is a dataclass that refuses unknown keys, so V0.5 k
     +v05.options.tau2=0.01              # the estimator's own keyword options
     +v05.rollouts.mode=osla             # fixed (rollout.n each) | static (a count column) | osla (top-ups)
     +v05.rollouts.n_key=rollout_n       # static: the dataset column with each prompt's rollout count
-    +v05.rollouts.budget=null           # osla: mean rollouts per prompt in a step (null: only k_max caps)
+    +v05.rollouts.budget_per_prompt=null  # osla: a step's rollout cap, as a mean per prompt (null: only k_max)
     +v05.rollouts.block=1               # osla: top-ups come in multiples of this
-    +v05.rollouts.osla.k_max=16         # any field of v05.budget.OslaConfig
+    +v05.rollouts.osla.k_max=16         # any field of v05.budget.OslaConfig (max_rounds defaults to 2)
 
-The estimator itself is verl's own knob, ``algorithm.adv_estimator`` (``v05``, ``v05_eb``, ``v05_grpo``...).
-:func:`check_run` checks this group and how it fits the rest of verl's config; errors name the key.
+The estimator itself is verl's own knob, ``algorithm.adv_estimator`` (``v05``, ``v05_eb``, ``v05_grpo``...);
+a ``v05``-prefixed name that is not one of ours is an error listing ours, verl's own names pass through.
+The settings are the layers' own (``v05.baselines.dry_run`` checks the estimator and its options, as in the
+engine and TRL; ``v05.budget.TopUpSettings`` holds the rule and the step cap). :func:`check_run` checks this
+group and how it fits the rest of verl's config; errors name the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
-from v05.baselines import RewardScale, check_options, compute, get_estimator
-from v05.budget import OslaConfig
+from v05._validation import check_choice, check_known_keys, check_positive_int
+from v05.baselines import RewardScale, dry_run, get_estimator
+from v05.budget import OslaConfig, TopUpSettings
 from v05.budget.rule import K_MAX_LIMIT
-from v05.integrations.verl.estimator import our_name
+from v05.integrations.verl.estimator import PREFIX, our_name, verl_names
 
 MODES = ("fixed", "static", "osla")
 SAMPLER_PATH = "pkg://v05.integrations.verl.sampler"
@@ -64,31 +68,31 @@ def _check_str(value, where: str, *, optional: bool = False) -> None:
 
 
 @dataclass(frozen=True)
-class RolloutSettings:
-    """How many rollouts each prompt gets (``+v05.rollouts.*``)."""
+class RolloutSettings(TopUpSettings):
+    """How many rollouts each prompt gets (``+v05.rollouts.*``): ``osla`` and ``budget_per_prompt`` as in
+    ``v05.budget.TopUpSettings``, plus verl's modes."""
 
     mode: str = "fixed"
     """'fixed': rollout.n each; 'static': a per-prompt count column; 'osla': k_init, then top-ups (needs the
     V05ReplayBuffer sampler)."""
     n_key: str = "rollout_n"
     """static: the dataset column holding each prompt's rollout count."""
-    budget: float | None = None
-    """osla: mean rollouts per prompt in a step, first round included (None: only k_max caps)."""
     block: int = 1
     """osla: every top-up is a multiple of this many rollouts."""
-    osla: OslaConfig = OslaConfig(k_init=4, k_max=16, max_rounds=2)
-    """The OSLA rule. Each top-up round is one more generation pass, so max_rounds bounds a step's latency."""
 
     @classmethod
     def from_mapping(cls, mapping, where: str = "v05.rollouts") -> "RolloutSettings":
-        values = _fields_of(cls, mapping, where)
+        values = _fields_of(cls, _renamed(mapping, where), where)
         if "osla" in values:
-            osla = {**dataclasses.asdict(cls.osla), **_fields_of(OslaConfig, values["osla"], f"{where}.osla")}
+            osla = {**dataclasses.asdict(OslaConfig()), **_fields_of(OslaConfig, values["osla"], f"{where}.osla")}
             try:
                 values["osla"] = OslaConfig(**osla)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{where}.osla: {e}") from None
-        out = cls(**values)
+        try:
+            out = cls(**values)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{where}.{e}") from None
         out.check(where)
         return out
 
@@ -96,8 +100,25 @@ class RolloutSettings:
         check_choice(self.mode, f"{where}.mode", MODES)
         _check_str(self.n_key, f"{where}.n_key")
         check_positive_int(self.block, f"{where}.block")
-        if self.budget is not None:
-            check_number(self.budget, f"{where}.budget", minimum=self.osla.k_init)
+
+
+RENAMED = {"budget": "budget_per_prompt"}
+"""Old ``+v05.rollouts`` keys still read (with a warning), and their new names."""
+
+
+def _renamed(mapping, where: str):
+    mapping = _plain(mapping)
+    if not isinstance(mapping, Mapping) or not set(mapping) & set(RENAMED):
+        return mapping
+    out = dict(mapping)
+    for old, new in RENAMED.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"{where}.{old} and {where}.{new} are both set; {old} is the old name of {new}")
+            warnings.warn(f"{where}.{old} is now {where}.{new} (same meaning); the old name will be removed",
+                          FutureWarning, stacklevel=3)
+            out[new] = out.pop(old)
+    return out
 
 
 @dataclass(frozen=True)
@@ -139,10 +160,27 @@ class V05VerlConfig:
             raise TypeError(f"{where}.options must be a group of the estimator's keyword options; got {self.options!r}")
 
 
+def estimator_name(adv_estimator) -> str | None:
+    """Our estimator behind verl's ``algorithm.adv_estimator``, or None for one of verl's own (``grpo``...).
+
+    Raises
+    ------
+    ValueError
+        A ``v05``-prefixed name that is not one of ours (the message lists ours), so a typo fails here rather
+        than in a Ray worker.
+    """
+    adv = str(adv_estimator)
+    name = our_name(adv)
+    if name is None and adv.startswith(PREFIX):
+        raise ValueError(f"algorithm.adv_estimator={adv!r} is not a V0.5 estimator; V0.5's in verl: "
+                         f"{', '.join(sorted(verl_names()))} (verl's own names, e.g. grpo, pass through to verl)")
+    return name
+
+
 def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
     """How the group fits verl's own settings (each error names the verl key and what to set)."""
     adv = str(verl_config.algorithm.adv_estimator)
-    name = our_name(adv)
+    name = estimator_name(adv)
     mode = v05.rollouts.mode
     if name is None:
         if mode != "fixed" or v05.options:
@@ -170,39 +208,24 @@ def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
                              f"{sampler.get('path')!r} / {sampler.get('name')!r}")
 
 
-def _dry_run(v05: V05VerlConfig, name: str, group_size: int) -> None:
-    """Check the options as declared, then run the estimator once on a small batch shaped like a step, so bad
-    options and group sizes it is not defined on fail now, not at step 1."""
-    try:
-        check_options(name, v05.options)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"v05.options {v05.options}: {e}") from None
-    scale = RewardScale.parse(v05.scale)
-    k = max(group_size, 2)
-    rewards = np.tile([scale.lo, scale.hi], k)[: 2 * k]
-    group = np.repeat(["a", "b"], k)
-    prior = np.repeat([0.25, 0.75], k)
-    try:
-        compute(name, rewards, group, prior=prior, prior_var=np.full(2 * k, 0.01), scale=scale, **v05.options)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"v05.options {v05.options}: {e}") from None
-
-
 def check_run(verl_config) -> V05VerlConfig:
-    """The checked ``+v05`` group of a composed verl config (defaults where it is absent).
+    """The checked ``+v05`` group of a composed verl config (defaults where it is absent), with V0.5's
+    estimator dry-run (``v05.baselines.dry_run``) on groups of a step's size: ``osla.k_init`` under
+    mode=osla, ``rollout.n`` under fixed, 2 under static (the counts come from the data).
 
     Raises
     ------
     TypeError, ValueError
-        A key of the group has a wrong type or value, or the group does not fit verl's settings (the message
-        names the key and what is allowed).
+        A key of the group has a wrong type or value, ``algorithm.adv_estimator`` is a ``v05`` name that is not
+        registered, or the group does not fit verl's settings (the message names the key and what is allowed).
     """
     v05 = V05VerlConfig.from_mapping(verl_config.get("v05", None))
     _verl_checks(v05, verl_config)
-    name = our_name(str(verl_config.algorithm.adv_estimator))
+    name = estimator_name(verl_config.algorithm.adv_estimator)
     if name is not None:
-        k = v05.rollouts.osla.k_init if v05.rollouts.mode == "osla" else int(verl_config.actor_rollout_ref.rollout.n)
-        _dry_run(v05, name, k)
+        mode = v05.rollouts.mode
+        k = {"osla": v05.rollouts.osla.k_init, "static": 2}.get(mode) or int(verl_config.actor_rollout_ref.rollout.n)
+        dry_run(name, v05.options, group_size=k, scale=v05.scale, options_key="v05.options")
     return v05
 
 

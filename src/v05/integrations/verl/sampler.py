@@ -49,7 +49,7 @@ class V05ReplayBuffer(ReplayBuffer):
     def begin(self, roots, prior, prior_var=None) -> dict[str, int]:
         """Plan a newly submitted batch of root prompts; returns each root's first-round rollout count."""
         self._require_bound()
-        budget = None if self.settings.budget is None else int(self.settings.budget * len(roots))
+        budget = self.settings.step_budget(len(roots))
         scheduler = TopUpScheduler(roots, prior, self.settings.osla, budget=budget, prior_var=prior_var,
                                    scale=self._scale, block=self.settings.block)
         self._active.append(scheduler)

@@ -56,8 +56,8 @@ class TopUpScheduler:
     >>> s.first_counts
     {'a': 4, 'b': 4}
     >>> s.record("a", [1, 0, 1, 0]); s.record("b", [1, 1, 1, 1])
-    >>> s.next_round()                      # only the contradicted prior gets more
-    [FollowUp(uid='c', parent_uid='b', n=1)]
+    >>> s.next_round()                      # only the contradicted prior: half its 4 (max_rounds=2)
+    [FollowUp(uid='c', parent_uid='b', n=2)]
     """
 
     def __init__(self, roots, prior, config: OslaConfig, *, budget: int | None = None, prior_var=None,

@@ -1,0 +1,58 @@
+"""The engine, TRL and verl check the estimator with the one dry run (``v05.baselines.dry_run``) and share the
+layers' defaults: the same bad setting gives the same message in all three."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
+from hydra import compose, initialize_config_dir
+
+from v05.budget import OslaConfig
+from v05.integrations.trl import V05Config
+from v05.integrations.verl.config import check_run
+from v05.integrations.verl.main import CONFIG_DIR
+from v05.rl import TrainConfig
+
+
+def engine(estimator, options, k):
+    return TrainConfig().with_settings({"method.estimator": estimator, "method.estimator_options": options,
+                                        "method.group_size": k})
+
+
+def trl(estimator, options, k, tmp_path):
+    return V05Config(output_dir=str(tmp_path), use_cpu=True, bf16=False, estimator=estimator,
+                     estimator_options=options, num_generations=k, per_device_train_batch_size=2 * k)
+
+
+def verl(estimator, options, k):
+    overrides = [f"algorithm.adv_estimator=v05_{estimator}" if not estimator.startswith("v05") else
+                 f"algorithm.adv_estimator={estimator}", f"actor_rollout_ref.rollout.n={k}",
+                 "trainer.v1.trainer_mode=v05_sync", *(f"+v05.options.{o}={v}" for o, v in options.items())]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return check_run(compose(config_name="ppo_trainer", overrides=overrides))
+
+
+@pytest.mark.parametrize("estimator, options, k, exc, message", [
+    ("rloo", {}, 1, ValueError, r"estimator 'rloo' is not defined on groups of 1 rollout\(s\): .*rloo needs >= 2"),
+    ("v05", {}, 1, ValueError, r"estimator 'v05' is not defined on groups of 1 rollout\(s\): .*pass tau2="),
+    ("grpo", {"eps": 0}, 4, ValueError, r"grpo: eps == 0, must be"),
+    ("grpo", {"std": 1}, 4, TypeError, r"grpo got unknown option\(s\) \['std'\]"),
+])
+def test_the_same_bad_estimator_setting_fails_the_same_way_in_every_trainer(tmp_path, estimator, options, k, exc,
+                                                                             message):
+    builds = [lambda: engine(estimator, options, k), lambda: verl(estimator, options, k)]
+    if k >= 2:  # TRL's GRPOConfig itself refuses num_generations=1
+        builds.append(lambda: trl(estimator, options, k, tmp_path))
+    for build in builds:
+        with pytest.raises(exc, match=message):
+            build()
+
+
+def test_the_three_trainers_share_the_round_cap_and_value_prior_defaults(tmp_path):
+    assert TrainConfig().osla == OslaConfig() == verl("v05", {}, 4).rollouts.osla
+    assert trl("v05", {}, 4, tmp_path).max_rounds == OslaConfig().max_rounds == 2
+    cfg, args = TrainConfig().prior, trl("v05", {}, 4, tmp_path)
+    assert (cfg.value_model, cfg.context_size, cfg.history_steps, cfg.history_block) == (
+        args.value_model, args.context_size, args.history_steps, args.history_block)
