@@ -1,6 +1,7 @@
 """Help pages: every paragraph is wrapped to the terminal's width, never at the line breaks of the source."""
 
 import inspect
+from itertools import pairwise
 
 import pytest
 from typer.main import get_command
@@ -64,7 +65,7 @@ def test_description_paragraphs_fill_the_width(render, path, cmd, columns):
     for paragraph in _paragraphs(cmd.help):
         assert paragraph in blocks, f"{paragraph!r} not rendered as one block:\n{text}"
         lines = blocks[paragraph]
-        for line, following in zip(lines, lines[1:]):  # greedy wrap: the next word did not fit
+        for line, following in pairwise(lines):  # greedy wrap: the next word did not fit
             assert len(line) + 1 + len(following.split()[0]) > width, f"{line!r} broken early:\n{text}"
 
 
