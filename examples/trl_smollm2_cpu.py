@@ -7,7 +7,7 @@ Both arms start from the same weights, see the same prompts in the same order (s
 number of completions (num_generations per prompt, no top-ups), so they differ only in the baseline: GRPO's
 group mean over its std, or V0.5's fusion of that mean with the shipped value model's prior (read from the
 policy's own outcomes). The task: "What is a + b? Put the final answer in \\boxed{}." for single digits a, b,
-70 pairs for training and 30 held out, answers checked by math-verify (``v05.rl.math_reward``). Held-out
+70 pairs for training and 30 held out, answers checked by math-verify (``v05.tasks.math_reward``). Held-out
 accuracy is greedy, one answer per prompt, every ``--eval-every`` steps.
 
 After the arms, an interleaved timing run measures what V0.5 costs at fixed k: the same generation batch, the

@@ -51,19 +51,27 @@ def steps_mean(run: dict, key: str, first: int | None = None, last: int | None =
     return float(np.mean(values)) if values else float("nan")
 
 
+def ends(n_steps: int) -> int:
+    """Steps averaged at each end of training in the summary: 5, fewer when the two ends would overlap."""
+    return min(5, n_steps // 2)
+
+
 def summary_table(data: dict) -> list[str]:
-    lines = ["| arm | seeds | held-out acc. step 0 | held-out acc. final | train reward, first 5 steps | "
-             "last 5 steps | s / step (mean) | run wall s |", "|---|---|---|---|---|---|---|---|"]
+    n = ends(data["settings"]["steps"])
+    ends_head = f"train reward, first {n} step{'s' * (n > 1)} | last {n} step{'s' * (n > 1)}" if n else "train reward, all steps | -"
+    lines = [f"| arm | seeds | held-out acc. step 0 | held-out acc. final | {ends_head} | s / step (mean) | run wall s |",
+             "|---|---|---|---|---|---|---|---|"]
     for arm in data["arms"]:
         runs = runs_of(data, arm)
         if not runs:
             continue
         acc0 = [r["evals"][0]["accuracy"] for r in runs]
         acc1 = [r["evals"][-1]["accuracy"] for r in runs]
+        first = np.mean([steps_mean(r, "reward", first=n) if n else steps_mean(r, "reward") for r in runs])
+        last = f"{np.mean([steps_mean(r, 'reward', last=n) for r in runs]):.3f}" if n else "-"
         lines.append(
             f"| {arm} | {','.join(str(r['seed']) for r in runs)} | {accuracy_cell(acc0)} | {accuracy_cell(acc1)} | "
-            f"{np.mean([steps_mean(r, 'reward', first=5) for r in runs]):.3f} | "
-            f"{np.mean([steps_mean(r, 'reward', last=5) for r in runs]):.3f} | "
+            f"{first:.3f} | {last} | "
             f"{np.mean([steps_mean(r, 'step_time') for r in runs]):.1f} | "
             f"{np.mean([r['wall_seconds'] for r in runs]):.0f} |")
     return lines
@@ -81,11 +89,17 @@ def paired_lines(data: dict) -> list[str]:
     return [f"Final held-out accuracy, V0.5 - GRPO, paired by seed: {per_seed}; mean {m:+.3f}{ci}."]
 
 
+def arms_with_runs(data: dict) -> list[str]:
+    """The arms that have finished runs (an interim report, written after every run, may lack the second)."""
+    return [arm for arm in data["arms"] if runs_of(data, arm)]
+
+
 def curve_table(data: dict) -> list[str]:
-    steps = [e["step"] for e in runs_of(data, data["arms"][0])[0]["evals"]]
-    lines = ["| step | " + " | ".join(data["arms"]) + " |", "|---" * (len(data["arms"]) + 1) + "|"]
+    arms = arms_with_runs(data)
+    steps = [e["step"] for e in runs_of(data, arms[0])[0]["evals"]]
+    lines = ["| step | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
     for i, step in enumerate(steps):
-        cells = [accuracy_cell([r["evals"][i]["accuracy"] for r in runs_of(data, arm)]) for arm in data["arms"]]
+        cells = [accuracy_cell([r["evals"][i]["accuracy"] for r in runs_of(data, arm)]) for arm in arms]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     return lines
 
@@ -147,24 +161,37 @@ def markdown(data: dict) -> str:
 
 
 def plot(data: dict, path: Path) -> None:
+    """``curves.png``: training reward per step (a running mean over up to 5 steps once there are enough) and
+    held-out accuracy with its interval, every arm that has runs."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(data)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def figure(data: dict):
+    """The figure of :func:`plot`; every legend entry is a line drawn with at least two points or markers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax_r, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
     colors = {"grpo": "tab:blue", "v05": "tab:red"}
-    for arm in data["arms"]:
+    for arm in arms_with_runs(data):
         runs = runs_of(data, arm)
-        if not runs:
-            continue
         rewards = np.array([[s["reward"] for s in r["steps"]] for r in runs])  # (seeds, steps)
         steps = np.arange(1, rewards.shape[1] + 1)
         mean = rewards.mean(axis=0)
-        window = min(5, len(mean))
-        smooth = np.convolve(mean, np.ones(window) / window, mode="valid")
-        ax_r.plot(steps, mean, color=colors.get(arm), alpha=0.25)
-        ax_r.plot(steps[window - 1:], smooth, color=colors.get(arm), label=f"{arm} ({window}-step mean)")
+        window = min(5, len(mean) // 2)
+        if window >= 2:  # a running mean with at least two points; the raw means faintly behind it
+            smooth = np.convolve(mean, np.ones(window) / window, mode="valid")
+            ax_r.plot(steps, mean, color=colors.get(arm), alpha=0.25)
+            ax_r.plot(steps[window - 1:], smooth, color=colors.get(arm), label=f"{arm} ({window}-step mean)")
+        else:
+            ax_r.plot(steps, mean, marker="o", color=colors.get(arm), label=f"{arm} (per step)")
         eval_steps = [e["step"] for e in runs[0]["evals"]]
         acc = np.array([[e["accuracy"] for e in r["evals"]] for r in runs])
         m, lo, hi = (np.array(c) for c in zip(*[accuracy_interval(col) for col in acc.T]))
@@ -175,13 +202,13 @@ def plot(data: dict, path: Path) -> None:
     ax_a.set(xlabel="optimizer step", ylabel="accuracy", ylim=(0, 1),
              title=f"Held-out accuracy ({HELDOUT} sums, greedy; 95% interval)")
     for ax in (ax_r, ax_a):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     seeds = sorted({r["seed"] for r in data["results"]})
     fig.suptitle(f"SmolLM2-135M-Instruct, GRPOTrainer vs V05GRPOTrainer, equal rollouts, seeds {seeds}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def write_report(out) -> None:

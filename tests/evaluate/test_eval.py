@@ -16,6 +16,7 @@ from v05_testing.engine import tiny
 from v05.evaluate.grading import grade
 from v05.evaluate.problems import builtin_problems, load_problems_file
 from v05.evaluate.quality import quality, value_predictions
+from v05.evaluate.report import quality_table, reliability_title
 from v05.evaluate.run import EvalSettings, prepare, run_eval
 from v05.bench.metrics import ece, reliability
 from v05.evaluate.voting import NO_ANSWER
@@ -116,6 +117,28 @@ def test_quality_ranks_solutions_within_problems_and_a_prompt_level_score_cannot
     prompt_level = np.repeat(correct.mean(1, keepdims=True), 4, axis=1)
     q = quality(prompt_level, correct)
     assert q["solutions"]["auc_within"] == 0.5 and q["problems"]["mse"] == 0.0 and q["problems"]["ece"] == 0.0
+
+
+def test_quality_table_names_what_was_not_scored_and_shows_no_within_auc_for_the_value_model():
+    correct = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=bool)
+    verifier = quality(np.where(correct, 0.9, 0.1), correct)
+    value = quality(np.repeat(correct.mean(1, keepdims=True), 4, axis=1), correct)
+    both = quality_table({"verifier": verifier, "value_model": value})
+    assert both[0] == "## Quality of the predictors"
+    assert "| verifier P(Yes) | 1.000 | 1.000 (2 problems) |" in both[4]
+    assert "| value model | " in both[5] and "0.500" not in both[5] and "n/a: one score per problem" in both[5]
+    no_verifier = quality_table({"verifier": None, "value_model": value})
+    assert no_verifier[0] == "## Quality of the predictors (no verifier: the policy was not trained with one)"
+    assert len(no_verifier) == 5 and "not scored" not in "\n".join(no_verifier[1:])
+    skipped = quality_table({"verifier": verifier, "value_model": {"skipped": "fewer than two problems"}})
+    assert skipped[0].endswith("(value model skipped: fewer than two problems)") and len(skipped) == 5
+    nothing = quality_table({"verifier": None, "value_model": None})
+    assert nothing == ["## Quality of the predictors: nothing scored (no verifier: the policy was not trained with "
+                       "one; value model not scored: --value-model none)"]
+    assert reliability_title({"verifier": verifier, "value_model": value}) == "Reliability: verifier P(Yes) and value model"
+    assert reliability_title({"verifier": None, "value_model": value}) == "Reliability: value model\n(no verifier)"
+    assert reliability_title({"verifier": None, "value_model": None}) == \
+        "Reliability: nothing scored\n(no verifier; value model not scored)"
 
 
 def test_value_predictions_are_cross_fitted_from_the_other_problems(fitted, table):

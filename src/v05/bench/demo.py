@@ -111,7 +111,7 @@ def summarise_run(method: str, seed: int, records: list[dict]) -> dict:
         "method": method, "seed": seed, "rollouts": records[-1]["rollouts"], "steps": len(steps),
         "final_accuracy": curve[-1][1], "curve": curve,
         "grad_norm": [[r["rollouts"], r["train/grad_norm"]] for r in steps],
-        "grad_norm_mean": float(grad.mean()), "grad_norm_std": float(grad.std()),
+        "grad_norm_mean": float(grad.mean()), "grad_norm_var": float(grad.var()),
         "grad_norm_cv": float(grad.std() / grad.mean()) if grad.mean() > 0 else float("nan"),
         "baseline_mse_true": float(np.mean([r["baseline/mse_true"] for r in probes])) if probes else None,
         "group_mean_mse_true": float(np.mean([r["baseline/mse_true_group_mean"] for r in probes])) if probes else None,
@@ -185,14 +185,14 @@ def summarise(runs: list[dict], settings: DemoSettings) -> dict:
         reached = np.flatnonzero(acc >= target)
         final = np.array([r["final_accuracy"] for r in rs])
         gn_cv = np.array([r["grad_norm_cv"] for r in rs])
-        gn_std = np.array([r["grad_norm_std"] for r in rs])
+        gn_var = np.array([r["grad_norm_var"] for r in rs])
         seconds = {k: float(np.sum([r["seconds"][k] for r in rs])) for k in rs[0]["seconds"]}
         out["methods"][m] = {
             "final_accuracy_mean": float(final.mean()), "final_accuracy_std": float(final.std(ddof=1)) if len(final) > 1 else 0.0,
             "final_accuracy_per_seed": final.tolist(),
             "rollouts_to_reference": int(grid[reached[0]]) if len(reached) else None,
             "grad_norm_mean": float(np.mean([r["grad_norm_mean"] for r in rs])),
-            "grad_norm_std_mean": float(gn_std.mean()), "grad_norm_cv_mean": float(gn_cv.mean()),
+            "grad_norm_var_mean": float(gn_var.mean()), "grad_norm_cv_mean": float(gn_cv.mean()),
             "baseline_mse_true": _mean_or_none([r["baseline_mse_true"] for r in rs]),
             "group_mean_mse_true": _mean_or_none([r["group_mean_mse_true"] for r in rs]),
             "prior_mse_true": _mean_or_none([r["prior_mse_true"] for r in rs]),
@@ -217,7 +217,7 @@ def markdown(report: dict) -> str:
         f"(mean of sampled answers). {st['total_rollouts']} rollouts per run, seeds {st['seeds']}; "
         "every run starts from the same warm-up policy.", "",
         f"Reference: {s['reference']} final accuracy {s['reference_final_accuracy']:.3f}.", "",
-        "| method | final acc. (mean ± sd) | rollouts to reference | grad-norm mean | grad-norm sd | grad-norm CV "
+        "| method | final acc. (mean ± sd) | rollouts to reference | grad-norm mean | grad-norm var | grad-norm CV "
         "| baseline MSE vs truth | group-mean MSE | prior MSE | rollouts/prompt | rollouts/s | time: value/sample/estimator/update |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -225,11 +225,13 @@ def markdown(report: dict) -> str:
         split = "/".join(f"{100 * r['time_split'][k]:.0f}%" for k in ("value", "sample", "estimator", "update"))
         lines.append(
             f"| {m} | {r['final_accuracy_mean']:.3f} ± {r['final_accuracy_std']:.3f} | {r['rollouts_to_reference'] or 'not reached'} "
-            f"| {r['grad_norm_mean']:.3f} | {r['grad_norm_std_mean']:.3f} | {r['grad_norm_cv_mean']:.3f} "
+            f"| {r['grad_norm_mean']:.3f} | {r['grad_norm_var_mean']:.4f} | {r['grad_norm_cv_mean']:.3f} "
             f"| {_fmt(r['baseline_mse_true'])} | {_fmt(r['group_mean_mse_true'])} | {_fmt(r['prior_mse_true'])} "
             f"| {r['rollouts_per_prompt_mean']:.2f} | {r['rollouts_per_s']:.0f} | {split} |"
         )
-    lines += ["", "Per-seed final accuracy:", ""]
+    lines += ["", "Grad-norm mean, var and CV (sd / mean): of the gradient norm before clipping over a run's steps, "
+              "averaged over seeds. Rollouts/prompt: a run's rollouts over its trained prompts, averaged over seeds.",
+              "", "Per-seed final accuracy:", ""]
     for m, r in s["methods"].items():
         lines.append(f"- {m}: " + ", ".join(f"{a:.3f}" for a in r["final_accuracy_per_seed"]))
     lines += ["", "Plots: accuracy.png, grad_norm.png, baseline_error.png, rollouts_per_prompt.png.", ""]
@@ -273,33 +275,63 @@ def plot(report: dict, out: Path) -> None:
         pts = np.array([p for r in runs if r["method"] == m for p in r["baseline_error"]])
         if len(pts):
             ax.scatter(pts[:, 0], pts[:, 1], s=10, color=COLORS[m], alpha=0.6, label=m)
-    ax.set_yscale("log")
-    ax.set(xlabel="rollouts spent", ylabel="MSE of baseline vs re-measured pass rate",
-           title="Baseline error per step (truth: many fresh rollouts of the same prompts)")
+    _log_y(ax)
+    ax.set(xlabel="rollouts spent", ylabel="baseline MSE vs re-measured pass rate",
+           title="Baseline error per step (truth: fresh rollouts of the same prompts)")
     _finish(fig, ax, out / "baseline_error.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_rollouts_per_prompt(report, out / "rollouts_per_prompt.png")
+
+
+def plot_rollouts_per_prompt(report: dict, path: Path) -> None:
+    """One histogram per method (shared axis, bars centred on their values): the rollouts a step spent per
+    trained prompt; each panel's mean is the summary table's."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    runs, methods = report["runs"], list(report["methods"])
+    per_prompt = {}
     for m in methods:
-        rs = [r for r in runs if r["method"] == m]
-        spent = np.array([p[1] for r in rs for p in r["rollouts_per_step"]])
-        groups = np.array([p[2] for r in rs for p in r["rollouts_per_step"]])
-        per_prompt = spent / np.maximum(groups, 1)
-        weights = np.full(len(per_prompt), 1.0 / len(per_prompt))
-        ax.hist(per_prompt, bins=np.arange(0, 33, 0.5), weights=weights, color=COLORS[m], alpha=0.6,
-                label=f"{m} (mean {spent.sum() / groups.sum():.1f})")
-    ax.set(xlabel="rollouts spent per trained prompt, per step (DAPO: dropped groups included)", ylabel="share of steps",
-           title="Rollouts per prompt")
-    _finish(fig, ax, out / "rollouts_per_prompt.png")
+        steps = [p for r in runs if r["method"] == m for p in r["rollouts_per_step"]]
+        per_prompt[m] = np.array([spent / max(groups, 1) for _, spent, groups in steps])
+    width = 0.5
+    top = max(float(v.max()) for v in per_prompt.values() if len(v))
+    edges = np.arange(-width / 2, top + width, width)  # bins centred on multiples of 0.5: a bar sits on its value
+    fig, axes = plt.subplots(len(methods), 1, figsize=(7, 1.1 * len(methods) + 1.3), sharex=True, squeeze=False)
+    for ax, m in zip(axes[:, 0], methods):
+        v = per_prompt[m]
+        ax.hist(v, bins=edges, weights=np.full(len(v), 1.0 / max(len(v), 1)), color=COLORS[m], alpha=0.8)
+        mean = report["summary"]["methods"][m]["rollouts_per_prompt_mean"]
+        ax.set_title(f"{m}: mean {mean:.2f}", loc="left", fontsize=9)
+        ax.set(ylim=(0, 1.05), ylabel="share")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1, 0].set_xlabel("rollouts spent per trained prompt, per step (DAPO: dropped groups included)")
+    fig.suptitle("Rollouts per prompt (share of steps)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _log_y(ax) -> None:
+    """Log-scale y axis with ticks at 1, 2, 3 and 5 times the powers of ten, labelled as plain numbers (0.02,
+    0.03, 0.05), so that even a range narrower than a decade shows several labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _finish(fig, ax, path: Path) -> None:
-    """Grid, legend, tight layout; save the figure and free it."""
+    """Grid, legend outside the axes (it never covers data), tight layout; save the figure and free it."""
     import matplotlib.pyplot as plt
 
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

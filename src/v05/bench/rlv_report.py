@@ -145,7 +145,8 @@ def markdown(report: dict, summary: dict) -> str:
                 q = cell[m.label].get(key)
                 if q:
                     a, b = q["solutions"], q["problems"]
-                    lines.append(f"| {m.label} | {name} | {_fmt(a['auc'])} | {_fmt(a['auc_within'])} | {_fmt(a['ece'])} "
+                    within = _fmt(a["auc_within"]) if key == "verifier" else "n/a"  # one score per problem
+                    lines.append(f"| {m.label} | {name} | {_fmt(a['auc'])} | {within} | {_fmt(a['ece'])} "
                                  f"| {_fmt(a['brier'])} | {_fmt(b['auc'])} | {_fmt(b['ece'])} | {_fmt(b['mse'])} |")
     lines += ["", "Per-seed pass@1:", ""]
     for budget, cell in summary.items():

@@ -3,6 +3,10 @@
 Commands import their heavy dependencies (the benchmarks, matplotlib, torch) when they run, so that
 ``import v05.cli`` and ``v05 --help`` stay fast. Every user error, click's own included, ends in one red line
 and exit code 2 (:mod:`v05.cli.errors`).
+
+Help pages use click's plain formatter (``rich_markup_mode=None``): it re-wraps every paragraph of a docstring or
+option help to the terminal's width (at most ``HELP_WIDTH``), so the line breaks of the source never show, and
+gives option help the rest of the line beside a narrow option column.
 """
 
 import typer
@@ -16,8 +20,11 @@ from v05.cli.rl import demo, train
 from v05.cli.rlv import rlv
 from v05.cli.value import app as value_app
 
-app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
-                  help="V0.5 baselines, value model and RL engine.")
+HELP_WIDTH = 120
+"""Widest help page in columns; a narrower terminal gets its own width."""
+
+app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"max_content_width": HELP_WIDTH}, help="V0.5 baselines, value model and RL engine.")
 bench_app.command()(rlv)
 for name, study in BENCH_STUDIES.items():
     bench_app.command(name)(study)

@@ -51,20 +51,48 @@ def markdown(report: dict) -> str:
 
 
 def quality_table(report: dict) -> list[str]:
-    """The verifier and the value model side by side (solution- and problem-level metrics)."""
-    rows = [("verifier P(Yes)", report["verifier"]), ("value model", report["value_model"])]
-    lines = ["| predictor | AUC (solutions) | AUC within problems | ECE (solutions) | Brier | AUC (problems) "
+    """The verifier and the value model side by side (solution- and problem-level metrics), under a heading
+    that names what was not scored; no table when neither was.
+
+    The value model gives every solution of a problem the same score, so it cannot rank solutions within a
+    problem: its "AUC within problems" would be 0.5 by construction and is not shown.
+    """
+    rows = [(name, report[key]) for name, key in PREDICTORS if _scored(report[key])]
+    missing = "; ".join(why for _, why in unscored(report))
+    if not rows:
+        return [f"## Quality of the predictors: nothing scored ({missing})"]
+    lines = ["## Quality of the predictors" + (f" ({missing})" if missing else ""), "",
+             "| predictor | AUC (solutions) | AUC within problems | ECE (solutions) | Brier | AUC (problems) "
              "| ECE (problems) | MSE (problems) |", "|---|---|---|---|---|---|---|---|"]
     for name, q in rows:
-        if q is None:
-            lines.append(f"| {name} | not scored | | | | | | |")
-        elif "skipped" in q:
-            lines.append(f"| {name} | skipped: {q['skipped']} | | | | | | |")
-        else:
-            a, b = q["solutions"], q["problems"]
-            lines.append(f"| {name} | {_num(a['auc'])} | {_num(a['auc_within'])} ({a['n_mixed_problems']} problems) "
-                         f"| {_num(a['ece'])} | {_num(a['brier'])} | {_num(b['auc'])} | {_num(b['ece'])} | {_num(b['mse'])} |")
+        a, b = q["solutions"], q["problems"]
+        within = (f"{_num(a['auc_within'])} ({a['n_mixed_problems']} problems)" if name != "value model"
+                  else "n/a: one score per problem")
+        lines.append(f"| {name} | {_num(a['auc'])} | {within} | {_num(a['ece'])} | {_num(a['brier'])} "
+                     f"| {_num(b['auc'])} | {_num(b['ece'])} | {_num(b['mse'])} |")
     return lines
+
+
+PREDICTORS = (("verifier P(Yes)", "verifier"), ("value model", "value_model"))
+"""(label, report key) of the scored predictors."""
+
+
+def _scored(q: dict | None) -> bool:
+    return q is not None and "skipped" not in q
+
+
+def unscored(report: dict) -> list[tuple[str, str]]:
+    """(short, long) reason for each predictor not scored: the policy has no verifier; the value model was
+    skipped (with the reason) or turned off."""
+    out = []
+    if report["verifier"] is None:
+        out.append(("no verifier", "no verifier: the policy was not trained with one"))
+    q = report["value_model"]
+    if q is None:
+        out.append(("value model not scored", "value model not scored: --value-model none"))
+    elif "skipped" in q:
+        out.append(("value model skipped", f"value model skipped: {q['skipped']}"))
+    return out
 
 
 def plot_scaling(report: dict, path: Path, *, title: str | None = None) -> None:
@@ -91,22 +119,30 @@ def draw_curves(ax, n: list[int], strategies: dict, *, suffix: str = "", style: 
 
 
 def plot_reliability(report: dict, path: Path) -> None:
-    """Reliability of the verifier's P(Yes) and of the value model against solution correctness."""
+    """Reliability of the verifier's P(Yes) and of the value model against solution correctness; the title
+    names a predictor that was not scored."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls=":", label="perfect calibration")
-    for name, key, color in (("verifier P(Yes)", "verifier", "tab:red"), ("value model", "value_model", "tab:green")):
+    for (name, key), color in zip(PREDICTORS, ("tab:red", "tab:green")):
         q = report[key]
-        if q is None or "skipped" in q:
+        if not _scored(q):
             continue
         r = q["solutions"]["reliability"]
         sizes = [20 + 200 * c / max(sum(r["count"]), 1) for c in r["count"]]
         ax.plot(r["pred"], r["outcome"], color=color, lw=1)
         ax.scatter(r["pred"], r["outcome"], s=sizes, color=color, alpha=0.7,
                    label=f"{name}: ECE {q['solutions']['ece']:.3f}, AUC {q['solutions']['auc']:.3f}")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability of a correct solution",
-           ylabel="observed share correct", title="Reliability (marker area = share of solutions)")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted probability of a correct solution\n(marker area = share of solutions)",
+           ylabel="observed share correct", title=reliability_title(report))
     _finish(fig, ax, path)
+
+
+def reliability_title(report: dict) -> str:
+    """``reliability.png``'s title: the predictors drawn, then on a second line those not scored."""
+    drawn = [name for name, key in PREDICTORS if _scored(report[key])]
+    missing = [short for short, _ in unscored(report)]
+    return "Reliability: " + (" and ".join(drawn) or "nothing scored") + (f"\n({'; '.join(missing)})" if missing else "")
 
 
 def _pyplot():
