@@ -56,3 +56,18 @@ def test_make_gpu_smoke_runs_both_smoke_runs(dry_run):
     recipe, flag = " ".join(out.stdout.split()), " --dry-run" if dry_run else ""
     assert f"{BIN}/python examples/trl_gpu_qwen3_4b.py --smoke{flag} || status=1" in recipe
     assert f"PYTHON={BIN}/python bash examples/verl/smoke_gpu.sh{flag} || status=1" in recipe
+
+
+TRL_SMOKE = ROOT / "examples" / "trl_gpu_qwen3_4b.py"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None or '"--smoke"' not in TRL_SMOKE.read_text(),
+                    reason="needs make and the TRL smoke run (examples/trl_gpu_qwen3_4b.py --smoke)")
+def test_make_gpu_smoke_dry_run_prints_one_verdict_per_framework(tmp_path):
+    out = subprocess.run(["make", "--no-print-directory", "gpu-smoke", "DRY_RUN=1", "STAMP=", f"BIN={BIN}"], cwd=ROOT,
+                         env=_env(tmp_path), capture_output=True, text=True, timeout=900)
+    verdicts = [line for line in out.stdout.splitlines() if line.startswith(("TRL smoke:", "verl smoke:"))]
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert [v.split(":")[0] for v in verdicts] == ["TRL smoke", "verl smoke"]
+    assert all(": PASS (" in v for v in verdicts)
