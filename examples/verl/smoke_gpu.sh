@@ -4,7 +4,8 @@
 # NOT RUN HERE (no GPU on the development machine). `make gpu-smoke` runs it with the TRL smoke run; alone:
 #   MODEL=Qwen/Qwen2.5-0.5B-Instruct bash examples/verl/smoke_gpu.sh
 #   bash examples/verl/smoke_gpu.sh --dry-run   # CPU: compose and check the run's verl config; no data, no Ray
-# The last line is the verdict: "verl smoke: PASS (...)" or "verl smoke: FAIL (...)"; the exit code follows it.
+# The last line is the verdict: "verl smoke: PASS (...)" or "verl smoke: FAIL (...)" ("verl smoke (dry run): ..."
+# for --dry-run); the exit code follows it (0 on PASS).
 # PASS needs the run to finish within SMOKE_SECONDS (600) and its log to show v05/prior/mean (the prior reached
 # the estimator), v05/rollouts/top_up_rollouts > 0 and v05/rollouts/per_prompt > 2 (top-ups merged).
 set -uo pipefail
@@ -45,10 +46,10 @@ OVERRIDES=(
 if [ "$DRY_RUN" = 1 ]; then
     if out=$("$PYTHON" -m v05.integrations.verl.main --dry-run "${OVERRIDES[@]}" 2>&1); then
         line=$(echo "$out" | grep -m1 '^verl config OK')
-        echo "verl smoke: PASS (dry run, nothing started: ${line% (dry run*})"
+        echo "verl smoke (dry run): PASS (config composed and checked, nothing started: ${line% (dry run*})"
         exit 0
     fi
-    echo "verl smoke: FAIL (dry run: $(echo "$out" | grep -m1 'error:' || echo "$out" | tail -n 1))"
+    echo "verl smoke (dry run): FAIL ($(echo "$out" | grep -m1 'error:' || echo "$out" | tail -n 1))"
     exit 1
 fi
 
