@@ -51,6 +51,12 @@ def test_help_leads_with_v05_settings_and_estimators(capsys):
     assert "--help-verl" in out and len(lines) < 120  # not verl's 1,100 lines
 
 
+def test_help_verl_is_verls_own_help(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    code, out, _ = run_cli(capsys, "--help-verl")
+    assert code == 0 and "Powered by Hydra" in out and "actor_rollout_ref:" in out
+
+
 def test_dry_run_prints_the_resolved_v05_part_and_starts_nothing(capsys, tmp_cwd):
     code, out, err = run_cli(capsys, "--dry-run", *OSLA, "+v05.rollouts.osla.k_max=8", "+v05.rollouts.osla.rule=eb",
                              "actor_rollout_ref.rollout.n=4")
@@ -90,6 +96,18 @@ def test_a_checked_run_hands_the_config_to_verl_with_hydra_files_under_the_run_f
     assert not (tmp_cwd / "outputs").exists()
     saved = list((tmp_cwd / "checkpoints" / "p" / "e" / "hydra").glob("*/*/.hydra/config.yaml"))
     assert len(saved) == 1 and yaml.safe_load(saved[0].read_text())["v05"]["rollouts"]["mode"] == "osla"
+
+
+def test_other_hydra_flags_go_to_hydra_as_given(capsys, monkeypatch):
+    monkeypatch.setattr(main_ppo.main, "__wrapped__", lambda config: pytest.fail("verl was started"))
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    code, out, _ = run_cli(capsys, "--cfg", "job", "+v05.rollouts.osla.k_max=8")
+    assert code == 0 and yaml.safe_load(out)["v05"] == {"rollouts": {"osla": {"k_max": 8}}}
+
+
+def test_a_config_name_verl_does_not_have_is_one_line(capsys):
+    code, _, err = run_cli(capsys, "--dry-run", "--config-name", "ppo_trainr", *OSLA)
+    assert code == 2 and err.startswith("error: verl's config: Cannot find primary config 'ppo_trainr'")
 
 
 def test_dry_run_refuses_other_hydra_flags(capsys):

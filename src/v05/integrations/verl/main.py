@@ -183,7 +183,7 @@ def _split_args(argv: list[str]) -> tuple[bool, str, list[str], list[str]]:
             config_name = next(args, "")
         elif arg.startswith("--config-name="):
             config_name = arg.split("=", 1)[1]
-        elif arg.startswith("-") or other:  # Hydra's own flags (--cfg job, -m...): left to Hydra as given
+        elif arg.startswith("-") or other:  # Hydra's own flags and what follows them
             other.append(arg)
         else:
             overrides.append(arg)
@@ -236,16 +236,19 @@ def cli(argv: list[str] | None = None) -> None:
     dry_run, config_name, overrides, other = _split_args(argv)
     if other and dry_run:
         _fail(f"--dry-run takes verl overrides and --config-name only; got {other}")
-    if not other:  # Hydra's other flags change what is composed: then only main() checks, inside Hydra
-        config, v05 = precheck(overrides, config_name)
-        if dry_run:
-            print("# the V0.5 part of the composed verl config, resolved and checked")
-            print(OmegaConf.to_yaml(v05_part(config, v05)), end="")
-            print(f"{verdict(config, v05)} (dry run: nothing started)")
-            return
+    if other:  # Hydra's own flags (--cfg job, -m...) change what runs: Hydra gets the line as given, main() checks
+        sys.argv = [sys.argv[0], *argv]
+        main()
+        return
+    config, v05 = precheck(overrides, config_name)
+    if dry_run:
+        print("# the V0.5 part of the composed verl config, resolved and checked")
+        print(OmegaConf.to_yaml(v05_part(config, v05)), end="")
+        print(f"{verdict(config, v05)} (dry run: nothing started)")
+        return
     if not any(a.startswith(("hydra.run.dir=", "++hydra.run.dir=")) for a in overrides):
         overrides.append(RUN_DIR)
-    sys.argv = [sys.argv[0], f"--config-name={config_name}", *overrides, *other]
+    sys.argv = [sys.argv[0], f"--config-name={config_name}", *overrides]
     main()
 
 
