@@ -38,14 +38,20 @@ PROG = "python -m v05.integrations.verl.main"
 
 
 def check_launch(config) -> V05VerlConfig:
-    """Everything :func:`check_run` checks, plus: V0.5's prior-fused estimators need the ``v05_sync`` trainer
-    (verl's own trainer never passes a prior to an estimator). Returns the checked ``+v05`` group."""
+    """Everything :func:`check_run` checks, plus what only the launcher can see, because the ``v05_sync``
+    trainer is not built otherwise: V0.5's prior-fused estimators and per-prompt rollout counts need that
+    trainer (verl's own never passes a prior nor sets counts). Returns the checked ``+v05`` group."""
     v05 = check_run(config)
     name = our_name(str(config.algorithm.adv_estimator))
     mode = str(config.trainer.v1.trainer_mode)
-    if name is not None and get_estimator(name).uses_prior and mode != TRAINER_MODE:
+    if mode == TRAINER_MODE:
+        return v05
+    if name is not None and get_estimator(name).uses_prior:
         raise ValueError(f"algorithm.adv_estimator={config.algorithm.adv_estimator} fuses a prior, which only the "
                          f"{TRAINER_MODE} trainer passes: set trainer.v1.trainer_mode={TRAINER_MODE} (got {mode!r})")
+    if v05.rollouts.mode != "fixed":
+        raise ValueError(f"v05.rollouts.mode={v05.rollouts.mode} sets per-prompt rollout counts, which only the "
+                         f"{TRAINER_MODE} trainer does: set trainer.v1.trainer_mode={TRAINER_MODE} (got {mode!r})")
     return v05
 
 
