@@ -45,7 +45,8 @@ def test_a_missing_private_method_fails_naming_versions_and_member(monkeypatch):
 def test_a_changed_signature_fails_naming_the_expected_parameters(monkeypatch):
     monkeypatch.setattr(trainer_base.PPOTrainer, "_compute_advantage", lambda self, batch: batch)
     problems = verl_mismatches()
-    assert len(problems) == 1 and "_compute_advantage('self', 'batch') should take ('self', 'batch', 'metrics')" in problems[0]
+    assert len(problems) == 1
+    assert "_compute_advantage('self', 'batch') should take ('self', 'batch', 'metrics')" in problems[0]
 
 
 def test_a_field_verl_stops_reading_and_an_attribute_it_stops_setting_are_caught(monkeypatch):
@@ -91,7 +92,8 @@ def test_docs_list_every_member_the_plug_in_relies_on():
 
 def test_metrics_go_through_one_checked_writer():
     metrics = {"actor/entropy": 1.0}
-    assert record(metrics, {"v05/prior/mean": 0.25}) is metrics and metrics == {"actor/entropy": 1.0, "v05/prior/mean": 0.25}
+    assert record(metrics, {"v05/prior/mean": 0.25}) is metrics
+    assert metrics == {"actor/entropy": 1.0, "v05/prior/mean": 0.25}
     with pytest.raises(KeyError, match="not a V0.5 verl metric"):
         record(metrics, {"v05/prior/mena": 0.2})
     with pytest.raises(ValueError, match="v05/rollouts/per_prompt = nan: must be a finite number"):

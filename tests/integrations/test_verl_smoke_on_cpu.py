@@ -30,8 +30,9 @@ def test_verl_smoke_dry_run_composes_the_real_config_and_prints_one_verdict(tmp_
                          text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     assert out.stdout.splitlines() == [out.stdout.strip()]  # one line
-    assert out.stdout.startswith("verl smoke (dry run): PASS (config composed and checked, nothing started: verl config "
-                                 "OK: estimator v05 (v05.baselines 'v05_eb'), rollouts osla k_init 2 -> k_max 6")
+    assert out.stdout.startswith("verl smoke (dry run): PASS (config composed and checked, nothing started: "
+                                 "verl config OK: estimator v05 (v05.baselines 'v05_eb'), "
+                                 "rollouts osla k_init 2 -> k_max 6")
     assert list(tmp_path.iterdir()) == []  # no data prepared, no Hydra folder, no outputs/
 
 
@@ -67,7 +68,8 @@ TRL_SMOKE = ROOT / "examples" / "trl_gpu_qwen3_4b.py"
 def test_make_gpu_smoke_dry_run_prints_one_verdict_per_framework(tmp_path):
     out = subprocess.run(["make", "--no-print-directory", "gpu-smoke", "DRY_RUN=1", "STAMP=", f"BIN={BIN}"], cwd=ROOT,
                          env=_env(tmp_path), capture_output=True, text=True, timeout=900)
-    verdicts = [line for line in out.stdout.splitlines() if line.startswith(("TRL smoke (dry run):", "verl smoke (dry run):"))]
+    verdicts = [line for line in out.stdout.splitlines()
+                if line.startswith(("TRL smoke (dry run):", "verl smoke (dry run):"))]
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert [v.split(" ")[0] for v in verdicts] == ["TRL", "verl"]
     assert all(" (dry run): PASS (" in v for v in verdicts)

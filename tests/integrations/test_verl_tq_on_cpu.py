@@ -68,7 +68,8 @@ class Rollout(threading.Thread):
     def submit(self, requests) -> None:
         for uid, root, n in requests:
             self.parent[uid] = root
-            tq.kv_put(key=uid, partition_id=self.partition, tag={"is_prompt": True, "status": "pending", "global_steps": 1})
+            tag = {"is_prompt": True, "status": "pending", "global_steps": 1}
+            tq.kv_put(key=uid, partition_id=self.partition, tag=tag)
             self.requests.put((uid, root, n))
 
     def submit_follow_ups(self, follow_ups) -> None:

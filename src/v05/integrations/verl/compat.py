@@ -49,9 +49,11 @@ _TU = "verl.utils.tensordict_utils"
 
 VERL_MEMBERS: tuple[Member, ...] = (
     # the v05_sync trainer (trainer.py) subclasses PPOTrainerSync
-    Member(_TRAINER, "__init__", "method", ("self", "config"), "V05SyncTrainer cannot be built (it checks +v05, then hands the config on)"),
+    Member(_TRAINER, "__init__", "method", ("self", "config"),
+           "V05SyncTrainer cannot be built (it checks +v05, then hands the config on)"),
     Member(_TRAINER, "_build_replay_buffer", "method", ("self",), "the V05ReplayBuffer is never bound: osla runs fail"),
-    Member(_TRAINER, "_init_dataloader", "method", ("self",), "the +v05 dataset columns are not checked before the models load"),
+    Member(_TRAINER, "_init_dataloader", "method", ("self",),
+           "the +v05 dataset columns are not checked before the models load"),
     Member(_TRAINER, "_submit_batch_to_rollout", "method", ("self", "batch"),
            "no parent tags or per-prompt rollout counts; top-ups cannot be submitted"),
     Member(_TRAINER, "_compute_advantage", "method", ("self", "batch", "metrics"),
@@ -63,7 +65,8 @@ VERL_MEMBERS: tuple[Member, ...] = (
     Member(_TRAINER, "replay_buffer", "attribute", (), "the osla first round cannot be planned"),
     Member(_TRAINER, "global_steps", "attribute", (), "top-up requests carry no step"),
     Member(_TRAINER, "train_dataset", "attribute", (), "the +v05 columns of the training data cannot be checked"),
-    Member(f"{_V1}.trainer_base", "register_trainer", "function", ("name",), "trainer.v1.trainer_mode=v05_sync is unknown"),
+    Member(f"{_V1}.trainer_base", "register_trainer", "function", ("name",),
+           "trainer.v1.trainer_mode=v05_sync is unknown"),
     Member(f"{_V1}.trainer_base", "TRAINER_REGISTRY", "object", (), "trainer.v1.trainer_mode=v05_sync is unknown"),
     Member(f"{_V1}.agent_loop_tq", "__rollout_n__", "field", (),
            "per-prompt rollout counts (static, osla) are ignored: every prompt gets rollout.n"),
@@ -77,8 +80,10 @@ VERL_MEMBERS: tuple[Member, ...] = (
     Member(_BUFFER, "sample", "method", ("self", "global_steps", "partition_id", "batch_size"),
            "verl's trainer no longer reaches the top-up loop"),
     Member(_BUFFER, "_sync_metadata_from_transfer_queue", "method", ("self",), "finished requests are never seen"),
-    Member(_BUFFER, "_wait_for_next_poll", "method", ("self", "partition_id", "last_debug_time"), "the poll loop breaks"),
-    Member(_BUFFER, "_materialize_batch", "method", ("self", "partition_id", "selected_prompt_uids", "partition_snapshot"),
+    Member(_BUFFER, "_wait_for_next_poll", "method", ("self", "partition_id", "last_debug_time"),
+           "the poll loop breaks"),
+    Member(_BUFFER, "_materialize_batch", "method",
+           ("self", "partition_id", "selected_prompt_uids", "partition_snapshot"),
            "complete groups cannot be handed to training"),
     Member(_BUFFER, "partitions", "attribute", (), "trajectory keys of finished requests are not found"),
     Member(_BUFFER, "finished_keys", "attribute", (), "finished requests are never seen"),
@@ -89,7 +94,8 @@ VERL_MEMBERS: tuple[Member, ...] = (
            "V0.5's estimators are not registered"),
     Member("verl.trainer.ppo.core_algos", "get_adv_estimator_fn", "function", ("name_or_enum",),
            "the trainer cannot call the registered estimator"),
-    Member("verl.trainer.ppo.core_algos", "ADV_ESTIMATOR_REGISTRY", "object", (), "V0.5's estimators are not registered"),
+    Member("verl.trainer.ppo.core_algos", "ADV_ESTIMATOR_REGISTRY", "object", (),
+           "V0.5's estimators are not registered"),
     Member("verl.trainer.ppo.rollout_corr_helper", "compute_rollout_correction_and_add_to_batch", "function",
            ("batch", "rollout_corr_config"), "rollout correction is not applied with V0.5's estimators"),
     Member("verl.workers.utils.padding", "response_to_nested", "function", ("tensor", "response_mask"),
@@ -147,7 +153,9 @@ def _problem(member: Member) -> str | None:
         found = f'"{member.name}"' in source or f"'{member.name}'" in source
         return None if found else f"{member.owner} no longer reads the field {member.name!r}"
     if member.kind == "attribute":
-        return None if _assigns(owner, member.name) else f"{member.label} is no longer assigned (self.{member.name} = ...)"
+        if _assigns(owner, member.name):
+            return None
+        return f"{member.label} is no longer assigned (self.{member.name} = ...)"
     try:
         obj = _resolve(f"{member.owner}.{member.name}") if "." in member.name else getattr(owner, member.name)
     except AttributeError:
@@ -176,8 +184,8 @@ def incompatibility(members=VERL_MEMBERS) -> str | None:
     installed = getattr(verl, "__version__", "unknown")
     problems = verl_mismatches(members)
     if problems:
-        return (f"the v05 verl plug-in supports verl=={SUPPORTED_VERL}; verl {installed} is installed and differs where "
-                f"the plug-in relies on it: {'; '.join(problems)}. Install verl[verl-core]=={SUPPORTED_VERL} "
+        return (f"the v05 verl plug-in supports verl=={SUPPORTED_VERL}; verl {installed} is installed and differs "
+                f"where the plug-in relies on it: {'; '.join(problems)}. Install verl[verl-core]=={SUPPORTED_VERL} "
                 "(docs/verl.md lists what the plug-in relies on)")
     if installed != SUPPORTED_VERL:
         _warn_version(installed)

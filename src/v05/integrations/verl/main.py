@@ -89,7 +89,8 @@ def verdict(config, v05: V05VerlConfig) -> str:
     estimator = f"{adv} (v05.baselines {get_estimator(name).name!r})" if name else f"{adv} (verl's own)"
     r = v05.rollouts
     if r.mode == "osla":
-        rollouts = f"osla k_init {r.osla.k_init} -> k_max {r.osla.k_max}, rule {r.osla.rule}, max_rounds {r.osla.max_rounds}"
+        rollouts = (f"osla k_init {r.osla.k_init} -> k_max {r.osla.k_max}, rule {r.osla.rule}, "
+                    f"max_rounds {r.osla.max_rounds}")
     elif r.mode == "static":
         rollouts = f"static counts from column {r.n_key!r}"
     else:
