@@ -68,6 +68,18 @@ def test_another_version_with_every_member_only_warns(monkeypatch, caplog):
     assert "tested with verl==0.9.1; verl 0.9.2 is installed" in caplog.text
 
 
+def test_the_plug_in_logs_a_changed_verl_as_an_error_when_it_loads(monkeypatch, caplog):
+    import importlib
+
+    from v05.integrations.verl import plugin
+
+    monkeypatch.delattr(replay_buffer.ReplayBuffer, "_sync_metadata_from_transfer_queue")
+    importlib.reload(plugin)  # as `import verl` loads it in every process
+    errors = [r for r in caplog.records if r.name == "v05" and r.levelname == "ERROR"]
+    assert len(errors) == 1 and "_sync_metadata_from_transfer_queue is missing" in errors[0].getMessage()
+    assert "v05" in plugin.ESTIMATORS  # registration itself went through: the trainer then refuses to start
+
+
 def test_the_trainer_refuses_to_start_on_a_changed_verl(monkeypatch):
     from omegaconf import OmegaConf
 
