@@ -71,6 +71,7 @@ HF_HUB_OFFLINE=1 "$PYTHON" "$HERE/prepare_data.py" --train "$WORK/train.jsonl" -
 "$PYTHON" -c "import pandas as pd; d = pd.read_parquet('$WORK/train.parquet'); d.head(32).to_parquet('$WORK/val.parquet')"
 
 LEFT=$((SMOKE_SECONDS - (SECONDS - START)))
+[ "$LEFT" -gt 0 ] || { echo "verl smoke: FAIL (data preparation took the whole $SMOKE_SECONDS s)"; exit 1; }
 timeout "$LEFT" "$PYTHON" -m v05.integrations.verl.main "${OVERRIDES[@]}" > "$WORK/train.log" 2>&1
 STATUS=$?
 
