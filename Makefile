@@ -15,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench gpu-smoke
 setup: $(STAMP)
 
 demo: $(STAMP)
@@ -41,3 +41,14 @@ bench: $(STAMP)
 	$(BIN)/v05 bench value --out runs/bench/value_minilm --settings mmlupro,mmlupro_by_category,mmlupro_from_v0 --categories math
 	$(BIN)/v05 bench value --out runs/bench/value_minilm --settings mmlupro_category_out --categories math
 	$(BIN)/v05 bench value-speed --out runs/bench/value_speed.json
+
+# One GPU, whenever one is at hand: the TRL and the verl smoke runs, each under 10 minutes, one verdict line each
+# ("TRL smoke: PASS/FAIL ...", "verl smoke: PASS/FAIL ..."); fails if either fails. A GPU needs a GPU environment
+# (verl[vllm]==0.9.1 pins its own torch; docs/verl.md, examples/verl/README.md): point BIN at its bin folder.
+# DRY_RUN=1 (CPU, in the CPU venv `make setup` builds): both configs composed and checked, no GPU training, no Ray
+# ("TRL smoke (dry run): PASS ...", "verl smoke (dry run): PASS ...").
+gpu-smoke: $(if $(DRY_RUN),$(STAMP))
+	@status=0; \
+	$(BIN)/python examples/trl_gpu_qwen3_4b.py --smoke $(if $(DRY_RUN),--dry-run) || status=1; \
+	PYTHON=$(BIN)/python bash examples/verl/smoke_gpu.sh $(if $(DRY_RUN),--dry-run) || status=1; \
+	exit $$status

@@ -8,7 +8,10 @@
 - ``topup``: which prompts get follow-up rollouts (pure; driven by :class:`v05.budget.RolloutPlan`).
 - ``sampler``: the replay buffer that runs those decisions against TransferQueue.
 - ``trainer``: ``V05SyncTrainer``, registered as ``trainer.v1.trainer_mode=v05_sync``.
-- ``main``: ``python -m v05.integrations.verl.main``, verl's launcher with the ``+v05`` check before Ray starts.
+- ``metrics``: the one writer of V0.5's values into verl's step metrics (every name it logs).
+- ``compat``: the verl members the plug-in relies on, checked against the installed verl.
+- ``main``: ``python -m v05.integrations.verl.main``, verl's launcher with V0.5's checks before Ray starts
+  (``--dry-run``, ``--help``).
 
 This package imports verl only in the modules that need it; the user guide is ``docs/verl.md``.
 """

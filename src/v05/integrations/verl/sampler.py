@@ -20,6 +20,7 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
 from v05.integrations.verl.config import RolloutSettings
 from v05.integrations.verl.keys import split_key
+from v05.integrations.verl.metrics import record
 from v05.integrations.verl.topup import FollowUp, TopUpScheduler
 
 Submit = Callable[[list[FollowUp]], None]
@@ -114,13 +115,13 @@ class V05ReplayBuffer(ReplayBuffer):
             self._requests.setdefault(root, []).append(uid)
         counts = np.array(list(scheduler.counts().values()), dtype=np.float64)
         first = np.array(list(scheduler.first_counts.values()), dtype=np.float64)
-        self._metrics = {
+        self._metrics = record({}, {
             "v05/rollouts/per_prompt": float(counts.mean()),
             "v05/rollouts/max_per_prompt": float(counts.max()),
             "v05/rollouts/top_up_rounds": float(scheduler.rounds - 1),
             "v05/rollouts/top_up_rollouts": float((counts - first).clip(0).sum()),
             "v05/rollouts/topped_up_fraction": float((counts > first).mean()),
-        }
+        })
 
     def _take(self, partition_id: str, batch_size: int):
         roots, self._ready = self._ready[:batch_size], self._ready[batch_size:]

@@ -3,7 +3,8 @@
 
 What it changes, and nothing else:
 
-- **Checks first.** The ``+v05`` group is checked when the trainer is built (before any worker starts) and
+- **Checks first.** The installed verl is checked for the members this class relies on
+  (:mod:`~v05.integrations.verl.compat`), the ``+v05`` group when the trainer is built (before any worker starts) and
   the dataset columns it names when the dataloader is (before the models load).
 - **Submission.** Every prompt gets ``v05_parent_uid`` (its own uid) and, by ``v05.rollouts.mode``, a per-prompt
   ``__rollout_n__``: a dataset column (static) or the planner's first round (osla). With osla the rows are
@@ -32,9 +33,11 @@ from verl.workers.utils.padding import response_to_nested
 
 from v05._validation import check_in_range
 from v05.baselines import get_estimator
+from v05.integrations.verl.compat import check_verl
 from v05.integrations.verl.config import TRAINER_MODE, V05VerlConfig, check_run, check_static_counts
 from v05.integrations.verl.estimator import our_name
 from v05.integrations.verl.keys import final_outputs
+from v05.integrations.verl.metrics import record
 from v05.integrations.verl.topup import FollowUp
 
 PARENT_KEY = "v05_parent_uid"
@@ -46,6 +49,7 @@ class V05SyncTrainer(PPOTrainerSync):
     """verl's ``PPOTrainerSync`` with V0.5's prior, per-prompt rollout counts and top-ups (module docstring)."""
 
     def __init__(self, config):
+        check_verl()  # the verl members this class relies on (ImportError naming the versions)
         self.v05: V05VerlConfig = check_run(config)
         self.estimator = our_name(str(config.algorithm.adv_estimator))
         self._kept_rows: dict[str, tuple[TensorDict, int]] = {}
@@ -185,7 +189,7 @@ class V05SyncTrainer(PPOTrainerSync):
         per_row = torch.zeros(len(real), dtype=scores.dtype)
         per_row[torch.as_tensor(rows)] = scalar[:, 0][torch.as_tensor(session)].to(per_row.dtype)
         if self.v05.prior_key in extra:
-            metrics["v05/prior/mean"] = float(np.mean(extra[self.v05.prior_key]))
+            record(metrics, {"v05/prior/mean": np.mean(extra[self.v05.prior_key])})
         return per_row.unsqueeze(-1).to(mask.device) * mask
 
     def _advantage_fields(self, batch, rows: np.ndarray) -> dict[str, np.ndarray]:
