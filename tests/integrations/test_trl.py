@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 import trl
 from trl import GRPOTrainer
@@ -15,7 +17,7 @@ from trl_helpers import char_tokenizer, dataset, grpo_args, parity_reward, tiny_
 
 from v05.baselines import compute
 from v05.budget import RolloutPlan
-from v05.integrations.trl import V05Config, V05GRPOTrainer, trl_mismatches
+from v05.integrations.trl import V05GRPOTrainer, trl_mismatches
 from v05.integrations.trl.state import FILE as STATE_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
