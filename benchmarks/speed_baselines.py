@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 
 from v05.baselines import DEFAULT, compute, get_estimator  # noqa: E402
 
-ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta", "v05", "v05_eb_loo",
-              "v05_eb_mix")
+ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta", "v05",
+              "v05_eb_loo", "v05_eb_mix")
 
 
 def make_batch(n: int, rng: np.random.Generator) -> dict:

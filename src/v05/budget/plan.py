@@ -177,8 +177,8 @@ class RolloutPlan:
         if len(rewards) == 0:
             return
         if index.dtype.kind not in "iu" or index.min() < 0 or index.max() >= len(self.prior):
-            raise ValueError(f"prompt_index must hold prompt positions in [0, {len(self.prior)}); got "
-                             f"{index[(index < 0) | (index >= len(self.prior))][:3].tolist() if index.dtype.kind in 'iu' else index.dtype}")
+            bad = index[(index < 0) | (index >= len(self.prior))][:3].tolist() if index.dtype.kind in "iu" else index.dtype
+            raise ValueError(f"prompt_index must hold prompt positions in [0, {len(self.prior)}); got {bad}")
         check_in_range(rewards, f"round {self._rounds - 1} rewards", self.scale.lo, self.scale.hi)
         got = np.bincount(index, minlength=len(self.prior))
         over = np.flatnonzero(got > self._owed)

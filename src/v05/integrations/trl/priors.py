@@ -88,7 +88,7 @@ class ColumnPrior(PriorSource):
         self.column, self.var_column = column, var_column
 
     def predict(self, table, step, pass_rate, counts):
-        for j, row in enumerate(table.rows):
+        for row in table.rows:
             if self.column not in row or (self.var_column is not None and self.var_column not in row):
                 missing = self.column if self.column not in row else self.var_column
                 raise ValueError(f"prompt {str(row.get('prompt'))[:60]!r} has no column {missing!r} "
