@@ -30,15 +30,15 @@ bench: $(STAMP)
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior-noise 0.25,0.5,1,2,4 --seeds 5 --osla --osla-rule paper,eb --osla-max-rounds none,1,2,4 --out runs/bench/mmlupro
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_v0_demo
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_mmlupro
-	$(BIN)/python benchmarks/speed_baselines.py --out runs/bench/speed
+	$(BIN)/v05 bench speed --out runs/bench/speed
 	$(BIN)/v05 bench gradient --out runs/bench/gradient
 	$(BIN)/v05 bench rl-regimes --out runs/bench/regimes
 	$(BIN)/v05 bench rl-regimes --methods "GRPO,Dr. GRPO,V0.5 leave-one-out" --out runs/bench/regimes_ext
 	$(BIN)/v05 bench rlv --out runs/bench/rlv
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 1 --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/v0_demo_value
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/mmlupro_value
-	$(BIN)/python benchmarks/rl_profile.py --rollouts 40000 --seeds 0,1,2 --out runs/bench/rl_profile
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings v0_column,v0_half,v0_from_mmlupro_column,v0_from_mmlupro_half
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings mmlupro,mmlupro_by_category,mmlupro_from_v0 --categories math
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_eval.py --out runs/bench/value_minilm --settings mmlupro_category_out --categories math
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/value_speed.py --out runs/bench/value_speed.json
+	$(BIN)/v05 bench rl-profile --rollouts 40000 --seeds 0,1,2 --out runs/bench/rl_profile
+	$(BIN)/v05 bench value --out runs/bench/value_minilm --settings v0_column,v0_half,v0_from_mmlupro_column,v0_from_mmlupro_half
+	$(BIN)/v05 bench value --out runs/bench/value_minilm --settings mmlupro,mmlupro_by_category,mmlupro_from_v0 --categories math
+	$(BIN)/v05 bench value --out runs/bench/value_minilm --settings mmlupro_category_out --categories math
+	$(BIN)/v05 bench value-speed --out runs/bench/value_speed.json

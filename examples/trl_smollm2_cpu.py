@@ -38,7 +38,7 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from v05.integrations.trl import V05Config, V05GRPOTrainer  # noqa: E402
 from v05.pretrained import load_smollm2  # noqa: E402
-from v05.rl.math_reward import math_reward  # noqa: E402
+from v05.tasks.math_reward import math_reward  # noqa: E402
 
 QUESTION = "What is {a} + {b}? Put the final answer in \\boxed{{}}."
 ARMS = ("grpo", "v05")

@@ -83,7 +83,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from v05.rl.math_reward import load_math_benchmark
+    from v05.tasks.math_reward import load_math_benchmark
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows = read_prompts(args.train, args.limit)

@@ -2,7 +2,7 @@
 finds the response's final answer (its last ``\\boxed{}``) equal to the ground truth, else 0.0; the same
 checker as the evaluation (``v05.rl.math_reward``)."""
 
-from v05.rl.math_reward import math_reward
+from v05.tasks.math_reward import math_reward
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> float:

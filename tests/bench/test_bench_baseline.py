@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from v05_testing.cli import one_red_line
 from v05.baselines import DEFAULT
-from v05.bench.baseline import BenchConfig, PriorSource, noise_prior, prior_sources, run
+from v05.bench.baseline import BenchConfig, BenchPrior, noise_prior, prior_sources, run
 from v05.budget import OslaConfig
 from v05.cli import app
 from v05.data import PassRateTable, save_table
@@ -26,7 +26,7 @@ def synthetic_table(n=256, seed=0, with_prior=True) -> PassRateTable:
 def test_mean_mse_matches_bernoulli_variance():
     """The plain mean's MSE is E[p(1-p)]/k: the simulation must reproduce it."""
     table = synthetic_table(n=2000, with_prior=False)
-    src = [PriorSource("exact", table.pass_rate.copy())]
+    src = [BenchPrior("exact", table.pass_rate.copy())]
     result = run(table, src, BenchConfig(ks=(4,), seeds=2, estimators=("mean", "prior")), progress=False)
     rows = {r["estimator"]: r for r in result["rows"]}
     expected = np.mean(table.pass_rate * (1 - table.pass_rate)) / 4

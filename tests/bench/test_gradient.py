@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from v05_testing.cli import one_red_line
 from v05_testing.engine import short_chain_policy
+from v05.baselines import Prior
 from v05.bench import gradient as gb
-from v05.bench.gradient_report import write
+from v05.bench.gradient_report import write_report
 from v05.cli import app
 from v05.rl.exact import exact_pass_rates
 from v05.rl.policy import Policy
@@ -101,11 +102,11 @@ def test_identities_between_estimators(pool):
     the 'prior' estimator with the oracle prior is the floor."""
     pl, _ = pool
     picks = gb.subsets(6, 16, 4, 30, np.random.default_rng(0))
-    rloo, mean = (gb.estimate_cell(n, None, None, pl, picks) for n in ("rloo", "mean"))
+    rloo, mean = (gb.estimate_cell(n, None, pl, picks) for n in ("rloo", "mean"))
     assert rloo["cosine"] == pytest.approx(mean["cosine"]) and rloo["rel_sq_error"] == pytest.approx(mean["rel_sq_error"])
     assert rloo["scale"] == pytest.approx(mean["scale"] * 3 / 4)
-    floor = gb.estimate_cell(gb.FLOOR, None, None, pl, picks)
-    oracle = gb.estimate_cell("prior", pl.pass_rate, np.zeros(6), pl, picks)
+    floor = gb.estimate_cell(gb.FLOOR, None, pl, picks)
+    oracle = gb.estimate_cell("prior", Prior(pl.pass_rate, np.zeros(6)), pl, picks)
     assert oracle["rel_sq_error"] == pytest.approx(floor["rel_sq_error"])
 
 
@@ -123,7 +124,7 @@ def test_a_snapshot_measures_every_cell_and_reports(policy, problems, tmp_path):
     assert {c["prior"] for c in snap["cells"]} == {None, "value", "oracle", "noisy(0.5)", "halluc(0.1)"}
     assert all(np.isfinite(c["rel_sq_error"]) for c in snap["cells"])
     report = {"settings": {**settings.__dict__, "temperature": 1.0}, "snapshots": [snap]}
-    paths = write(report, tmp_path)
+    paths = write_report(report, tmp_path)
     assert json.loads(paths["json"].read_text())["snapshots"][0]["label"] == "tiny"
     assert "| v05_eb_mix | halluc(0.1) |" in paths["markdown"].read_text() and paths["png"].stat().st_size > 10_000
 
@@ -150,10 +151,10 @@ def test_the_optimal_constant_baseline_has_the_least_raw_error(pool):
     so shifting it either way costs error (measured on the same repeats)."""
     pl, _ = pool
     picks = gb.subsets(6, 16, 4, 40, np.random.default_rng(3))
-    best = gb.estimate_cell(gb.OPTIMAL, None, None, pl, picks)["rel_sq_error_raw"]
+    best = gb.estimate_cell(gb.OPTIMAL, None, pl, picks)["rel_sq_error_raw"]
     for shift in (-0.2, 0.2):
         moved = gb.Pool(**{**pl.__dict__, "optimal": np.clip(pl.optimal + shift, 0, 1)})
-        assert gb.estimate_cell(gb.OPTIMAL, None, None, moved, picks)["rel_sq_error_raw"] > best
+        assert gb.estimate_cell(gb.OPTIMAL, None, moved, picks)["rel_sq_error_raw"] > best
 
 
 def test_osla_repeats_follow_the_planner_and_average_each_prompt(pool):
@@ -163,14 +164,14 @@ def test_osla_repeats_follow_the_planner_and_average_each_prompt(pool):
 
     pl, _ = pool
     config = OslaConfig(k_init=2, k_max=8)
-    weights, drawn = gb.osla_weights("v05_eb", pl.pass_rate, None, pl, config, np.random.default_rng(0))
+    weights, drawn = gb.osla_weights("v05_eb", Prior(pl.pass_rate), pl, config, np.random.default_rng(0))
     assert drawn >= 2 * 6 and weights.shape == pl.along.shape
-    cell = gb.osla_cell("v05_eb", pl.pass_rate, None, pl, config, 20, np.random.default_rng(0))
-    wrong = gb.osla_cell("v05_eb", 1 - pl.pass_rate, None, pl, config, 20, np.random.default_rng(0))
+    cell = gb.osla_cell("v05_eb", Prior(pl.pass_rate), pl, config, 20, np.random.default_rng(0))
+    wrong = gb.osla_cell("v05_eb", Prior(1 - pl.pass_rate), pl, config, 20, np.random.default_rng(0))
     assert 2 <= cell["rollouts_per_prompt"] <= wrong["rollouts_per_prompt"] <= 8
     # Reference: the same repeat's weights formed rollout by rollout.
     rng = np.random.default_rng(5)
-    w, _ = gb.osla_weights("mean", pl.pass_rate, None, pl, OslaConfig(k_init=16, k_max=16), rng)
+    w, _ = gb.osla_weights("mean", Prior(pl.pass_rate), pl, OslaConfig(k_init=16, k_max=16), rng)
     ref = np.zeros_like(w)
     for j in range(6):
         r = pl.rewards[j]

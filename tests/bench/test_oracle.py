@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from v05_testing.cli import one_red_line
-from v05.bench.baseline import BenchConfig, PriorSource, hallucination_prior, noise_prior, prior_sources, run
+from v05.bench.baseline import BenchConfig, BenchPrior, hallucination_prior, noise_prior, prior_sources, run
 from v05.bench.oracle import (ORACLE, BinnedTruth, LogitNoiseTruth, clipped_logit, oracle_baseline, posterior_mean,
                               prior_bins)
 from v05.cli import app
@@ -261,11 +261,11 @@ def test_hallucination_sources_come_last_and_shift_no_other_source():
 
 def test_a_source_without_a_truth_model_gets_one_estimated_from_the_table():
     table = _table(n=300)
-    result = run(table, [PriorSource("mine", table.prior)], BenchConfig(ks=(4,), seeds=1, estimators=("mean",)),
+    result = run(table, [BenchPrior("mine", table.prior)], BenchConfig(ks=(4,), seeds=1, estimators=("mean",)),
                  progress=False)
     assert result["oracle"] == {"mine": "estimated: the truths of the other rows in the row's prior bin (7 "
                                         "equal-count bins) plus one pseudo-row of the table's pass rates"}
-    off = run(table, [PriorSource("mine", table.prior)], BenchConfig(ks=(4,), seeds=1, estimators=("mean",),
+    off = run(table, [BenchPrior("mine", table.prior)], BenchConfig(ks=(4,), seeds=1, estimators=("mean",),
               oracle=False), progress=False)
     assert off["oracle"] == {} and {r["estimator"] for r in off["rows"]} == {"mean"}
 

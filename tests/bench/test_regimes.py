@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from v05.bench import regimes as rg
-from v05.bench.regimes_report import write
+from v05.bench.regimes_report import write_report
 from v05_testing.engine import TINY
 
 
@@ -62,5 +62,5 @@ def test_a_tiny_map_runs_and_reports(tmp_path):
     assert all(c["diff_to_grpo"] == 0 for c in grpo)
     start = report["start"][json.dumps([2, "fresh", "spread"])]
     assert sum(start["pool_histogram"]) == 128
-    paths = write(report, tmp_path)
+    paths = write_report(report, tmp_path)
     assert "| k=2, fresh, spread |" in paths["markdown"].read_text() and paths["png"].stat().st_size > 5000

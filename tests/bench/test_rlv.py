@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from v05_testing.cli import one_red_line
-from v05.bench.eval_quality import quality
-from v05.bench.eval_run import headline
+from v05.evaluate.quality import quality
+from v05.evaluate.run import headline
 from v05.bench.rlv import METHOD_LIST, RlvSettings, run_name
 from v05.bench.rlv_report import first_n_reaching, summarise, write_report
-from v05.bench.voting import Pool, scaling_curves
+from v05.evaluate.voting import Pool, scaling_curves
 from v05.cli import app
 
 N_MAX = 4
@@ -45,7 +45,8 @@ def test_report_pairs_each_verifier_method_with_its_base_seed_by_seed(tmp_path):
     skill = {"GRPO": 0.4, "GRPO + verifier": 0.5, "V0.5": 0.45, "V0.5 + verifier": 0.45}
     runs = [_run(tmp_path, m, s, 100, skill[m.label]) for m in METHOD_LIST for s in (0, 1, 2)]
     report = {"settings": {"seeds": [0, 1, 2], "budgets": [100], "n_max": N_MAX}, "runs": runs}
-    summary = write_report(report, tmp_path)
+    paths = write_report(report, tmp_path)
+    summary = summarise(report)
     cell = summary["100"]
     for m in METHOD_LIST:
         mine = [r for r in runs if r["method"] == m.label]
@@ -60,9 +61,12 @@ def test_report_pairs_each_verifier_method_with_its_base_seed_by_seed(tmp_path):
     assert cell["GRPO"]["value_model"]["solutions"]["auc_within"]["mean"] == 0.5
     text = (tmp_path / "rlv.md").read_text()
     assert "| 100 |" in text and "Efficiency headline" in text and "reached in" in text
-    for name in ("rlv.md", "summary.json", "scaling_r100.png", "pass1.png", "reliability.png"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert summarise(report) == json.loads((tmp_path / "summary.json").read_text())
+    assert sorted(p.name for p in paths.values()) == ["pass1.png", "reliability.png", "rlv.json", "rlv.md",
+                                                      "scaling_r100.png", "summary.json"]
+    for path in paths.values():
+        assert path.stat().st_size > 0
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    assert report == json.loads((tmp_path / "rlv.json").read_text())
 
 
 def test_first_n_reaching():

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from v05.baselines import Prior
 from v05.budget import OslaConfig, RolloutPlan, allocate, expected_gain, projected_extra
 from v05.budget.rule import BatchState
 
@@ -212,3 +213,24 @@ def test_forfeit_lets_a_round_with_a_failed_generation_complete():
     assert 2 not in top_up.index.tolist()        # no rollout, no mean: never topped up
     with pytest.raises(ValueError, match="prompt positions"):
         plan.forfeit([3])
+
+
+@settings(max_examples=25, deadline=None)
+@given(prior=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8), data=st.data())
+def test_a_prior_plans_as_its_arrays(prior, data):
+    var = data.draw(st.lists(st.floats(0.0, 0.1), min_size=len(prior), max_size=len(prior)))
+    truth = np.asarray(data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(prior), max_size=len(prior))))
+    config = OslaConfig(k_init=2, k_max=8)
+
+    def run(**kwargs):
+        rng = np.random.default_rng(0)
+        return allocate(lambda idx, n: (rng.random(n.sum()) < np.repeat(truth[idx], n)).astype(float),
+                        config=config, **kwargs)
+
+    for with_var in (True, False):
+        arrays = run(prior=prior, prior_var=var if with_var else None)
+        one = run(prior=Prior(prior, var if with_var else None))
+        assert arrays.counts.tolist() == one.counts.tolist() and arrays.rewards.tolist() == one.rewards.tolist()
+    with pytest.raises(TypeError, match="prior is a Prior, which carries its own variance"):
+        RolloutPlan(Prior(prior, var), config, prior_var=var)
+    assert RolloutPlan(Prior(prior, var).without_var(), config).prior_var is None

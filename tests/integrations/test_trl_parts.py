@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from v05.baselines import RewardScale, compute
+from v05.baselines import Prior, RewardScale, compute
 from v05.data import PassRateTable
 from v05.integrations.trl.priors import UNINFORMED, CallablePrior, ColumnPrior, ValueModelSource, check_prior_values
 from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, portable_row, process_slice,
@@ -130,7 +130,7 @@ def test_score_step_follows_its_rules_like_a_plain_loop(estimator, batch):
     rewards, group, n_prompts, prior = batch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # undefined fits are covered below
-        score = score_step(rewards, group, n_prompts, estimator=estimator, options={}, scale=BINARY, prior=prior)
+        score = score_step(rewards, group, n_prompts, estimator=estimator, options={}, scale=BINARY, prior=Prior(prior))
     if score.undefined is None:
         np.testing.assert_allclose(score.advantage, reference_score(rewards, group, n_prompts, estimator, prior),
                                    rtol=0, atol=1e-12)
@@ -147,7 +147,7 @@ def test_an_estimator_undefined_on_what_is_left_warns_and_trains_on_zeros():
     rewards = np.array([1.0, 0.0, 1.0, np.nan, 0.0])  # prompt 1 keeps one scorable completion: left out
     group = np.array([0, 0, 0, 1, 1])
     with pytest.warns(RuntimeWarning, match="estimator 'v05_eb_loo' is undefined on this generation batch"):
-        score = score_step(rewards, group, 2, estimator="v05_eb_loo", options={}, scale=BINARY, prior=np.array([0.5, 0.5]))
+        score = score_step(rewards, group, 2, estimator="v05_eb_loo", options={}, scale=BINARY, prior=Prior([0.5, 0.5]))
     assert score.undefined and np.all(score.advantage == 0)
     assert step_metrics(score, np.array([3, 2]), 2, 0)["v05/undefined"] == 1.0
 
@@ -164,8 +164,8 @@ def test_step_metrics_mean_what_the_docs_say():
     rewards = np.array([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0])
     group = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     prior = np.array([0.0, 0.25])  # prompt 0's prior is far off, prompt 1's is right
-    score = score_step(rewards, group, 2, estimator="v05_paper", options={}, scale=BINARY, prior=prior)
-    m = step_metrics(score, np.array([8, 4]), 4, 1, prior)
+    score = score_step(rewards, group, 2, estimator="v05_paper", options={}, scale=BINARY, prior=Prior(prior))
+    m = step_metrics(score, np.array([8, 4]), 4, 1, Prior(prior))
     w = compute("v05_paper", rewards, group, prior=prior[group]).weight[[0, 4]]
     assert m["v05/weight_mean"] == pytest.approx(w.mean())
     assert m["v05/prior_rejected_frac"] == np.mean(w > 0.5) == 0.5
@@ -198,11 +198,13 @@ def test_prior_values_are_checked_with_the_prompt_named():
 
 def test_column_and_callable_priors():
     table = table_of("a", "b", prior_value=[0.1, 0.7], v=[0.01, 0.02])
-    mean, var = ColumnPrior("prior_value", "v").predict(table, 0, None, None)
+    out = ColumnPrior("prior_value", "v").predict(table, 0, None, None)
+    mean, var = out.mean, out.var
     assert mean.tolist() == [0.1, 0.7] and var.tolist() == [0.01, 0.02]
     with pytest.raises(ValueError, match="prompt 'a' has no column 'p2'"):
         ColumnPrior("p2").predict(table, 0, None, None)
-    mean, var = CallablePrior(lambda prompts: [len(p) / 10 for p in prompts]).predict(table, 0, None, None)
+    out = CallablePrior(lambda prompts: [len(p) / 10 for p in prompts]).predict(table, 0, None, None)
+    mean, var = out.mean, out.var
     assert mean.tolist() == [0.1, 0.1] and var is None
     with pytest.raises(TypeError, match="prior_fn must be callable"):
         CallablePrior(0.5)
@@ -222,14 +224,15 @@ def test_the_value_model_cold_start_never_shows_a_prompt_its_own_outcome(small_v
     table = table_of("sum of 1 and 2", "sum of 3 and 4", "sum of 5 and 6", "sum of 7 and 8")
     counts = np.array([4, 4, 4, 0])
     rates = np.array([0.25, 0.5, 1.0, np.nan])
-    mean, var = source.predict(table, 0, rates, counts)
+    first = source.predict(table, 0, rates, counts)
+    mean, var = first.mean, first.var
     changed = rates.copy()
     changed[0] = 0.0  # prompt 0 is in the first half: its own prior must not move, the other half's does
-    mean2, _ = source.predict(table, 0, changed, counts)
+    mean2 = source.predict(table, 0, changed, counts).mean
     assert mean2[0] == mean[0] and mean2[2] == mean[2] and mean2[1] != mean[1] and mean2[3] != mean[3]
     assert np.all((mean > 0) & (mean < 1) & (var > 0))
     few = source.predict(table, 0, rates, np.array([4, 0, 0, 0]))
-    assert few[0].tolist() == [UNINFORMED[0]] * 4 and few[1].tolist() == [UNINFORMED[1]] * 4
+    assert few.mean.tolist() == [UNINFORMED[0]] * 4 and few.var.tolist() == [UNINFORMED[1]] * 4
 
 
 def test_the_value_model_then_reads_the_run_history(small_value_model):
@@ -237,13 +240,13 @@ def test_the_value_model_then_reads_the_run_history(small_value_model):
     table = table_of("sum of 1 and 2", "sum of 3 and 4")
     source.observe(0, table.texts, np.array([0.0, np.nan]), np.array([4, 0]))  # unseen prompts are not recorded
     assert source.history.prompt == ["sum of 1 and 2"]
-    low, _ = source.predict(table, 1, np.array([1.0, 1.0]), np.array([4, 4]))  # this batch's outcomes are not read
+    low = source.predict(table, 1, np.array([1.0, 1.0]), np.array([4, 4])).mean  # this batch's outcomes are not read
     source.observe(1, table.texts, np.array([1.0, 1.0]), np.array([4, 4]))
-    high, _ = source.predict(table, 2, None, None)
+    high = source.predict(table, 2, None, None).mean
     assert np.all(high > low)
     restored = ValueModelSource(small_value_model, context_size=16, history_steps=8, history_block=2)
     restored.load_state_dict(json.loads(json.dumps(source.state_dict())))
-    np.testing.assert_array_equal(restored.predict(table, 2, None, None)[0], high)
+    np.testing.assert_array_equal(restored.predict(table, 2, None, None).mean, high)
 
 
 # -- checkpointed state --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datasets import Dataset
 
 from v05.integrations.trl import V05Config, V05GRPOTrainer
 from v05.pretrained import load_smollm2
-from v05.rl.math_reward import math_reward
+from v05.tasks.math_reward import math_reward
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")]
 

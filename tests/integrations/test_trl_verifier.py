@@ -15,7 +15,7 @@ from trl import GRPOTrainer
 from trl_helpers import char_tokenizer, dataset, parity_reward, v05_args
 from v05_testing.chat import printable_tokenizer, qwen2
 from v05.integrations.trl import V05Config, V05GRPOTrainer
-from v05.rl.verifier_chat import (PLAIN_SUFFIX, TEMPLATE, encode_verification, score_solutions, verdict_tokens,
+from v05.tasks.verifier_chat import (PLAIN_SUFFIX, TEMPLATE, encode_verification, score_solutions, verdict_tokens,
                                   verification_loss, verification_prompt)
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
@@ -153,7 +153,7 @@ def test_smollm2_takes_a_step_with_the_verifier(tmp_path):
     from datasets import Dataset
 
     from v05.pretrained import load_smollm2
-    from v05.rl.math_reward import math_reward
+    from v05.tasks.math_reward import math_reward
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

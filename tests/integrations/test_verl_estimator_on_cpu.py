@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import v05.integrations.verl.plugin  # noqa: F401  (registers, as `import verl` does through the entry point)
-from v05.baselines import compute
+from v05.baselines import Prior, compute
 from v05.integrations.verl.estimator import make_adv_estimator, our_name
 from verl import DataProto
 from verl.trainer.ppo.ray_trainer import compute_advantage
@@ -108,3 +108,17 @@ def test_both_prior_channels_are_refused():
     with pytest.raises(ValueError, match="both prior= and reward_baselines="):
         make_adv_estimator("v05")(data.batch["token_level_rewards"], data.batch["response_mask"], uids, prior=prior,
                                   reward_baselines=data.batch["reward_baselines"])
+
+
+def test_a_per_prompt_prior_keyed_by_uid_gives_the_per_row_result():
+    data, scores, uids, prior, mask = ragged_batch(prior_as_baselines=False)
+    ids, first = np.unique(uids, return_index=True)
+    per_prompt = Prior(prior[first], np.full(len(ids), 0.02), ids=ids.astype(object))
+    fn = make_adv_estimator("v05_prior_var")
+    rows, _ = fn(data.batch["token_level_rewards"], data.batch["response_mask"], uids, prior=prior,
+                 prior_var=np.full(len(uids), 0.02))
+    prompts, _ = fn(data.batch["token_level_rewards"], data.batch["response_mask"], uids, prior=per_prompt)
+    assert torch.equal(rows, prompts)
+    with pytest.raises(ValueError, match="group id 'uid-0' has no row in the prior"):
+        fn(data.batch["token_level_rewards"], data.batch["response_mask"], uids,
+           prior=Prior(prior[first][1:], np.full(len(ids) - 1, 0.02), ids=ids[1:].astype(object)))

@@ -54,7 +54,8 @@ def test_exact_pass_rates_batch_and_check_lengths(policy):
 def test_exact_prior_follows_the_policy_and_names_unknown_prompts(policy):
     problems = _problems()
     prior = ExactPassRatePrior(policy, {p.prompt: p.answer for p in problems})
-    mean, var = prior.predict(None, 1, [problems[1].prompt, problems[0].prompt])
+    out = prior.predict(None, 1, [problems[1].prompt, problems[0].prompt])
+    mean, var = out.mean, out.var
     assert np.allclose(mean, exact_pass_rates(policy, [problems[1].prompt, problems[0].prompt],
                                               [problems[1].answer, problems[0].answer]))
     assert np.array_equal(var, np.zeros(2))

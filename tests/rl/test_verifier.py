@@ -17,8 +17,9 @@ from v05.rl.loop import train
 from v05.rl.policy import Policy, PolicyConfig
 from v05.rl.task import EOS_ID, PAD_ID, VOCAB, encode_prompts
 from v05.rl.update import policy_update
-from v05.rl.verifier import (MARK_ID, NO_ID, VERIFY_VOCAB, YES_ID, VerifierBatch, VerifierConfig, class_weights,
-                             extend_vocab, make_policy, p_yes, score_rollouts, verify_inputs, verify_loss)
+from v05.rl.verifier import (MARK_ID, NO_ID, VERIFY_VOCAB, YES_ID, VerifierBatch, VerifierConfig, extend_vocab,
+                             make_policy, p_yes, score_rollouts, verify_inputs, verify_loss)
+from v05.tasks.verifier_chat import class_weights
 
 SMALL = PolicyConfig(d_embed=8, d_hidden=16)
 

@@ -44,6 +44,7 @@ def test_prior_uses_recent_rows_as_context_and_older_ones_as_history(tiny_value_
     h.add(1, ["1+1=", "2+2="], [1.0, 1.0], [4, 4])
     h.add(2, ["5-3+1-8+9-2+7-1="], [0.0], [4])
     h.add(3, ["3+3="], [1.0], [4])
-    mean, var = prior.predict(h, 4, ["1+1=", "5-3+1-8+9-2+7-1="])
+    out = prior.predict(h, 4, ["1+1=", "5-3+1-8+9-2+7-1="])
+    mean, var = out.mean, out.var
     assert mean.shape == var.shape == (2,) and np.all((mean >= 0) & (mean <= 1)) and np.all(var > 0)
     assert mean[0] > mean[1]  # solved before vs failed before

@@ -2,14 +2,17 @@
 
 Every estimator has one signature, ``fn(rewards, group, *, prior=None, prior_var=None, scale="binary",
 **options) -> Baselines``, and is reached by name through :func:`compute`. ``"v05"`` names the default.
-:func:`check_options` validates an estimator's options without running it.
+A prior is a :class:`Prior` (one row per prompt) or a per-rollout array. :func:`check_options` validates an
+estimator's options without running it.
 """
 
 from v05.baselines import empirical, fused  # noqa: F401  (registers the estimators)
-from v05.baselines.batch import RewardScale, make_batch
+from v05.baselines.batch import make_batch
 from v05.baselines.fused import DEFAULT
+from v05.baselines.prior import Prior
 from v05.baselines.registry import (Baselines, UndefinedError, check_options, compute, get_estimator, list_estimators,
                                    resolve)
+from v05.baselines.scale import RewardScale
 
-__all__ = ["DEFAULT", "Baselines", "RewardScale", "UndefinedError", "check_options", "compute", "get_estimator",
-           "list_estimators", "make_batch", "resolve"]
+__all__ = ["DEFAULT", "Baselines", "Prior", "RewardScale", "UndefinedError", "check_options", "compute",
+           "get_estimator", "list_estimators", "make_batch", "resolve"]

@@ -11,62 +11,12 @@ from functools import cached_property
 
 import numpy as np
 
-from v05._validation import as_1d, check_group, check_in_range, check_number, check_same_length, py
+from v05._validation import as_1d, check_group, check_in_range, check_same_length, py
+from v05.baselines.prior import Prior
+from v05.baselines.scale import RewardScale
 
-
-NAMED_SCALES = {"binary": (0.0, 1.0), "pm1": (-1.0, 1.0)}
-SCALE_FORMS = "'binary', 'pm1', (lo, hi) or 'lo,hi'"
-
-
-@dataclass(frozen=True)
-class RewardScale:
-    """The range [lo, hi] rewards live in. ``binary`` (0/1), ``pm1`` (+-1) or any bounded range.
-
-    The worst-case variance of one reward is (hi - lo)^2 / 4 (a two-point distribution on the ends):
-    1/4 for 0/1 rewards, 1 for +-1 rewards (the paper's s2 = 1/k).
-    """
-
-    lo: float
-    hi: float
-
-    def __post_init__(self):
-        lo = check_number(self.lo, "scale lo")
-        hi = check_number(self.hi, "scale hi")
-        if hi <= lo:
-            raise ValueError(f"reward scale needs finite lo < hi; got lo={py(self.lo)}, hi={py(self.hi)}")
-        object.__setattr__(self, "lo", lo)
-        object.__setattr__(self, "hi", hi)
-
-    @classmethod
-    def parse(cls, scale) -> "RewardScale":
-        """Accept ``"binary"``, ``"pm1"``, a ``(lo, hi)`` pair, ``"lo,hi"`` or a ``RewardScale``."""
-        if isinstance(scale, RewardScale):
-            return scale
-        if isinstance(scale, str):
-            if scale in NAMED_SCALES:
-                return cls(*NAMED_SCALES[scale])
-            parts = scale.split(",")
-            try:
-                if len(parts) == 2:
-                    return cls(float(parts[0]), float(parts[1]))
-            except ValueError:  # text that is not a number (float() itself)
-                pass
-            raise ValueError(f"scale={scale!r}; expected {SCALE_FORMS} with numbers lo < hi")
-        if isinstance(scale, (tuple, list, np.ndarray)) and len(scale) == 2:
-            return cls(scale[0], scale[1])
-        raise TypeError(f"scale must be {SCALE_FORMS}; got {type(scale).__name__} {scale!r}")
-
-    @property
-    def width(self) -> float:
-        return self.hi - self.lo
-
-    def to_unit(self, rewards: np.ndarray) -> np.ndarray:
-        """Map rewards to [0, 1] (exact for the binary scale)."""
-        return rewards if (self.lo, self.hi) == (0.0, 1.0) else (rewards - self.lo) / self.width
-
-    def from_unit(self, values: np.ndarray) -> np.ndarray:
-        """Map [0, 1] values (baselines, pass rates) back to the reward scale."""
-        return values if (self.lo, self.hi) == (0.0, 1.0) else self.lo + self.width * values
+PRIOR_CARRIES_VAR = ("prior is a Prior, which carries its own variance: build it as Prior(mean, var) and leave "
+                     "prior_var=None (prior_var= is for per-rollout prior arrays)")
 
 
 def factorize(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +47,7 @@ class Batch:
     labels : ndarray of shape (n_groups,)
         The caller's group ids.
     prior, prior_var : ndarray of shape (n_groups,) or None
-        Prior pass rate and its variance, per group.
+        Prior pass rate and its variance, per group (in the order of ``labels``).
     """
 
     y: np.ndarray
@@ -188,14 +138,19 @@ def _per_group(values: np.ndarray, name: str, inv: np.ndarray, labels: np.ndarra
 def make_batch(rewards, group, *, prior=None, prior_var=None, scale="binary") -> Batch:
     """Validate inputs once, at the public entry point, and factorise the groups.
 
+    ``prior`` is either a :class:`~v05.baselines.prior.Prior` (one row per prompt, aligned with the group ids
+    by its rule; it carries its own variance, so ``prior_var`` must then be None) or a per-rollout array
+    (with ``prior_var`` per rollout), which must be constant within each group.
+
     Raises
     ------
     TypeError
-        Rewards, prior or prior_var that are not numbers; group ids of mixed types (``1`` and ``"1"``).
+        Rewards, prior or prior_var that are not numbers; group ids of mixed types (``1`` and ``"1"``); a
+        ``Prior`` together with ``prior_var``.
     ValueError
         Rewards not finite or outside the scale; prior outside [0, 1]; prior_var negative or not finite;
-        lengths that differ; a prior that differs within a group; NaN group ids. Messages name the field,
-        row and group.
+        lengths that differ; a per-rollout prior that differs within a group; a group id with no row in a
+        ``Prior``; NaN group ids. Messages name the field, row and group.
     """
     scale = RewardScale.parse(scale)
     rewards = as_1d(rewards, "rewards")
@@ -203,16 +158,24 @@ def make_batch(rewards, group, *, prior=None, prior_var=None, scale="binary") ->
         raise TypeError(f"rewards must be numbers; got dtype {rewards.dtype}")
     rewards = rewards.astype(np.float64, copy=False)
     group = check_group(group)
-    prior = None if prior is None else as_1d(prior, "prior", dtype=np.float64)
-    prior_var = None if prior_var is None else as_1d(prior_var, "prior_var", dtype=np.float64)
-    n = check_same_length(rewards=rewards, group=group, prior=prior, prior_var=prior_var)
+    per_group = isinstance(prior, Prior)
+    if per_group and prior_var is not None:
+        raise TypeError(PRIOR_CARRIES_VAR)
+    if not per_group:
+        prior = None if prior is None else as_1d(prior, "prior", dtype=np.float64)
+        prior_var = None if prior_var is None else as_1d(prior_var, "prior_var", dtype=np.float64)
+    n = check_same_length(rewards=rewards, group=group, prior=None if per_group else prior, prior_var=prior_var)
     if n == 0:
         raise ValueError("rewards is empty: an estimator needs at least one rollout")
     labels, inv = factorize(group)
     if not np.isfinite(rewards).all() or rewards.min() < scale.lo or rewards.max() > scale.hi:
         check_in_range(rewards, "rewards", scale.lo, scale.hi, labels=group)
     prior_g = var_g = None
-    if prior is not None:
+    if per_group:
+        rows = prior.rows_of(labels)
+        prior_g = prior.mean[rows]
+        var_g = None if prior.var is None else prior.var[rows]
+    if prior is not None and not per_group:
         check_in_range(prior, "prior", 0.0, 1.0, labels=group)
         prior_g = _per_group(prior, "prior", inv, labels, len(labels))
     if prior_var is not None:

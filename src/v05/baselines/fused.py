@@ -18,7 +18,7 @@ in the weight w on the empirical mean:
 - ``v05_eb_beta``: empirical Bayes with a Beta-Binomial model: true pass rates scatter around the prior
   with variance rho V(1-V), w = k rho / (k rho + 1 - rho), rho by moments from
   E[(v - V)^2] = V(1-V) (rho + (1-rho)/k). Its error variance shrinks with V(1-V), so it under-uses
-  priors that are confidently wrong near 0 or 1; ``v05_eb`` does not (README: "Choosing the default").
+  priors that are confidently wrong near 0 or 1; ``v05_eb`` does not (`docs/results.md`, "Choosing the default").
 - ``v05_eb_mix``: empirical Bayes with a per-prompt deviation test: the prior's error is a two-component
   scale mixture (1 - pi) N(0, tau2) + pi N(0, tau2_big), fitted on the batch by EM; each prompt's weight is
   its posterior mean's, (1 - r) w(tau2) + r w(tau2_big), with r the posterior probability that its prior is
@@ -310,6 +310,6 @@ def v05_eb_mix(batch: Batch, *, pi: float | None = None, tau2: float | None = No
 
 
 DEFAULT = "v05_eb"
-"""The default V0.5 estimator (``compute("v05", ...)``); README "Choosing the default" has the figures."""
+"""The default V0.5 estimator (``compute("v05", ...)``); `docs/results.md`, "Choosing the default", has the figures."""
 
 register_alias("v05", DEFAULT)

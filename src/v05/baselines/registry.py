@@ -1,8 +1,10 @@
 """One registry of baseline estimators, one signature, one validated entry point.
 
 An estimator is written as a kernel over a validated :class:`~v05.baselines.batch.Batch`; ``register``
-wraps it into the public function ``fn(rewards, group, *, prior=None, prior_var=None, scale="binary",
-**its own keyword options) -> Baselines``. Every caller, our own loop included, goes through here.
+records it unchanged (the module-level function stays the kernel, with its own signature, as verl's
+``core_algos`` registers its functions) and stores beside it the checked public function
+``fn(rewards, group, *, prior=None, prior_var=None, scale="binary", **its own keyword options) -> Baselines``.
+Every caller, our own loop included, goes through :func:`compute` (or ``get_estimator(name).fn``).
 
 Each estimator declares its keyword options' checks when it registers (``options={"eps": Number(...)}``),
 so :func:`check_options` can validate a configuration (``TrainConfig.estimator_options``, a framework
@@ -19,7 +21,8 @@ from typing import Callable, Union
 import numpy as np
 
 from v05._validation import Choice, Flag, Integer, Number
-from v05.baselines.batch import Batch, make_batch
+from v05.baselines.batch import PRIOR_CARRIES_VAR, Batch, make_batch
+from v05.baselines.prior import Prior
 
 OptionSpec = Union[Choice, Number, Integer, Flag]
 """A declared option check: ``spec.check(value, name)`` returns the checked value or raises."""
@@ -60,7 +63,7 @@ class KernelOut:
 
 @dataclass(frozen=True)
 class Estimator:
-    """A registry entry: the public function and what it needs.
+    """A registry entry: the kernel as written, the checked public function around it, and what it needs.
 
     ``options`` maps each keyword option to its declared check, in the kernel's order; ``defaults`` holds
     the kernel's default values.
@@ -68,6 +71,7 @@ class Estimator:
 
     name: str
     fn: Callable[..., Baselines]
+    kernel: Callable[..., KernelOut]
     uses_prior: bool
     needs_prior_var: bool
     min_group_size: int
@@ -81,14 +85,15 @@ _ALIASES: dict[str, str] = {}
 
 def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = False, min_group_size: int = 1,
              options: Mapping[str, OptionSpec] | None = None):
-    """Decorator: register a kernel ``kernel(batch, **options) -> KernelOut`` under ``name``.
+    """Decorator: register a kernel ``kernel(batch, **options) -> KernelOut`` under ``name``; returns the
+    kernel unchanged.
 
     ``options`` declares the check of each of the kernel's keyword options (exactly those: a mismatch fails
     at import); :func:`check_options` runs them before any batch is built.
     """
     declared = dict(options or {})
 
-    def wrap(kernel: Callable[..., KernelOut]) -> Callable[..., Baselines]:
+    def wrap(kernel: Callable[..., KernelOut]) -> Callable[..., KernelOut]:
         if name in _REGISTRY or name in _ALIASES:
             raise ValueError(f"estimator name {name!r} is already registered")
         params = {p.name: p.default for p in inspect.signature(kernel).parameters.values() if p.name != "batch"}
@@ -98,10 +103,15 @@ def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = Fal
 
         def estimator(rewards, group, *, prior=None, prior_var=None, scale="binary", **kwargs) -> Baselines:
             checked = check_options(name, kwargs)
+            per_group = isinstance(prior, Prior)
             if uses_prior and prior is None:
-                raise ValueError(f"{name} fuses a prior: pass prior= (per-rollout pass rates in [0, 1])")
-            if needs_prior_var and prior_var is None:
-                raise ValueError(f"{name} weights the prior by its variance: pass prior_var= (per rollout, >= 0)")
+                raise ValueError(f"{name} fuses a prior: pass prior= (a Prior, one row per prompt, or per-rollout "
+                                 "pass rates in [0, 1])")
+            if needs_prior_var and (prior.var is None if per_group else prior_var is None):
+                raise ValueError(f"{name} weights the prior by its variance: pass prior_var= (per rollout, >= 0) "
+                                 "with a per-rollout prior, or give the Prior a var (Prior(mean, var))")
+            if per_group and prior_var is not None:
+                raise TypeError(PRIOR_CARRIES_VAR)
             batch = make_batch(rewards, group, prior=prior if uses_prior else None,
                                prior_var=prior_var if needs_prior_var else None, scale=scale)
             if min_group_size > 1:
@@ -111,10 +121,9 @@ def register(name: str, *, uses_prior: bool = False, needs_prior_var: bool = Fal
         estimator.__name__ = name
         estimator.__qualname__ = name
         estimator.__doc__ = kernel.__doc__
-        estimator.__wrapped__ = kernel
-        _REGISTRY[name] = Estimator(name, estimator, uses_prior, needs_prior_var, min_group_size,
+        _REGISTRY[name] = Estimator(name, estimator, kernel, uses_prior, needs_prior_var, min_group_size,
                                     {p: declared[p] for p in params}, params)
-        return estimator
+        return kernel
 
     return wrap
 
@@ -218,11 +227,12 @@ def compute(name: str, rewards, group, *, prior=None, prior_var=None, scale="bin
         One reward per rollout, inside ``scale``.
     group : array-like of shape (n,)
         The prompt each rollout belongs to (any ints or strings); groups may be ragged and unordered.
-    prior : array-like of shape (n,), optional
-        The prior pass rate in [0, 1] of each rollout's prompt (constant within a group). Needed by the
-        fused estimators, ignored by the others.
+    prior : Prior or array-like of shape (n,), optional
+        The prior pass rate in [0, 1] of each prompt: a :class:`~v05.baselines.prior.Prior` (one row per
+        prompt, with its variance; row g is group id g, or the row whose id is g when it has ``ids``), or one
+        value per rollout (constant within a group). Needed by the fused estimators, ignored by the others.
     prior_var : array-like of shape (n,), optional
-        Variance of that prior (pass-rate units), for ``v05_prior_var``.
+        Variance of a per-rollout prior (pass-rate units), for ``v05_prior_var``; a ``Prior`` carries its own.
     scale : {"binary", "pm1"} or (lo, hi)
         The rewards' range; fixes the worst-case variance and maps the prior onto the reward scale.
     **options
@@ -233,5 +243,8 @@ def compute(name: str, rewards, group, *, prior=None, prior_var=None, scale="bin
     >>> res = compute("rloo", [1.0, 0.0, 1.0, 0.0], ["a", "a", "b", "b"])
     >>> res.baseline.tolist(), res.advantage.tolist()
     ([0.0, 1.0, 0.0, 1.0], [1.0, -1.0, 1.0, -1.0])
+    >>> from v05.baselines import Prior
+    >>> compute("prior", [1.0, 0.0, 1.0], ["a", "a", "b"], prior=Prior([0.25, 0.75], ids=["a", "b"])).baseline.tolist()
+    [0.25, 0.25, 0.75]
     """
     return get_estimator(name).fn(rewards, group, prior=prior, prior_var=prior_var, scale=scale, **options)

@@ -26,7 +26,7 @@ import numpy as np
 from rich.progress import Progress
 
 from v05._validation import check_number, check_positive_int
-from v05.baselines import DEFAULT, UndefinedError, compute, get_estimator, list_estimators
+from v05.baselines import DEFAULT, Prior, UndefinedError, compute, get_estimator, list_estimators
 from v05.bench.metrics import ci95
 from v05.bench.oracle import ORACLE, BinnedTruth, LogitNoiseTruth, TruthModel, clipped_logit, oracle_baseline
 from v05.budget import RULES, Allocation, OslaConfig, allocate
@@ -39,8 +39,10 @@ HALLUCINATION_SD = 0.5
 
 
 @dataclass(frozen=True)
-class PriorSource:
-    """A prior per table row (pass rate) and optionally its variance; ``name`` goes in the report.
+class BenchPrior:
+    """One prior the benchmark scores the estimators under: a prior pass rate per table row and optionally its
+    variance; ``name`` goes in the report. Each batch hands the estimators its rows as a
+    :class:`v05.baselines.Prior` (:meth:`batch`).
 
     ``truth`` is the exact distribution of the truth given the prior where the source knows it (the
     synthetic priors); without it the benchmark estimates one from the table for the oracle (:class:`BinnedTruth`).
@@ -50,6 +52,10 @@ class PriorSource:
     prior: np.ndarray
     prior_var: np.ndarray | None = None
     truth: TruthModel | None = None
+
+    def batch(self, rows: np.ndarray) -> Prior:
+        """The prior of the table rows ``rows``, row j for the batch's prompt j."""
+        return Prior(self.prior[rows], None if self.prior_var is None else self.prior_var[rows])
 
 
 @dataclass(frozen=True)
@@ -98,21 +104,21 @@ class BenchConfig:
                              "does (add e.g. v05)")
 
 
-def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> PriorSource:
+def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> BenchPrior:
     """The true pass rate with N(0, sd^2) noise on the logit scale; var is the delta-method variance."""
     sd = check_number(sd, "prior noise sd", minimum=0.0)
     values, counts = np.unique(pass_rate, return_counts=True)
     if sd == 0:
-        return PriorSource("noise=0", pass_rate.copy(), np.zeros_like(pass_rate),
+        return BenchPrior("noise=0", pass_rate.copy(), np.zeros_like(pass_rate),
                            LogitNoiseTruth(values, counts, clipped_logit(pass_rate), 0.0))
     logit = clipped_logit(pass_rate) + rng.normal(0.0, sd, size=len(pass_rate))
     prior = 1.0 / (1.0 + np.exp(-logit))
-    return PriorSource(f"noise={sd:g}", prior, (sd * prior * (1 - prior)) ** 2,
+    return BenchPrior(f"noise={sd:g}", prior, (sd * prior * (1 - prior)) ** 2,
                        LogitNoiseTruth(values, counts, logit, sd))
 
 
 def hallucination_prior(pass_rate: np.ndarray, fraction: float, rng: np.random.Generator,
-                        sd: float = HALLUCINATION_SD) -> PriorSource:
+                        sd: float = HALLUCINATION_SD) -> BenchPrior:
     """Mostly good priors, a ``fraction`` of them confidently wrong: the case a per-prompt test is for.
 
     Each row is hallucinated with probability ``fraction`` (one uniform draw per row, then the noise): its
@@ -126,17 +132,17 @@ def hallucination_prior(pass_rate: np.ndarray, fraction: float, rng: np.random.G
     wrong = rng.random(len(pass_rate)) < fraction
     logit = np.where(wrong, -logit, logit) + rng.normal(0.0, sd, size=len(pass_rate))
     prior = 1.0 / (1.0 + np.exp(-logit))
-    return PriorSource(f"halluc={fraction:g}", prior, (sd * prior * (1 - prior)) ** 2,
+    return BenchPrior(f"halluc={fraction:g}", prior, (sd * prior * (1 - prior)) ** 2,
                        LogitNoiseTruth(values, counts, logit, sd, fraction))
 
 
 def prior_sources(table: PassRateTable, noise: list[float] | None, rng: np.random.Generator,
-                  extra: list[PriorSource] = (), hallucination: list[float] = ()) -> list[PriorSource]:
+                  extra: list[BenchPrior] = (), hallucination: list[float] = ()) -> list[BenchPrior]:
     """The table's own prior column (if any), one synthetic prior per noise level, ``extra``, then one
     hallucination prior per fraction (last, so that adding them shifts no other source's draws)."""
     sources = []
     if table.prior is not None:
-        sources.append(PriorSource("table", table.prior))
+        sources.append(BenchPrior("table", table.prior))
     for sd in noise or []:
         sources.append(noise_prior(table.pass_rate, sd, rng))
     sources.extend(extra)
@@ -147,7 +153,7 @@ def prior_sources(table: PassRateTable, noise: list[float] | None, rng: np.rando
     return sources
 
 
-def truth_model(source: PriorSource, truth: np.ndarray) -> TruthModel:
+def truth_model(source: BenchPrior, truth: np.ndarray) -> TruthModel:
     """The source's exact truth model, or one estimated from the table (:class:`BinnedTruth`)."""
     return source.truth if source.truth is not None else BinnedTruth.fit(source.prior, truth)
 
@@ -157,19 +163,18 @@ def _batches(n_rows: int, size: int, rng: np.random.Generator) -> list[np.ndarra
     return [order[i : i + size] for i in range(0, n_rows, size)]
 
 
-def _score(name: str, truth: np.ndarray, rewards: np.ndarray, group: np.ndarray, source: PriorSource,
-           rows: np.ndarray) -> np.ndarray | None:
-    """Per-prompt MSE of one estimator's baselines on one batch, or None where it is undefined."""
+def _score(name: str, truth: np.ndarray, rewards: np.ndarray, group: np.ndarray, prior: Prior) -> np.ndarray | None:
+    """Per-prompt MSE of one estimator's baselines on one batch (``group`` indexes the batch's prompts, rows of
+    ``prior`` and ``truth``), or None where it is undefined."""
     est = get_estimator(name)
-    if est.needs_prior_var and source.prior_var is None:
+    if est.needs_prior_var and prior.var is None:
         return None
     try:
-        res = compute(name, rewards, group, prior=source.prior[rows][group] if est.uses_prior else None,
-                      prior_var=source.prior_var[rows][group] if est.needs_prior_var else None)
+        res = compute(name, rewards, group, prior=prior if est.uses_prior else None)
     except UndefinedError:  # e.g. rloo with k = 1, or an empirical-Bayes fit with no group of >= 2 rollouts
         return None
     err = (res.baseline - truth[group]) ** 2
-    return np.bincount(group, weights=err, minlength=len(rows)) / np.bincount(group, minlength=len(rows))
+    return np.bincount(group, weights=err, minlength=len(prior)) / np.bincount(group, minlength=len(prior))
 
 
 class Cells:
@@ -232,29 +237,30 @@ def _cell_name(key: tuple) -> str:
     return f"{name} at k={k} ({prior}{where})"
 
 
-def _fixed_k(cells: Cells, s: int, k: int, batches, truth, source: PriorSource, estimators, rng,
+def _fixed_k(cells: Cells, s: int, k: int, batches, truth, source: BenchPrior, estimators, rng,
              oracle: TruthModel | None) -> None:
     """k rollouts for every prompt, every estimator (and the oracle, if given) scored on them."""
     for rows in batches:
         group = np.repeat(np.arange(len(rows)), k)
         rewards = (rng.random(len(group)) < truth[rows][group]).astype(np.float64)
+        prior = source.batch(rows)
         for name in estimators:
-            cells.add((name, k, source.name, None, None), s, _score(name, truth[rows], rewards, group, source, rows),
+            cells.add((name, k, source.name, None, None), s, _score(name, truth[rows], rewards, group, prior),
                       k * len(rows))
         if oracle is not None:
             err = (oracle_baseline(oracle, rows, rewards, group) - truth[rows]) ** 2
             cells.add((ORACLE, k, source.name, None, None), s, err, k * len(rows))
 
 
-def _osla(cells: Cells, s: int, osla: OslaConfig, batches, truth, source: PriorSource, fused, generators) -> list:
+def _osla(cells: Cells, s: int, osla: OslaConfig, batches, truth, source: BenchPrior, fused, generators) -> list:
     """OSLA-planned rollouts for every batch (``generators[b]`` draws batch b's), the fused estimators scored."""
     allocations = []
     for rows, gen in zip(batches, generators):
-        var = None if source.prior_var is None else source.prior_var[rows]
-        alloc = allocate(gen, source.prior[rows], config=osla, prior_var=var)
+        prior = source.batch(rows)
+        alloc = allocate(gen, prior, config=osla)
         for name in fused:
             cells.add((name, osla.k_init, source.name, osla.rule, osla.max_rounds), s,
-                      _score(name, truth[rows], alloc.rewards, alloc.group, source, rows),
+                      _score(name, truth[rows], alloc.rewards, alloc.group, prior),
                       float(alloc.counts.sum()), alloc.rounds)
         allocations.append(alloc)
     return allocations
@@ -288,7 +294,7 @@ def _replay(rewards: np.ndarray):
     return generate
 
 
-def run(table: PassRateTable, sources: list[PriorSource], config: BenchConfig, *, seed: int = 0,
+def run(table: PassRateTable, sources: list[BenchPrior], config: BenchConfig, *, seed: int = 0,
         progress: bool = True) -> dict:
     """Run the benchmark; returns ``{"rows": [...], "default": ..., "prior_mse": {...}, ...}``."""
     truth = table.pass_rate

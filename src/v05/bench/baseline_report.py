@@ -9,13 +9,13 @@ gives readable figures. matplotlib is imported only when a plot is drawn.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from v05.bench.metrics import ci95
 from v05.bench.oracle import ORACLE
+from v05.bench.report_files import write_documents
 
 PLOTTED = ("mean", "rloo", "prior", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb", "v05_eb_loo",
            "v05_eb_mix")
@@ -439,14 +439,12 @@ def plot_osla_rounds(result: dict, path: Path) -> None:
     _finish(fig, axes, path, priors)
 
 
-def write(result: dict, out: Path, title: str) -> dict[str, Path]:
+def write_report(result: dict, out: Path, title: str) -> dict[str, Path]:
     """Write baseline.json, baseline.md, mse_vs_k.png, mse_vs_prior.png (and osla_rounds.png when round caps
-    were run) under ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "baseline.json", "markdown": out / "baseline.md",
-             "mse_vs_k": out / "mse_vs_k.png", "mse_vs_prior": out / "mse_vs_prior.png"}
-    paths["json"].write_text(json.dumps(result, indent=1))
-    paths["markdown"].write_text(markdown(result, title))
+    were run) under ``out``; returns their paths."""
+    out = Path(out)
+    json_path, md_path = write_documents(out, {"baseline.json": result, "baseline.md": markdown(result, title)}).values()
+    paths = {"json": json_path, "markdown": md_path, "mse_vs_k": out / "mse_vs_k.png", "mse_vs_prior": out / "mse_vs_prior.png"}
     plot_mse_vs_k(result, paths["mse_vs_k"])
     plot_mse_vs_prior(result, paths["mse_vs_prior"])
     if result["config"].get("max_rounds"):

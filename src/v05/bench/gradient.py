@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from v05._validation import check_number, check_positive_int
-from v05.baselines import UndefinedError, compute, get_estimator, list_estimators
+from v05.baselines import Prior, UndefinedError, compute, get_estimator, list_estimators
 from v05.bench.baseline import hallucination_prior, noise_prior
 from v05.rl.exact import answer_tokens, log_pass_rates
 from v05.rl.policy import Policy, token_logprobs
@@ -216,8 +216,7 @@ def subsets(m: int, n: int, k: int, repeats: int, rng: np.random.Generator) -> n
     return np.argsort(rng.random((repeats, m, n)), axis=2)[..., :k]
 
 
-def advantages(name: str, rewards: np.ndarray, prior: np.ndarray | None, prior_var: np.ndarray | None,
-               pool: Pool) -> np.ndarray:
+def advantages(name: str, rewards: np.ndarray, prior: Prior | None, pool: Pool) -> np.ndarray:
     """One repeat's advantages ``(M k,)`` (dropped rollouts at 0) for rewards ``(M, k)``."""
     m, k = rewards.shape
     flat = rewards.reshape(-1)
@@ -226,8 +225,7 @@ def advantages(name: str, rewards: np.ndarray, prior: np.ndarray | None, prior_v
     if name == NO_BASELINE:
         return flat.astype(float)
     group = np.repeat(np.arange(m), k)
-    out = compute(name, flat, group, prior=None if prior is None else np.repeat(prior, k),
-                  prior_var=None if prior_var is None else np.repeat(prior_var, k))
+    out = compute(name, flat, group, prior=prior)
     return np.where(out.keep, out.advantage, 0.0)
 
 
@@ -258,7 +256,7 @@ def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
     }
 
 
-def estimate_cell(name: str, prior, prior_var, pool: Pool, picks: np.ndarray) -> dict | None:
+def estimate_cell(name: str, prior: Prior | None, pool: Pool, picks: np.ndarray) -> dict | None:
     """Figures of one (estimator, prior, k) over the repeats ``picks`` ``(R, M, k)``; None if undefined."""
     r, m, k = picks.shape
     rows = np.take_along_axis(np.broadcast_to(pool.row, (r, *pool.row.shape)), picks, axis=2)  # (R, M, k)
@@ -266,7 +264,7 @@ def estimate_cell(name: str, prior, prior_var, pool: Pool, picks: np.ndarray) ->
     weights = np.zeros((r, len(pool.along)))
     try:
         for i in range(r):
-            adv = advantages(name, rewards[i], prior, prior_var, pool)
+            adv = advantages(name, rewards[i], prior, pool)
             weights[i] = np.bincount(rows[i].reshape(-1), weights=adv / (m * k), minlength=len(pool.along))
     except UndefinedError:
         return None
@@ -274,7 +272,7 @@ def estimate_cell(name: str, prior, prior_var, pool: Pool, picks: np.ndarray) ->
 
 
 def value_prior(policy: Policy, batch: list[Problem], context: list[Problem], settings: GradientSettings,
-                generator: torch.Generator, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+                generator: torch.Generator, temperature: float) -> Prior:
     """The value model's prior on the batch (unseen prompts) from text and a context of other prompts'
     pass rates (4 rollouts each) under the snapshot policy: the fresh-prompt situation."""
     from v05.rl.sampler import pass_rates
@@ -289,14 +287,14 @@ def value_prior(policy: Policy, batch: list[Problem], context: list[Problem], se
     return source.predict(history, 1, [p.prompt for p in batch])
 
 
-def priors(pass_rate: np.ndarray, value: tuple[np.ndarray, np.ndarray], settings: GradientSettings,
-           rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The priors fused by V0.5 forms: (mean, variance) by name."""
+def priors(pass_rate: np.ndarray, value: Prior, settings: GradientSettings,
+           rng: np.random.Generator) -> dict[str, Prior]:
+    """The priors fused by V0.5 forms (mean and variance, row j for prompt j), by name."""
     noisy = noise_prior(pass_rate, settings.noise_sd, rng)
     halluc = hallucination_prior(pass_rate, settings.hallucination, rng)
-    return {"value": value, "oracle": (pass_rate.copy(), np.zeros_like(pass_rate)),
-            f"noisy({settings.noise_sd:g})": (noisy.prior, noisy.prior_var),
-            f"halluc({settings.hallucination:g})": (halluc.prior, halluc.prior_var)}
+    return {"value": value, "oracle": Prior(pass_rate, np.zeros_like(pass_rate)),
+            f"noisy({settings.noise_sd:g})": Prior(noisy.prior, noisy.prior_var),
+            f"halluc({settings.hallucination:g})": Prior(halluc.prior, halluc.prior_var)}
 
 
 OSLA_ESTIMATOR = "v05_eb"
@@ -340,14 +338,12 @@ def measure_snapshot(label: str, policy: Policy, batch: list[Problem], context: 
     for k in settings.group_sizes:
         picks = subsets(len(batch), settings.pool, k, settings.repeats, rng)
         for name, prior_name in rows_to_run(list(prior_by_name)):
-            prior, prior_var = prior_by_name[prior_name] if prior_name else (None, None)
-            stats = estimate_cell(name, prior, prior_var, pool, picks)
+            stats = estimate_cell(name, prior_by_name[prior_name] if prior_name else None, pool, picks)
             cells.append({"snapshot": label, "estimator": name, "prior": prior_name, "k": k, **(stats or {})})
             tick(f"{label}: k={k} {name}", 1)
     for config in OSLA_CONFIGS:
         for prior_name in ("value", "oracle"):
-            prior, prior_var = prior_by_name[prior_name]
-            stats = osla_cell(OSLA_ESTIMATOR, prior, prior_var, pool, config, settings.repeats, rng)
+            stats = osla_cell(OSLA_ESTIMATOR, prior_by_name[prior_name], pool, config, settings.repeats, rng)
             cells.append({"snapshot": label, "estimator": OSLA_ESTIMATOR, "prior": prior_name, "k": config.k_init,
                           "osla": {"k_init": config.k_init, "k_max": config.k_max, "rule": config.rule,
                                    "max_rounds": config.max_rounds}, **stats})
@@ -357,7 +353,7 @@ def measure_snapshot(label: str, policy: Policy, batch: list[Problem], context: 
         if "rel_sq_error" in c and "osla" not in c:
             c["excess"] = c["rel_sq_error"] - floor[c["k"]]["rel_sq_error"]
             c["bias_sq"] = c["mean_rel_sq_error"] - floor[c["k"]]["mean_rel_sq_error"]
-    prior_mse = {n: float(np.mean((m - pool.pass_rate) ** 2)) for n, (m, _) in prior_by_name.items()}
+    prior_mse = {n: float(np.mean((p.mean - pool.pass_rate) ** 2)) for n, p in prior_by_name.items()}
     return {"label": label, "mean_pass_rate": float(pool.pass_rate.mean()), "grad_norm": float(np.sqrt(pool.g_sq)),
             "distinct_rows": int(len(pool.along)), "monte_carlo": check, "prior_mse": prior_mse, "cells": cells}
 
@@ -423,8 +419,7 @@ def cell_count(settings: GradientSettings) -> int:
     return len(settings.snapshots) * (per_snapshot + 2 * len(OSLA_CONFIGS))
 
 
-def osla_weights(name: str, prior: np.ndarray, prior_var: np.ndarray | None, pool: Pool, config,
-                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def osla_weights(name: str, prior: Prior, pool: Pool, config, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """One OSLA repeat: the planner draws each prompt's rollouts in a random order from its pool; returns the
     estimate's row weights ``(U,)`` (each prompt's rollouts averaged, then the prompts: an unbiased estimate
     of g's form) and the rollouts drawn."""
@@ -433,7 +428,7 @@ def osla_weights(name: str, prior: np.ndarray, prior_var: np.ndarray | None, poo
     m, n = pool.rewards.shape
     order = np.argsort(rng.random((m, n)), axis=1)  # (M, n)
     taken = np.zeros(m, dtype=np.int64)
-    plan, rows = RolloutPlan(prior, config), []
+    plan, rows = RolloutPlan(prior.without_var(), config), []  # the rule without the variance floor
     while round_ := plan.request():
         picks = [order[j, taken[j] : taken[j] + c] for j, c in round_]
         taken[round_.index] += round_.n
@@ -441,14 +436,13 @@ def osla_weights(name: str, prior: np.ndarray, prior_var: np.ndarray | None, poo
                     np.concatenate([pool.rewards[j, p] for (j, _), p in zip(round_, picks)]))
         rows.append(np.concatenate([pool.row[j, p] for (j, _), p in zip(round_, picks)]))
     alloc = plan.result()
-    out = compute(name, alloc.rewards, alloc.group, prior=prior[alloc.group],
-                  prior_var=None if prior_var is None else prior_var[alloc.group])
+    out = compute(name, alloc.rewards, alloc.group, prior=prior)
     adv = np.where(out.keep, out.advantage, 0.0) / (m * alloc.counts[alloc.group])
     return np.bincount(np.concatenate(rows), weights=adv, minlength=len(pool.along)), int(alloc.counts.sum())
 
 
-def osla_cell(name: str, prior, prior_var, pool: Pool, config, repeats: int, rng: np.random.Generator) -> dict:
+def osla_cell(name: str, prior: Prior, pool: Pool, config, repeats: int, rng: np.random.Generator) -> dict:
     """Figures of ``repeats`` OSLA-allocated estimates, and their mean rollouts per prompt."""
-    results = [osla_weights(name, prior, prior_var, pool, config, rng) for _ in range(repeats)]
+    results = [osla_weights(name, prior, pool, config, rng) for _ in range(repeats)]
     weights = np.stack([w for w, _ in results])  # (R, U)
     return {**cell_stats(weights, pool), "rollouts_per_prompt": float(np.mean([n for _, n in results])) / len(pool.rewards)}

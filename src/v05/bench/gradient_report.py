@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from v05.bench.gradient import FLOOR, NO_BASELINE, OPTIMAL
+from v05.bench.report_files import write_documents
 
 PLOTTED = ((FLOOR, None, "b = true pass rate (pass-rate floor)", "black", "-"),
            (OPTIMAL, None, "b = variance-optimal constant (oracle)", "tab:green", "-"),
@@ -21,12 +21,10 @@ PLOTTED = ((FLOOR, None, "b = true pass rate (pass-rate floor)", "black", "-"),
 """(estimator, prior name prefix, label, colour, line style) of the plotted rows."""
 
 
-def write(report: dict, out: Path) -> dict[str, Path]:
-    """Write the three files into ``out``; returns their paths."""
-    out = Path(out)
-    paths = {"json": out / "gradient.json", "markdown": out / "gradient.md", "png": out / "gradient.png"}
-    paths["json"].write_text(json.dumps(report, indent=1))
-    paths["markdown"].write_text(markdown(report))
+def write_report(report: dict, out: Path) -> dict[str, Path]:
+    """Write gradient.json, gradient.md and gradient.png into ``out``; returns their paths."""
+    json_path, md_path = write_documents(out, {"gradient.json": report, "gradient.md": markdown(report)}).values()
+    paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "gradient.png"}
     plot(report, paths["png"])
     return paths
 

@@ -102,7 +102,7 @@ class BinnedTruth:
     else equal-count bins (:func:`prior_bins`, :func:`default_bins` of them). The distribution of a row's
     truth given its prior is the distribution of the truths of the *other* rows in its bin
     (leave-own-row-out), plus one pseudo-row spread as the whole table's pass rates (so that no rollouts are
-    impossible). The rule was checked on the shared tables (``benchmarks/oracle_bins.py``): on the value priors
+    impossible). The rule was checked on the shared tables (``v05 bench oracle-bins``): on the value priors
     the oracle's MSE moves by at most 0.3 x 1e-3 from half to twice round(n^(1/3)) bins, and a discrete prior
     binned coarser than its values gives a looser limit.
 

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 from v05.bench.regimes import REFERENCE
+from v05.bench.report_files import write_documents
 
 COLORS = {"RLOO": "tab:blue", "V0.5": "tab:red", "V0.5 oracle prior": "tab:orange", "V0.5 + OSLA": "tab:purple"}
 
 
-def write(report: dict, out: Path) -> dict[str, Path]:
-    """Write the three files into ``out``; returns their paths."""
-    out = Path(out)
-    paths = {"json": out / "regimes.json", "markdown": out / "regimes.md", "png": out / "regimes.png"}
-    paths["json"].write_text(json.dumps(report, indent=1))
-    paths["markdown"].write_text(markdown(report))
+def write_report(report: dict, out: Path) -> dict[str, Path]:
+    """Write regimes.json, regimes.md and regimes.png into ``out``; returns their paths."""
+    json_path, md_path = write_documents(out, {"regimes.json": report, "regimes.md": markdown(report)}).values()
+    paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "regimes.png"}
     plot(report, paths["png"])
     return paths
 

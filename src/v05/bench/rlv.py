@@ -2,7 +2,7 @@
 
 Every run starts from the same warm-up policy and prompt stream (per seed) and spends the same number of
 rollouts; each budget is its own run (a run with a larger budget follows the smaller one's trajectory up to
-it). Each final checkpoint is then evaluated by ``v05 eval``'s machinery (:mod:`v05.bench.eval_run`): n_max
+it). Each final checkpoint is then evaluated by ``v05 eval``'s machinery (:mod:`v05.evaluate.run`): n_max
 solutions to each held-out problem, the scaling curves, the verifier's and the value model's quality. The
 comparison (:mod:`v05.bench.rlv_report`) asks: does the verifier loss hurt pass@1, does weighted voting beat
 majority voting, and at which N does it reach majority voting's accuracy at n_max (the efficiency headline).
@@ -11,7 +11,6 @@ The conditions are fixed in :class:`RlvSettings` and ``docs/rlv.md`` before any 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,7 +87,7 @@ def run_name(method: Method, budget: int, seed: int) -> str:
 
 def _run_one(args) -> dict:
     """Worker: train one run (or reload it when finished), evaluate its final checkpoint, summarise both."""
-    from v05.bench.eval_run import EvalSettings, prepare, run_eval
+    from v05.evaluate.run import EvalSettings, prepare, run_eval
 
     label, budget, seed, cfg, out, settings, messages = args
     name = run_name(METHODS[label], budget, seed)
@@ -108,12 +107,12 @@ def _run_one(args) -> dict:
 
 
 def run_rlv(out, settings: RlvSettings = RlvSettings(), *, progress=None) -> dict:
-    """Train and evaluate every (method, budget, seed); write ``rlv.json``, ``rlv.md`` and the plots.
+    """Train and evaluate every (method, budget, seed) under ``out``; returns the report (written by
+    :func:`v05.bench.rlv_report.write_report`).
 
     ``progress(name, rollouts)`` is called as runs advance. Finished runs in ``out`` are reloaded, not trained
     again (their evaluation is redone: it is cheap and deterministic).
     """
-    from v05.bench.rlv_report import write_report
     from v05.value import ValueModel
 
     out = Path(out)
@@ -124,9 +123,6 @@ def run_rlv(out, settings: RlvSettings = RlvSettings(), *, progress=None) -> dic
     ValueModel.load(settings.value_model).text_difficulty([p.prompt for p in task.train + task.eval])  # fill the cache
     warm_start(first, task, out / "warmup")
     runs = run_in_workers(_run_one, [(m.label, b, s, cfg, out, settings) for m, b, s, cfg in jobs], settings.workers, progress)
-    report = {"settings": {**asdict(settings), "seeds": list(settings.seeds), "budgets": list(settings.budgets)},
-              "methods": {m.label: m.settings for m in METHOD_LIST}, "runs": runs}
-    (out / "rlv.json").write_text(json.dumps(report, indent=1))
-    write_report(report, out)
-    return report
+    return {"settings": {**asdict(settings), "seeds": list(settings.seeds), "budgets": list(settings.budgets)},
+            "methods": {m.label: m.settings for m in METHOD_LIST}, "runs": runs}
 

@@ -1,6 +1,7 @@
 """The RL^V comparison's report: per (method, budget), pass@1, the scaling curves, the efficiency headline
 and the verifier's and value model's quality, each over seeds with a 95% interval; the verifier methods
-paired by seed with the same method without the verifier loss. Writes ``rlv.md`` and the PNG plots.
+paired by seed with the same method without the verifier loss. Writes ``rlv.json``, ``summary.json``,
+``rlv.md`` and the PNG plots (:func:`write_report`).
 
 Intervals: a cell is the mean over seeds of the per-seed values (each per-seed value itself an average over
 the held-out problems and their sampled solutions) ± the half-width of the 95% Student-t interval of that
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from v05.bench.eval_report import COLORS, LABELS
 from v05.bench.metrics import ci95, reliability
+from v05.bench.report_files import write_documents
 from v05.bench.rlv import BASE_OF, METHOD_LIST, METHODS
+from v05.evaluate.report import COLORS, LABELS
 
 STRATEGIES = ("majority", "weighted", "best_of_n", "pass@n")
 
@@ -153,16 +155,21 @@ def markdown(report: dict, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict, out: Path) -> dict:
-    """``rlv.md``, ``summary.json`` and the plots; returns the summary."""
+def write_report(report: dict, out: Path) -> dict[str, Path]:
+    """Write ``rlv.json`` (the report), ``summary.json`` (:func:`summarise`), ``rlv.md`` and the plots into
+    ``out``; returns their paths."""
+    out = Path(out)
     summary = summarise(report)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "rlv.md").write_text(markdown(report, summary))
+    files = write_documents(out, {"rlv.json": report, "summary.json": summary, "rlv.md": markdown(report, summary)})
+    paths = {"json": files["rlv.json"], "summary": files["summary.json"], "markdown": files["rlv.md"]}
     for budget in summary:
-        plot_scaling(summary, budget, report["settings"]["n_max"], out / f"scaling_r{budget}.png")
-    plot_pass1(summary, out / "pass1.png")
-    plot_reliability(report, out, out / "reliability.png")
-    return summary
+        paths[f"scaling_r{budget}"] = out / f"scaling_r{budget}.png"
+        plot_scaling(summary, budget, report["settings"]["n_max"], paths[f"scaling_r{budget}"])
+    paths["pass1"] = out / "pass1.png"
+    plot_pass1(summary, paths["pass1"])
+    paths["reliability"] = out / "reliability.png"
+    plot_reliability(report, out, paths["reliability"])
+    return paths
 
 
 def _pyplot():

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
 
 from v05.bench.metrics import COVERAGE_MIN_SAMPLES, observed_variance
+from v05.bench.report_files import write_documents
 from v05.bench.value_eval import HEAD
 
 METRIC_ORDER = ("auc", "brier", "mse", "ece", "coverage_1sigma", "coverage_90")
 
 
-def write_report(result: dict, out, *, title: str, meta: dict) -> dict:
-    """Write the three files into ``out`` and return the JSON document.
+def write_report(result: dict, out, *, title: str, meta: dict) -> dict[str, Path]:
+    """Write value.json (the document), value.md and calibration.png into ``out``; returns their paths.
 
     ``meta`` is stored as given (e.g. the table, the training data and ``in_sample``: what of the evaluated
     policies and prompts the models were trained on, with a warning line when the figures are in sample).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     groups = np.unique(result["policy"].astype(str))
     doc = {"title": title, **meta, "n_queries": int(len(result["pass_rate"])),
            "n_policies": int(len({g.split("#")[0] for g in groups})), "n_groups": int(len(groups)),
            "methods": result["methods"], "default": HEAD}
-    (out / "value.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    (out / "value.md").write_text(markdown_table(doc), encoding="utf-8")
-    plot_calibration(result, out / "calibration.png", title=title)
-    return doc
+    json_path, md_path = write_documents(out, {"value.json": doc, "value.md": markdown_table(doc)}, indent=2, end="\n").values()
+    paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "calibration.png"}
+    plot_calibration(result, paths["png"], title=title)
+    return paths
 
 
 def markdown_table(doc: dict) -> str:
@@ -101,18 +99,18 @@ SUMMARY_METRICS = ("auc", "brier", "ece")
 INTERVAL_METHODS = ("value", "value_cold", "value_meta", "value_meta_cold")
 
 
-def write_summary(docs: dict, out, *, title: str) -> dict:
+def write_summary(docs: dict, out, *, title: str) -> dict[str, Path]:
     """Several cells side by side: ``summary.json``, ``summary.md`` (one table per metric, methods x cells,
-    plus interval coverage) and ``summary.png`` (AUC with 95% intervals). ``docs`` maps cell -> report doc."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    plus interval coverage) and ``summary.png`` (AUC with 95% intervals); returns their paths. ``docs`` maps
+    cell -> the ``value.json`` document of :func:`write_report`."""
     summary = {"title": title, "cells": {cell: {"methods": d["methods"], "in_sample": d.get("in_sample"),
                                                 "n_queries": d["n_queries"], "n_policies": d["n_policies"]}
                                          for cell, d in docs.items()}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
-    plot_summary(summary, out / "summary.png")
-    return summary
+    json_path, md_path = write_documents(out, {"summary.json": summary, "summary.md": summary_markdown(summary)}, indent=2,
+                                         end="\n").values()
+    paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "summary.png"}
+    plot_summary(summary, paths["png"])
+    return paths
 
 
 def summary_markdown(summary: dict) -> str:

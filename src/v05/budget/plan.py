@@ -22,7 +22,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from v05._validation import as_1d, check_in_range, check_positive_int
-from v05.baselines.batch import RewardScale
+from v05.baselines.prior import Prior
+from v05.baselines.scale import RewardScale
 from v05.budget.rule import BatchState, OslaConfig, gains, projected_extra, wants
 
 
@@ -67,15 +68,17 @@ class RolloutPlan:
 
     Parameters
     ----------
-    prior : array-like of shape (M,)
-        Prior pass rate of each prompt, in [0, 1].
+    prior : Prior or array-like of shape (M,)
+        Prior pass rate of each prompt, in [0, 1]: a :class:`v05.baselines.Prior` (row j is prompt j; its
+        variance, if any, is ``prior_var``: pass ``prior.without_var()`` to plan without it) or an array.
     config : OslaConfig or dict
         The rule and its settings (``k_init``, ``k_max``, ``cost``, ``per_round``, ``max_rounds``, ...).
     budget : int, optional
         Total rollouts allowed for the whole batch (the first round included). When the prompts that want
         more exceed what is left, the rollouts go to the largest expected MSE reductions first.
     prior_var : array-like of shape (M,), optional
-        The prior's variance; floors the rule's estimate of the prior's squared error (paper rule).
+        The prior's variance (with an array prior; a ``Prior`` carries its own); floors the rule's estimate of the
+        prior's squared error (paper rule).
     scale : reward scale of the recorded rewards ('binary', 'pm1' or (lo, hi)).
     block : int, default 1
         Every top-up is a multiple of this many rollouts (a framework's fixed group size, e.g. TRL's
@@ -101,6 +104,11 @@ class RolloutPlan:
                  block: int = 1, round_multiple: int = 1):
         self.config = OslaConfig.coerce(config)
         self.scale = RewardScale.parse(scale)
+        if isinstance(prior, Prior):
+            if prior_var is not None:
+                raise TypeError("prior is a Prior, which carries its own variance: leave prior_var=None (use "
+                                "prior.without_var() to plan without the variance)")
+            prior, prior_var = prior.mean, prior.var
         self.prior = as_1d(prior, "prior", dtype=np.float64)
         if len(self.prior) == 0:
             raise ValueError("prior is empty: a rollout plan needs at least one prompt")
@@ -287,7 +295,8 @@ def allocate(generate: Generate, prior, *, prompt_ids=None, config=OslaConfig(),
              budget: int | None = None, scale="binary", block: int = 1) -> Allocation:
     """Run a :class:`RolloutPlan` to the end with ``generate(prompts (m,), n (m,)) -> rewards (n.sum(),)``,
     called once per round with prompts named by ``prompt_ids`` (default: positions) and their rewards
-    returned prompt by prompt. ``Allocation.group`` holds positions.
+    returned prompt by prompt. ``Allocation.group`` holds positions. ``prior`` (and ``prior_var``) as for
+    :class:`RolloutPlan`: a :class:`v05.baselines.Prior` or arrays.
 
     Examples
     --------

@@ -8,6 +8,7 @@ and exit code 2 (:mod:`v05.cli.errors`).
 import typer
 
 from v05.cli.bench import app as bench_app
+from v05.cli.bench_studies import COMMANDS as BENCH_STUDIES
 from v05.cli.data import app as data_app
 from v05.cli.errors import OneLineUsageErrors
 from v05.cli.eval import evaluate
@@ -18,6 +19,8 @@ from v05.cli.value import app as value_app
 app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
                   help="V0.5 baselines, value model and RL engine.")
 bench_app.command()(rlv)
+for name, study in BENCH_STUDIES.items():
+    bench_app.command(name)(study)
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
 app.add_typer(value_app, name="value")

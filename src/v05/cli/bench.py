@@ -114,10 +114,10 @@ def baseline(
 
         with user_errors("--prior value"):  # e.g. a table without a 'prompt' column
             mean, var = bench_priors(data, seed=seed)
-        extra.append(bench.PriorSource("value", mean, var))
+        extra.append(bench.BenchPrior("value", mean, var))
     sources = bench.prior_sources(data, noise, np.random.default_rng(seed), extra, hallucination=fractions)
     result = bench.run(data, sources, config, seed=seed)
-    paths = report.write(result, out, title=f"Baseline MSE on {table}")
+    paths = report.write_report(result, out, title=f"Baseline MSE on {table}")
     typer.echo(paths["markdown"].read_text())
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
@@ -184,7 +184,7 @@ def gradient(
             bar.update(task, advance=n, **({"description": text} if text else {}))
 
         result = bench.run(settings, out, cache=warmup_cache, tick=tick)
-    paths = report.write(result, out)
+    paths = report.write_report(result, out)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -221,6 +221,6 @@ def rl_regimes(
                 bar.update(task, advance=1)
 
         result = bench.run(settings, out, progress=progress)
-    paths = report.write(result, out)
+    paths = report.write_report(result, out)
     typer.echo(paths["markdown"].read_text())
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -40,7 +40,7 @@ def evaluate(
     vote by the policy's own verifier, and pass@N, with bootstrap intervals; plus verifier and value-model
     AUC, ECE and reliability. Guide: docs/rlv.md."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
-    from v05.bench.eval_run import EvalSettings, prepare, run_eval
+    from v05.evaluate.run import EvalSettings, prepare, run_eval
 
     with user_errors():
         if out.exists() and not out.is_dir():

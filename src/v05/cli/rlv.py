@@ -34,6 +34,7 @@ def rlv(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from v05.bench.rlv import RlvSettings, run_rlv
+    from v05.bench.rlv_report import write_report
     from v05.cli.bench import prepare_out
     from v05.value import ValueModel
 
@@ -55,8 +56,9 @@ def rlv(
             spent[name] = rollouts
             bar.update(task, completed=sum(spent.values()), description=name)
 
-        run_rlv(out, settings, progress=advance)
-    Console().print((out / "rlv.md").read_text(), markup=False, highlight=False, soft_wrap=True)
+        report = run_rlv(out, settings, progress=advance)
+    paths = write_report(report, out)
+    Console().print(paths["markdown"].read_text(), markup=False, highlight=False, soft_wrap=True)
 
 
 def _integers(text: str, option: str) -> tuple[int, ...]:

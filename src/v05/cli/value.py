@@ -180,7 +180,7 @@ def evaluate(
     """Evaluate the value model and baselines; rows of other policies serve as history."""
     from v05.bench.value_eval import evaluate as run_eval
     from v05.bench.value_eval import in_sample_warning, leave_policies_out
-    from v05.bench.value_report import markdown_table, write_report
+    from v05.bench.value_report import write_report
     _choice(split, "--split", SPLITS)
     _choice(mmlupro_view, "--mmlupro-view", MMLUPRO_VIEWS)
     _out_dir(out)
@@ -206,7 +206,7 @@ def evaluate(
     meta = {"table": str(table), "category": category, "model": source, "split": split, "seed": seed,
             "in_sample": {**result["in_sample"], "warning": warning}}
     name = table.name + (f" ({category})" if category else "")
-    doc = write_report(result, out, title=f"value model on {name} ({source}, split={split})", meta=meta)
-    typer.echo(markdown_table(doc))
+    paths = write_report(result, out, title=f"value model on {name} ({source}, split={split})", meta=meta)
+    typer.echo(paths["markdown"].read_text())
     if warning:
         _warn(warning)

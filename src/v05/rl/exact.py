@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from v05.baselines import Prior
 from v05.rl.policy import Policy
 from v05.rl.task import EOS_ID, encode_answers, encode_prompts
 
@@ -87,10 +88,10 @@ class ExactPassRatePrior:
     def __init__(self, policy: Policy, answers: dict[str, str], temperature: float = 1.0):
         self.policy, self.answers, self.temperature = policy, answers, temperature
 
-    def predict(self, history, step: int, targets: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, history, step: int, targets: list[str]) -> Prior:
         """Exact pass rates of ``targets`` under the policy now, and zero variances (``history`` unused)."""
         unknown = [t for t in targets if t not in self.answers]
         if unknown:
             raise ValueError(f"exact prior: no answer known for prompt(s) {unknown[:3]}")
         mean = exact_pass_rates(self.policy, targets, [self.answers[t] for t in targets], self.temperature)
-        return np.clip(mean, 0.0, 1.0), np.zeros(len(targets))
+        return Prior(np.clip(mean, 0.0, 1.0), np.zeros(len(targets)))

@@ -53,7 +53,8 @@ def train(cfg: TrainConfig, out_dir, *, warmup_cache=None, prior_source: PriorSo
     warmup_cache : path, optional
         Folder for cached warm-up weights (default: ``out_dir``); share it between compared runs.
     prior_source : PriorSource, optional
-        Overrides the value model (e.g. in tests); used only when ``cfg.needs_prior``.
+        Overrides the value model (e.g. in tests): its ``predict(history, step, targets)`` returns a
+        :class:`v05.baselines.Prior` (or a ``(mean, var)`` pair); used only when ``cfg.needs_prior``.
     on_record : callable, optional
         Called with every metrics record (progress bars).
     tensorboard : bool

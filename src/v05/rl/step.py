@@ -2,7 +2,7 @@
 
 1. :func:`next_prompts`: the step's M prompts, a :class:`PromptSet` indexed 0..M-1 (the planner's index,
    the only id space of the step);
-2. :func:`predict_prior`: the value model's pass rate and variance for each prompt;
+2. :func:`predict_prior`: the value model's pass rate and variance for each prompt (a :class:`v05.baselines.Prior`);
 3. :func:`draw_rollouts`: rollouts by driving a :class:`v05.budget.RolloutPlan` (fixed, OSLA, dynamic);
 4. :func:`compute_baseline`: baselines and advantages from the registry;
 5. :func:`update_policy`: the clipped policy-gradient update on the kept rollouts;
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v05.baselines import Baselines, compute
+from v05.baselines import Baselines, Prior, compute
 from v05.budget import RolloutPlan
 from v05.rl.config import MethodConfig, TrainConfig
 from v05.rl.metrics import MetricsLog, PhaseTimer
@@ -57,26 +57,17 @@ class Run:
     """The step the run started or resumed from."""
 
 
-@dataclass(frozen=True)
-class Prior:
-    """The value model's prediction for each of a step's M prompts."""
-
-    mean: np.ndarray
-    """(M,) predicted pass rate in [0, 1]."""
-    var: np.ndarray
-    """(M,) its variance."""
-
-
 def next_prompts(run: Run, state: TrainState) -> PromptSet:
     """1. The next ``method.prompts_per_step`` prompts of the pool's epoch order."""
     return run.pool.take(state.stream.next(run.cfg.method.prompts_per_step))
 
 
 def predict_prior(run: Run, state: TrainState, prompts: PromptSet) -> Prior | None:
-    """2. Each prompt's predicted pass rate from the outcomes before this step (None: the method needs none)."""
+    """2. Each prompt's predicted pass rate and variance from the outcomes before this step, row j for prompt j
+    (None: the method needs none)."""
     if run.prior_source is None:
         return None
-    return Prior(*run.prior_source.predict(state.history, state.step, prompts.texts))
+    return Prior.coerce(run.prior_source.predict(state.history, state.step, prompts.texts))
 
 
 def draw_rollouts(run: Run, state: TrainState, prompts: PromptSet, prior: Prior | None) -> Rollouts:
@@ -84,8 +75,7 @@ def draw_rollouts(run: Run, state: TrainState, prompts: PromptSet, prior: Prior 
     cfg = run.cfg
     sampler = Sampler(state.policy, prompts, state.generator, cfg.temperature)
     if cfg.method.allocation == "osla":
-        floor = prior.var if cfg.prior.osla_var_floor else None
-        return collect(sampler, RolloutPlan(prior.mean, cfg.osla, prior_var=floor))
+        return collect(sampler, RolloutPlan(prior if cfg.prior.osla_var_floor else prior.without_var(), cfg.osla))
     if cfg.method.allocation == "dynamic":
         def fresh() -> Sampler:
             return Sampler(state.policy, next_prompts(run, state), state.generator, cfg.temperature)
@@ -95,16 +85,16 @@ def draw_rollouts(run: Run, state: TrainState, prompts: PromptSet, prior: Prior 
 
 
 def compute_baseline(method: MethodConfig, rollouts: Rollouts, prior: Prior | None) -> Baselines:
-    """4. Baselines and advantages of the configured estimator, the prior read at each rollout's prompt.
+    """4. Baselines and advantages of the configured estimator; the rollouts' group ids are their prompts'
+    indices, so the per-prompt prior goes in as it is (row j for prompt j).
 
     A batch without rollouts (dynamic sampling that kept no group) gets empty results: no update.
     """
     if len(rollouts.rewards) == 0:
         empty = np.zeros(0)
         return Baselines(empty, empty, None, np.zeros(0, dtype=bool))
-    at = rollouts.group  # (N,) prompt index of each rollout
-    return compute(method.estimator, rollouts.rewards, at, prior=None if prior is None else prior.mean[at],
-                   prior_var=None if prior is None else prior.var[at], scale="binary", **method.estimator_options)
+    return compute(method.estimator, rollouts.rewards, rollouts.group, prior=prior, scale="binary",
+                   **method.estimator_options)
 
 
 def update_policy(run: Run, state: TrainState, rollouts: Rollouts, baselines: Baselines) -> dict[str, float]:

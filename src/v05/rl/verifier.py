@@ -26,13 +26,12 @@ import torch
 from v05._validation import check_bool, check_choice, check_number
 from v05.rl.policy import Policy, PolicyConfig
 from v05.rl.task import PAD_ID, VOCAB
+from v05.tasks.verifier_chat import class_weights
 
 VERIFY_MARK, YES, NO = "#", "Y", "N"
 VERIFY_VOCAB = VOCAB + VERIFY_MARK + YES + NO
 """The task's characters followed by the verification marker and the two answer tokens."""
 MARK_ID, YES_ID, NO_ID = (VERIFY_VOCAB.index(c) for c in (VERIFY_MARK, YES, NO))
-VERIFY_PROMPT = "Is this solution correct? Answer Yes or No."
-"""The verification question (the engine's marker token stands for it; the TRL trainer writes it out)."""
 LOSSES = ("answer_tokens", "full_vocab")
 """The supports of J_verify's cross-entropy (:attr:`VerifierConfig.loss`)."""
 
@@ -134,22 +133,6 @@ def answer_logits(policy: Policy, tokens: torch.Tensor, position: torch.Tensor) 
 def p_yes(logits: torch.Tensor) -> torch.Tensor:
     """P(Yes) renormalised over the two answer tokens, ``sigmoid(logit_Y - logit_N)``, shape ``(N,)``."""
     return torch.sigmoid(logits[:, YES_ID] - logits[:, NO_ID])  # (N,)
-
-
-def class_weights(labels: np.ndarray, balance: bool) -> np.ndarray:
-    """Per-rollout weight of J_verify, shape (N,): ones, or N / (2 N_label) when balancing (ones again when
-    one label is absent: there is nothing to balance).
-
-    Examples
-    --------
-    >>> class_weights(np.array([True, False, False, False]), True).tolist()
-    [2.0, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666]
-    """
-    labels = np.asarray(labels, dtype=bool)
-    n, n_yes = len(labels), int(labels.sum())
-    if not balance or n_yes in (0, n):
-        return np.ones(n)
-    return np.where(labels, n / (2 * n_yes), n / (2 * (n - n_yes)))
 
 
 def verify_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, over: str = "answer_tokens") -> torch.Tensor:

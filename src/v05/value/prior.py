@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from v05.baselines import Prior
 from v05.data import PassRateTable
 
 
@@ -61,10 +62,12 @@ class OutcomeHistory:
 
 
 class PriorSource(Protocol):
-    """Anything that predicts the current policy's pass rate (mean, variance) on target prompts."""
+    """Anything that predicts the current policy's pass rate on target prompts: a :class:`~v05.baselines.Prior`
+    (mean and variance, row j for ``targets[j]``) from the outcomes before ``step``. The CPU engine also takes
+    a source that returns a ``(mean, var)`` pair (:meth:`v05.baselines.Prior.coerce`)."""
 
-    def predict(self, history: OutcomeHistory, step: int, targets: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and variance, each of shape ``(len(targets),)``, from the outcomes before ``step``."""
+    def predict(self, history: OutcomeHistory, step: int, targets: list[str]) -> Prior:
+        """The prior of ``targets``, one row each, from the outcomes before ``step``."""
         ...
 
 
@@ -90,7 +93,7 @@ class ValueModelPrior:
         self.history_steps = history_steps
         self.history_block = history_block
 
-    def predict(self, history: OutcomeHistory, step: int, targets: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, history: OutcomeHistory, step: int, targets: list[str]) -> Prior:
         """Predicted pass rate and its variance for each target prompt (see the class docstring)."""
         n = len(history)
         if n == 0:
@@ -113,4 +116,4 @@ class ValueModelPrior:
             history.prompt[start:], np.asarray(history.pass_rate[start:]), targets,
             history=table, context_n_samples=np.asarray(history.n_samples[start:]),
         )
-        return np.clip(mean, 0.0, 1.0), var
+        return Prior(np.clip(mean, 0.0, 1.0), var)

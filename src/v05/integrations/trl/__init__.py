@@ -8,6 +8,7 @@
 """
 
 from v05.integrations.trl.config import V05Config
-from v05.integrations.trl.trainer import StepRecord, V05GRPOTrainer, trl_mismatches
+from v05.integrations.trl.internals import trl_mismatches
+from v05.integrations.trl.trainer import StepRecord, V05GRPOTrainer
 
 __all__ = ["StepRecord", "V05Config", "V05GRPOTrainer", "trl_mismatches"]

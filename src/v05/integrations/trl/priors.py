@@ -1,9 +1,10 @@
 """Where the prior pass rate of each prompt comes from: a dataset column, any callable, or the shipped value model
 reading the policy's own outcomes (the same ``OutcomeHistory``/``ValueModelPrior`` as the CPU engine).
 
-Every source answers ``predict(table, step, pass_rate, counts) -> (mean (M,), var (M,) or None)`` for the M
-prompts of a generation batch; ``pass_rate``/``counts`` are the first round's outcomes, which only the value
-model's cold start reads. Every source is asked after the first round and before any top-up.
+Every source (a :class:`TrlPriorSource`) answers ``predict(table, step, pass_rate, counts) -> Prior``, row j for
+prompt j of a generation batch's M prompts (variance None where the source has none); ``pass_rate``/``counts``
+are the first round's outcomes, which only the value model's cold start reads. Every source is asked after the
+first round and before any top-up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from v05._validation import py
+from v05.baselines import Prior
 from v05.integrations.trl.rows import PromptTable
 from v05.value.prior import OutcomeHistory, ValueModelPrior
 
@@ -20,11 +22,12 @@ UNINFORMED = (0.5, 1.0 / 12.0)
 """Prior (mean, variance) of a prompt nothing is known about: the uniform distribution's on [0, 1]."""
 
 
-class PriorSource:
-    """Base of the prior sources: ``predict`` is required; ``observe`` and the state methods are for sources
+class TrlPriorSource:
+    """Base of the TRL trainer's prior sources: ``predict`` (a :class:`~v05.baselines.Prior` for a generation
+    batch's :class:`PromptTable`) is required; ``observe`` and the state methods are for sources
     that learn from the run (the value model's outcome history)."""
 
-    def predict(self, table: PromptTable, step: int, pass_rate: np.ndarray, counts: np.ndarray):
+    def predict(self, table: PromptTable, step: int, pass_rate: np.ndarray, counts: np.ndarray) -> Prior:
         raise NotImplementedError
 
     def observe(self, step: int, texts: list[str], pass_rate: np.ndarray, counts: np.ndarray) -> None:
@@ -81,7 +84,7 @@ def _column(dataset, column: str) -> list:
     return [np.nan if v is None else v for v in values]
 
 
-class ColumnPrior(PriorSource):
+class ColumnPrior(TrlPriorSource):
     """The prior of each prompt from its row's ``column`` (and variance from ``var_column``)."""
 
     def __init__(self, column: str, var_column: str | None = None):
@@ -95,11 +98,11 @@ class ColumnPrior(PriorSource):
                                  "(prior_source='column')")
         mean = [row[self.column] for row in table.rows]
         var = None if self.var_column is None else [row[self.var_column] for row in table.rows]
-        return check_prior_values([np.nan if v is None else v for v in mean], var, len(table),
-                                  f"column {self.column!r}", labels=table.texts)
+        return Prior(*check_prior_values([np.nan if v is None else v for v in mean], var, len(table),
+                                         f"column {self.column!r}", labels=table.texts))
 
 
-class CallablePrior(PriorSource):
+class CallablePrior(TrlPriorSource):
     """The prior from ``fn(prompts) -> mean`` or ``(mean, var)``, called with the batch's distinct prompts
     (text or chat messages, as in the dataset), once per generation batch."""
 
@@ -111,10 +114,10 @@ class CallablePrior(PriorSource):
     def predict(self, table, step, pass_rate, counts):
         out = self.fn(table.prompts)
         mean, var = out if isinstance(out, tuple) else (out, None)
-        return check_prior_values(mean, var, len(table), "prior_fn output", labels=table.texts)
+        return Prior(*check_prior_values(mean, var, len(table), "prior_fn output", labels=table.texts))
 
 
-class ValueModelSource(PriorSource):
+class ValueModelSource(TrlPriorSource):
     """The shipped value model reading the policy's outcome history of this run.
 
     Each generation batch's observed (prompt, pass rate, completions) rows are appended to an
@@ -141,15 +144,16 @@ class ValueModelSource(PriorSource):
         mean, var = np.full(len(texts), UNINFORMED[0]), np.full(len(texts), UNINFORMED[1])
         seen = np.flatnonzero(counts > 0)
         if len(seen) < 2:
-            return mean, var
+            return Prior(mean, var)
         halves = (seen[0::2], seen[1::2])
         for targets, context in ((halves[0], halves[1]), (halves[1], halves[0]), (np.flatnonzero(counts == 0), seen)):
             if len(targets) == 0:
                 continue
             ctx = OutcomeHistory()
             ctx.add(step, [texts[j] for j in context], pass_rate[context], counts[context])
-            mean[targets], var[targets] = self.reader.predict(ctx, step, [texts[j] for j in targets])
-        return mean, var
+            part = self.reader.predict(ctx, step, [texts[j] for j in targets])
+            mean[targets], var[targets] = part.mean, part.var
+        return Prior(mean, var)
 
     def observe(self, step, texts, pass_rate, counts):
         seen = np.flatnonzero(counts > 0)

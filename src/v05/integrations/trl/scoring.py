@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from v05._validation import py
-from v05.baselines import RewardScale, UndefinedError, compute
+from v05.baselines import Prior, RewardScale, UndefinedError, compute
 
 MIN_SCORABLE = 2
 """Scorable completions a prompt needs to enter the estimator."""
@@ -85,7 +85,7 @@ def planner_rewards(rewards: np.ndarray, prior_of_row: np.ndarray, scale: Reward
 
 
 def score_step(rewards, group, n_prompts: int, *, estimator: str, options: dict, scale: RewardScale,
-               prior=None, prior_var=None) -> StepScore:
+               prior: Prior | None = None) -> StepScore:
     """Advantages of a generation batch under the module's rules.
 
     Parameters
@@ -94,8 +94,8 @@ def score_step(rewards, group, n_prompts: int, *, estimator: str, options: dict,
         Reward of each completion, NaN if unscorable.
     group : ndarray of shape (n_rows,)
         Prompt index of each completion, in [0, n_prompts).
-    prior, prior_var : ndarray of shape (n_prompts,), optional
-        Prior pass rate (and variance) of each prompt, for estimators that fuse one.
+    prior : Prior, optional
+        Prior pass rate (and variance) of each prompt, row j for prompt j, for estimators that fuse one.
     """
     pass_rate, counts = observed_pass_rates(rewards, group, n_prompts, scale)
     used = ~np.isnan(rewards) & (counts[group] >= MIN_SCORABLE)  # (n_rows,)
@@ -105,8 +105,7 @@ def score_step(rewards, group, n_prompts: int, *, estimator: str, options: dict,
         return StepScore(advantage, counts, pass_rate, weight)
     g = group[used]
     try:
-        res = compute(estimator, rewards[used], g, scale=scale, **options,
-                      prior=None if prior is None else prior[g], prior_var=None if prior_var is None else prior_var[g])
+        res = compute(estimator, rewards[used], g, scale=scale, **options, prior=prior)
     except UndefinedError as e:
         warnings.warn(f"estimator {estimator!r} is undefined on this generation batch ({e}); its completions "
                       "train with advantage 0", RuntimeWarning, stacklevel=2)
@@ -118,7 +117,8 @@ def score_step(rewards, group, n_prompts: int, *, estimator: str, options: dict,
     return StepScore(advantage, counts, pass_rate, weight)
 
 
-def step_metrics(score: StepScore, rollouts: np.ndarray, k_init: int, rounds: int, prior=None) -> dict[str, float]:
+def step_metrics(score: StepScore, rollouts: np.ndarray, k_init: int, rounds: int,
+                 prior: Prior | None = None) -> dict[str, float]:
     """The V0.5 scalars of one generation batch (names and meanings in docs/trl.md "Metrics").
 
     ``rollouts`` (M,) counts every completion drawn per prompt (unscorable ones included), ``k_init`` of them
@@ -138,7 +138,7 @@ def step_metrics(score: StepScore, rollouts: np.ndarray, k_init: int, rounds: in
         out["v05/weight_mean"] = float(w.mean())
         out["v05/prior_rejected_frac"] = float((w > REJECT_WEIGHT).mean())
     if prior is not None and seen.any():
-        out["v05/prior_mean"] = float(prior[seen].mean())
+        out["v05/prior_mean"] = float(prior.mean[seen].mean())
         out["v05/pass_rate_mean"] = float(score.pass_rate[seen].mean())
-        out["v05/prior_mse"] = float(((prior[seen] - score.pass_rate[seen]) ** 2).mean())
+        out["v05/prior_mse"] = float(((prior.mean[seen] - score.pass_rate[seen]) ** 2).mean())
     return out

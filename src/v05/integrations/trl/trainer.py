@@ -18,7 +18,6 @@ takes the same one):
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from dataclasses import dataclass
@@ -29,10 +28,11 @@ from accelerate.utils import broadcast_object_list, gather_object
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
-from v05.baselines import RewardScale
+from v05.baselines import Prior, RewardScale
 from v05.budget import RolloutPlan
 from v05.integrations.trl.config import V05Config
-from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, PriorSource, ValueModelSource,
+from v05.integrations.trl.internals import check_trl, log_metrics, show_advantages
+from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, TrlPriorSource, ValueModelSource,
                                          check_prior_column)
 from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, portable_row, process_slice,
                                        scalar_rewards, top_up_rows)
@@ -41,44 +41,19 @@ from v05.integrations.trl.scoring import (StepScore, check_rewards_in_scale, obs
 from v05.integrations.trl.state import read_state_or_older, write_state
 from v05.integrations.trl.verifier import TrlVerifier
 
-TRL_HOOKS = {
-    "_generate_and_score_completions": ("self", "inputs"),
-    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
-    "_save_checkpoint": ("self", "model", "trial"),
-    "_load_optimizer_and_scheduler": ("self", "checkpoint"),
-    "_get_output_dir": ("self", "trial"),
-    "compute_loss": ("self", "model", "inputs", "return_outputs", "num_items_in_batch"),
-}
-"""Private methods of TRL's (and transformers') trainer this subclass overrides or calls, with their
-parameters in TRL 1.16; :func:`trl_mismatches` compares them with the installed TRL."""
-
-
-def trl_mismatches(cls=GRPOTrainer) -> list[str]:
-    """What differs between ``cls`` and the private methods :data:`TRL_HOOKS` expects (empty when compatible)."""
-    problems = []
-    for name, params in TRL_HOOKS.items():
-        fn = getattr(cls, name, None)
-        if fn is None:
-            problems.append(f"{cls.__name__}.{name} is missing")
-        elif tuple(inspect.signature(fn).parameters) != params:
-            problems.append(f"{cls.__name__}.{name}{tuple(inspect.signature(fn).parameters)} should take {params}")
-    return problems
-
-
 @dataclass(frozen=True)
 class StepRecord:
     """The last generation batch as the estimator saw it (all processes; rows in round order).
 
     ``prompts`` (M,) are the value model's texts; ``group``, ``rewards``, ``advantage`` have one entry per
-    completion; ``prior``/``prior_var`` one per prompt (None when unused); ``rounds`` counts top-up passes.
+    completion; ``prior`` has one row per prompt (None when unused); ``rounds`` counts top-up passes.
     """
 
     prompts: list[str]
     group: np.ndarray
     rewards: np.ndarray
     advantage: np.ndarray
-    prior: np.ndarray | None
-    prior_var: np.ndarray | None
+    prior: Prior | None
     rounds: int
 
 
@@ -90,7 +65,7 @@ class V05GRPOTrainer(GRPOTrainer):
 
     Attributes
     ----------
-    v05_prior : PriorSource or None
+    v05_prior : TrlPriorSource or None
         Where priors come from (None when neither the estimator nor top-ups need one).
     v05_generation : int
         Training generation batches so far (the value model's step counter).
@@ -100,11 +75,7 @@ class V05GRPOTrainer(GRPOTrainer):
 
     def __init__(self, model, reward_funcs=None, args: V05Config | None = None, train_dataset=None,
                  eval_dataset=None, *, prior_fn=None, **kwargs):
-        problems = trl_mismatches()
-        if problems:
-            import trl
-
-            raise ImportError(f"V05GRPOTrainer needs trl>=1.16,<1.17 (found {trl.__version__}): " + "; ".join(problems))
+        check_trl()  # before the model is loaded
         if not isinstance(args, V05Config):
             raise TypeError(f"V05GRPOTrainer needs args=V05Config(...); got {type(args).__name__}")
         self.v05_prior = build_prior_source(args, prior_fn, train_dataset, eval_dataset)
@@ -112,6 +83,7 @@ class V05GRPOTrainer(GRPOTrainer):
         self.v05_last_step: StepRecord | None = None
         self._v05_rewards_per_func = None
         super().__init__(model, reward_funcs, args, train_dataset, eval_dataset, **kwargs)
+        check_trl(trainer=self)
         self._v05_scale = RewardScale.parse(args.reward_scale)
         self._v05_verifier = (None if args.verifier_coef is None else
                               TrlVerifier.build(self._v05_tokenizer, args.verifier_class_balance))
@@ -130,16 +102,16 @@ class V05GRPOTrainer(GRPOTrainer):
         start = time.perf_counter()
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
         table, first_group = PromptTable.from_rows(gather_object(rows), group_size)
-        prior, prior_var = self._v05_predict(table, first_group, first_rewards)
+        prior = self._v05_predict(table, first_group, first_rewards)
         parts, rewards, groups, trl_seconds = self._v05_top_ups(mode, table, out, first_rewards, first_group,
-                                                                prior, prior_var)  # one entry per round
+                                                                prior)  # one entry per round
         score = score_step(np.concatenate(rewards), np.concatenate(groups), len(table), estimator=self.args.estimator,
-                           options=self.args.estimator_options, scale=self._v05_scale, prior=prior, prior_var=prior_var)
+                           options=self.args.estimator_options, scale=self._v05_scale, prior=prior)
         out = self._v05_output(parts, rewards, score)
         if self._v05_verifier is not None:
             out.update(self._v05_verify_inputs(table, groups, rewards, out))
-        self._v05_record(mode, table, groups, rewards, score, prior, prior_var)
-        self._metrics[mode]["v05/overhead_s"].append(time.perf_counter() - start - trl_seconds)
+        self._v05_record(mode, table, groups, rewards, score, prior)
+        log_metrics(self, mode, {"v05/overhead_s": time.perf_counter() - start - trl_seconds})
         return out
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -148,8 +120,8 @@ class V05GRPOTrainer(GRPOTrainer):
             return loss
         mode = "train" if self.model.training else "eval"
         verify, stats = self._v05_verifier.loss(model, inputs)
-        for key, value in stats.items():
-            self._metrics[mode][key].append(self.accelerator.gather(value.detach()).float().mean().item())
+        log_metrics(self, mode, {key: self.accelerator.gather(value.detach()).float().mean().item()
+                                 for key, value in stats.items()})
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0  # as TRL scales its loss
         return loss + self.args.verifier_coef * verify / normalizer
 
@@ -185,10 +157,11 @@ class V05GRPOTrainer(GRPOTrainer):
         check_rewards_in_scale(rewards, self._v05_scale, self.args.reward_scale)
         return out, rewards, time.perf_counter() - start
 
-    def _v05_predict(self, table: PromptTable, group: np.ndarray, rewards: np.ndarray):
-        """Prior (mean, var) of each prompt, computed on the main process and broadcast (None, None if unused)."""
+    def _v05_predict(self, table: PromptTable, group: np.ndarray, rewards: np.ndarray) -> Prior | None:
+        """The prior of each prompt (row j for prompt j), computed on the main process and broadcast (None if
+        unused)."""
         if self.v05_prior is None:
-            return None, None
+            return None
         result = [None]
         if self.accelerator.is_main_process:
             pass_rate, counts = observed_pass_rates(rewards, group, len(table), self._v05_scale)
@@ -203,22 +176,22 @@ class V05GRPOTrainer(GRPOTrainer):
             raise value
         return value
 
-    def _v05_top_ups(self, mode, table, out, rewards, group, prior, prior_var):
+    def _v05_top_ups(self, mode, table, out, rewards, group, prior: Prior):
         """Run the rollout plan's top-up rounds after the first (``out``, ``rewards``, ``group``); returns the
         outputs, rewards and groups of every round, the first included, and the seconds TRL spent on top-ups."""
         parts, all_rewards, all_groups, seconds = [out], [rewards], [group], 0.0
         if mode != "train" or self.args.k_max is None:
             return parts, all_rewards, all_groups, seconds
-        plan = RolloutPlan(prior, self.args.osla, self.args.rollout_budget, scale=self._v05_scale,
-                           prior_var=prior_var if self.args.osla_prior_var else None, block=self.num_generations,
+        plan = RolloutPlan(prior if self.args.osla_prior_var else prior.without_var(), self.args.osla,
+                           self.args.rollout_budget, scale=self._v05_scale, block=self.num_generations,
                            round_multiple=self.args.top_up_round_multiple)
         plan.request()  # the first round (num_generations of every prompt), generated above
-        plan.record(group, planner_rewards(rewards, prior[group], self._v05_scale))
+        plan.record(group, planner_rewards(rewards, prior.mean[group], self._v05_scale))
         while round_ := plan.request():
             new_rows, new_group = top_up_rows(table.rows, round_.index, round_.n)
             mine = new_rows[process_slice(len(new_rows), self.accelerator.process_index, self.accelerator.num_processes)]
             part, new_rewards, took = self._v05_generate(mine)
-            plan.record(new_group, planner_rewards(new_rewards, prior[new_group], self._v05_scale))
+            plan.record(new_group, planner_rewards(new_rewards, prior.mean[new_group], self._v05_scale))
             parts.append(part)
             all_rewards.append(new_rewards)
             all_groups.append(new_group)
@@ -234,22 +207,17 @@ class V05GRPOTrainer(GRPOTrainer):
         out["advantages"] = torch.as_tensor(local_rows(score.advantage, sizes, *where), dtype=torch.float32, device=device)
         out["v05_rewards"] = torch.as_tensor(local_rows(np.concatenate(rewards), sizes, *where), dtype=torch.float32,
                                              device=device)
-        logged = self._logs["advantages"]  # TRL logged its own GRPO advantages for these rows
-        k = min(len(logged), len(score.advantage))
-        for _ in range(k):
-            logged.pop()
-        logged.extend(score.advantage[len(score.advantage) - k:].tolist())
+        show_advantages(self, score.advantage)  # TRL logged its own GRPO advantages for these rows
         return out
 
-    def _v05_record(self, mode, table, groups, rewards, score, prior, prior_var) -> None:
+    def _v05_record(self, mode, table, groups, rewards, score, prior: Prior | None) -> None:
         """Log the V0.5 metrics, keep the step for inspection, and feed the outcome history (training)."""
         rounds = len(rewards) - 1
         group, rewards = np.concatenate(groups), np.concatenate(rewards)
         rollouts = np.bincount(group, minlength=len(table))
         k_init = self.num_generations if mode == "train" else self.num_generations_eval
-        for key, value in step_metrics(score, rollouts, k_init, rounds, prior).items():
-            self._metrics[mode][key].append(value)
-        self.v05_last_step = StepRecord(table.texts, group, rewards, score.advantage, prior, prior_var, rounds)
+        log_metrics(self, mode, step_metrics(score, rollouts, k_init, rounds, prior))
+        self.v05_last_step = StepRecord(table.texts, group, rewards, score.advantage, prior, rounds)
         if mode == "train":
             if self.v05_prior is not None:
                 self.v05_prior.observe(self.v05_generation, table.texts, score.pass_rate, score.counts)
@@ -275,7 +243,7 @@ class V05GRPOTrainer(GRPOTrainer):
         return self._v05_tokenizer.pad_token_id
 
 
-def build_prior_source(args: V05Config, prior_fn, train_dataset, eval_dataset) -> PriorSource | None:
+def build_prior_source(args: V05Config, prior_fn, train_dataset, eval_dataset) -> TrlPriorSource | None:
     """The prior source ``args`` asks for, checked before any model is loaded (None if no prior is needed)."""
     if prior_fn is not None and args.prior_source != "callable":
         raise ValueError(f"prior_fn is given but prior_source = {args.prior_source!r}; set prior_source='callable'")

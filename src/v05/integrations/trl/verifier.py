@@ -3,7 +3,7 @@ completions, J = J_RL + verifier_coef * J_verify.
 
 For every completion of a generation batch the trainer builds, with the tokenizer's chat template, the
 verification prompt (problem, the completion, "Is this solution correct? Answer Yes or No.";
-:mod:`v05.rl.verifier_chat`) and its label, the completion's reward (above the middle of the reward scale:
+:mod:`v05.tasks.verifier_chat`) and its label, the completion's reward (above the middle of the reward scale:
 ``Yes``). These ride in the batch as extra tensors, so TRL shuffles and splits them with the rest; the loss
 path then adds the next-token loss of the label token on the same micro-batch. No extra generation.
 """
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from v05.rl.verifier import class_weights
-from v05.rl.verifier_chat import encode_verification, p_yes, verdict_tokens, verification_loss
+from v05.tasks.verifier_chat import class_weights, encode_verification, p_yes, verdict_tokens, verification_loss
 
 KEYS = ("v05_verify_ids", "v05_verify_mask", "v05_verify_label", "v05_verify_weight")
 """The batch entries the verifier adds (one row per completion)."""

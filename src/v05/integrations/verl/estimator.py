@@ -5,9 +5,10 @@ Naming rule: an estimator of :mod:`v05.baselines` keeps its name in verl when it
 ``v05_mean``, ``v05_rloo``...), so none collides with verl's own names (``grpo``, ``rloo``...).
 
 The functions only translate: token-level rewards are summed per row (an outcome reward), rows are grouped by
-``index`` (verl's uid, any order, ragged), the per-row prior comes in as ``prior`` (the ``v05_sync`` trainer)
-or ``reward_baselines`` (verl's legacy ``compute_advantage``), the math is :func:`v05.baselines.compute`, and
-the scalar advantage is broadcast over the response mask.
+``index`` (verl's uid, any order, ragged), the prior comes in as ``prior`` (per row, as the ``v05_sync`` trainer
+reads it, or a per-prompt :class:`v05.baselines.Prior` whose ``ids`` are the uids) or ``reward_baselines`` (per
+row: verl's legacy ``compute_advantage``), the math is :func:`v05.baselines.compute`, and the scalar advantage
+is broadcast over the response mask.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from v05.baselines import compute, get_estimator, list_estimators
+from v05.baselines import Prior, compute, get_estimator, list_estimators
 
 PREFIX = "v05"
 
@@ -68,11 +69,13 @@ def _check_shapes(token_level_rewards, response_mask, index) -> int:
     return n
 
 
-def _row_prior(name: str, prior, reward_baselines, n: int) -> np.ndarray | None:
+def _row_prior(name: str, prior, reward_baselines, n: int) -> Prior | np.ndarray | None:
     if not get_estimator(name).uses_prior:
         return None
     if prior is not None and reward_baselines is not None:
         raise ValueError("got both prior= and reward_baselines=; pass the prior through one of them")
+    if isinstance(prior, Prior):
+        return prior
     source, field = (prior, "prior") if prior is not None else (reward_baselines, "reward_baselines")
     if source is None:
         raise ValueError(f"estimator {verl_name(name)!r} fuses a prior: pass prior= (the v05_sync trainer reads it "
@@ -85,7 +88,8 @@ def make_adv_estimator(name: str) -> Callable:
 
     The returned ``fn(token_level_rewards, response_mask, index, config=None, *, reward_baselines=None,
     prior=None, prior_var=None, scale="binary", options=None) -> (advantages, returns)`` takes tensors of
-    shape (bs, T), one uid per row in ``index`` and per-row prior pass rates in [0, 1]; ``config`` (verl's
+    shape (bs, T), one uid per row in ``index`` and the prior: per-row pass rates in [0, 1] (with ``prior_var``
+    per row) or a :class:`v05.baselines.Prior` with one row per uid (``ids``) and its own variance; ``config`` (verl's
     ``algorithm`` section) is accepted for the signature and not read: V0.5's settings are the ``+v05`` group.
     ``options`` are the estimator's keyword options. Both outputs are the advantage times the response mask.
     """

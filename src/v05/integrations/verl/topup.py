@@ -40,8 +40,9 @@ class TopUpScheduler:
     ----------
     roots : list of str
         The step's prompt uids (no ``_`` in them: verl splits trajectory keys on it).
-    prior : array-like of shape (len(roots),)
-        Their prior pass rates in [0, 1].
+    prior : Prior or array-like of shape (len(roots),)
+        Their prior pass rates in [0, 1], row j for ``roots[j]`` (a :class:`v05.baselines.Prior` carries its
+        variance: leave ``prior_var`` None then).
     config : OslaConfig
     budget : int, optional
         Rollouts allowed for the whole step (first round included).

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from v05.rl.config import TaskConfig
-from v05.rl.math_reward import BENCHMARKS, MathProblem, problem_id, reference_answer
+from v05.tasks.math_reward import BENCHMARKS, MathProblem, problem_id, reference_answer
 from v05.rl.task import ArithmeticTask
 
 BUILTIN = "builtin"

@@ -12,19 +12,18 @@ what capping OSLA's generation rounds buys in throughput (each round is one gene
 
 Writes ``rl_profile.json``, ``rl_profile.md`` and ``rl_profile.png`` under ``--out``::
 
-    python benchmarks/rl_profile.py --rollouts 40000 --seeds 0,1,2 --out runs/bench/rl_profile
+    v05 bench rl-profile --rollouts 40000 --seeds 0,1,2 --out runs/bench/rl_profile
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from v05.bench.metrics import ci95
+from v05.bench.report_files import write_documents
 from v05.rl import TrainConfig, train
 
 OSLA = {"method.estimator": "v05", "method.allocation": "osla"}
@@ -52,39 +51,47 @@ METHODS = (
 PHASES = ("value", "sample", "estimator", "update")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rollouts", type=int, default=40000)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--methods", default=",".join(m.slug for m in METHODS),
-                        help="Comma-separated method slugs: " + ", ".join(m.slug for m in METHODS))
-    parser.add_argument("--value-model", default="default")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/rl_profile"))
-    args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+def configs(methods: list[str], seeds: list[int], rollouts: int, value_model: str) -> dict[tuple[str, int], TrainConfig]:
+    """Every run's config by (method slug, seed), each checked now, before the first run trains.
+
+    Raises
+    ------
+    ValueError
+        If a method slug is unknown (or a setting is invalid).
+    """
     by_slug = {m.slug: m for m in METHODS}
-    unknown = [s for s in args.methods.split(",") if s not in by_slug]
+    unknown = [s for s in methods if s not in by_slug]
     if unknown:
-        parser.error(f"unknown method(s) {unknown}; known: {list(by_slug)}")
-    methods = [by_slug[s] for s in args.methods.split(",")]
-    configs = {(m.slug, seed): TrainConfig().with_settings({**m.settings, "seed": seed, "total_rollouts": args.rollouts,
-                                                            "eval.every_rollouts": args.rollouts,
-                                                            "prior.value_model": args.value_model})
-               for m in methods for seed in seeds}  # every config checked before the first run
-    args.out.mkdir(parents=True, exist_ok=True)
-    records: dict[str, list] = {m.slug: [] for m in methods}
-    for seed in seeds:
-        for m in methods:
-            result = train(configs[m.slug, seed], args.out / f"{m.slug}_seed{seed}", warmup_cache=args.out / "warmup",
-                           tensorboard=False)
-            records[m.slug].append(result.records)
-            print(f"{m.label:32s} seed {seed}: final accuracy {result.final_accuracy:.3f}", flush=True)
-    results = {m.slug: {"label": m.label, "settings": m.settings, **summarise(records[m.slug])} for m in methods}
-    report = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}
-    (args.out / "rl_profile.json").write_text(json.dumps(report, indent=1))
-    (args.out / "rl_profile.md").write_text(markdown(results, seeds, args.rollouts))
-    plot(results, args.out / "rl_profile.png")
-    print((args.out / "rl_profile.md").read_text())
+        raise ValueError(f"--methods: unknown method(s) {unknown}; known: {', '.join(by_slug)}")
+    return {(slug, seed): TrainConfig().with_settings({**by_slug[slug].settings, "seed": seed, "total_rollouts": rollouts,
+                                                       "eval.every_rollouts": rollouts, "prior.value_model": value_model})
+            for slug in methods for seed in seeds}
+
+
+def run(runs: dict[tuple[str, int], TrainConfig], out: Path, *, progress=print) -> dict:
+    """Train every run (seeds outer, methods inner) under ``out``; the per-method summaries by slug."""
+    by_slug = {m.slug: m for m in METHODS}
+    slugs = list(dict.fromkeys(slug for slug, _ in runs))
+    records: dict[str, list] = {slug: [] for slug in slugs}
+    for seed in dict.fromkeys(seed for _, seed in runs):
+        for slug in slugs:
+            result = train(runs[slug, seed], out / f"{slug}_seed{seed}", warmup_cache=out / "warmup", tensorboard=False)
+            records[slug].append(result.records)
+            progress(f"{by_slug[slug].label:32s} seed {seed}: final accuracy {result.final_accuracy:.3f}")
+    return {slug: {"label": by_slug[slug].label, "settings": by_slug[slug].settings, **summarise(records[slug])}
+            for slug in slugs}
+
+
+def write_report(report: dict, out: Path) -> dict[str, Path]:
+    """Write rl_profile.json (``{"args": the command's options, "results": :func:`run`'s}``), rl_profile.md and
+    rl_profile.png into ``out``; returns their paths."""
+    args, results = report["args"], report["results"]
+    seeds = [int(s) for s in args["seeds"].split(",")]
+    text = markdown(results, seeds, int(args["rollouts"]))
+    json_path, md_path = write_documents(out, {"rl_profile.json": report, "rl_profile.md": text}).values()
+    paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "rl_profile.png"}
+    plot(results, paths["png"])
+    return paths
 
 
 def summarise(runs: list[list[dict]]) -> dict:
@@ -154,6 +161,3 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
-
-if __name__ == "__main__":
-    main()

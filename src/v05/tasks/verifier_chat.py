@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from v05.rl.verifier import VERIFY_PROMPT
-
+VERIFY_PROMPT = "Is this solution correct? Answer Yes or No."
+"""The verification question (the CPU engine's marker token stands for it; chat models read it written out)."""
 TEMPLATE = "{problem}\n\nSolution:\n{solution}\n\n" + VERIFY_PROMPT
 """The user turn of the verification prompt (the paper's: problem, solution, question)."""
 PLAIN_SUFFIX = "\nAnswer:"
@@ -115,3 +115,19 @@ def score_solutions(model, tokenizer, problems: list[str], solutions: list[str],
         if progress is not None:
             progress(min(i + batch_size, len(problems)))
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+
+def class_weights(labels: np.ndarray, balance: bool) -> np.ndarray:
+    """Per-rollout weight of J_verify, shape (N,): ones, or N / (2 N_label) when balancing (ones again when
+    one label is absent: there is nothing to balance).
+
+    Examples
+    --------
+    >>> class_weights(np.array([True, False, False, False]), True).tolist()
+    [2.0, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666]
+    """
+    labels = np.asarray(labels, dtype=bool)
+    n, n_yes = len(labels), int(labels.sum())
+    if not balance or n_yes in (0, n):
+        return np.ones(n)
+    return np.where(labels, n / (2 * n_yes), n / (2 * (n - n_yes)))

@@ -4,24 +4,19 @@ Times each estimator end to end through the public entry point (validation and g
 included), best of ``--repeats``, and its peak extra memory (tracemalloc, which sees numpy's buffers).
 Writes speed.json, speed.md and speed.png under --out. Goal: the default ``v05`` within 3x the plain mean.
 
-    python benchmarks/speed_baselines.py --rollouts 10000000 --out runs/bench/speed
+    v05 bench speed --rollouts 10000000 --out runs/bench/speed
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 import tracemalloc
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from v05.baselines import DEFAULT, compute, get_estimator  # noqa: E402
+from v05.baselines import DEFAULT, compute, get_estimator
+from v05.bench.report_files import write_documents
 
 ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta", "v05",
               "v05_eb_loo", "v05_eb_mix")
@@ -73,39 +68,50 @@ def measure(names: tuple[str, ...], batch: dict, repeats: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rollouts", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/speed"))
-    args = parser.parse_args()
-    batch = make_batch(args.rollouts, np.random.default_rng(0))
+def run(rollouts: int, repeats: int) -> dict:
+    """Time every estimator of :data:`ESTIMATORS` on one batch of ``rollouts`` (seed 0), best of ``repeats``."""
+    batch = make_batch(rollouts, np.random.default_rng(0))
     n_groups = int(batch["group"][-1]) + 1
-    rows = measure(ESTIMATORS, batch, args.repeats)
+    rows = measure(ESTIMATORS, batch, repeats)
     base = next(r for r in rows if r["estimator"] == "mean")["seconds"]
     for r in rows:
         r["x_mean"] = r["seconds"] / base
-    result = {"rollouts": args.rollouts, "groups": n_groups, "default": DEFAULT, "rows": rows,
-              "input_mib": sum(v.nbytes for v in batch.values()) / 2**20}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed.json").write_text(json.dumps(result, indent=1))
-    lines = [f"{args.rollouts:,} rollouts in {n_groups:,} ragged groups (1-16), best of {args.repeats}; "
+    return {"rollouts": rollouts, "groups": n_groups, "default": DEFAULT, "rows": rows,
+            "input_mib": sum(v.nbytes for v in batch.values()) / 2**20}
+
+
+def markdown(result: dict, repeats: int) -> str:
+    lines = [f"{result['rollouts']:,} rollouts in {result['groups']:,} ragged groups (1-16), best of {repeats}; "
              f"inputs {result['input_mib']:.0f} MiB. `v05` = `{DEFAULT}`.", "",
              "| estimator | seconds | rollouts/s | x mean | peak extra MiB |", "|---|---|---|---|---|"]
     lines += [f"| {r['estimator']} | {r['seconds']:.3f} | {r['rollouts_per_s']:.3g} | {r['x_mean']:.2f} | "
-              f"{r['peak_mib']:.0f} |" for r in rows]
-    (args.out / "speed.md").write_text("\n".join(lines) + "\n")
+              f"{r['peak_mib']:.0f} |" for r in result["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict, out: Path, *, repeats: int) -> dict[str, Path]:
+    """Write speed.json, speed.md and speed.png into ``out``; returns their paths."""
+    json_path, md_path = write_documents(out, {"speed.json": result, "speed.md": markdown(result, repeats)}).values()
+    paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "speed.png"}
+    plot(result, paths["png"])
+    return paths
+
+
+def plot(result: dict, path: Path) -> None:
+    """Million rollouts per second of every estimator (the default and the plain mean highlighted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
     fig, ax = plt.subplots(figsize=(7, 3.4))
     ax.barh([r["estimator"] for r in rows], [r["rollouts_per_s"] / 1e6 for r in rows],
             color=["tab:orange" if r["estimator"] in ("v05", "mean") else "tab:blue" for r in rows])
     ax.set(xlabel="million rollouts per second (higher is better)",
-           title=f"{args.rollouts / 1e6:g}M rollouts, ragged groups 1-16")
+           title=f"{result['rollouts'] / 1e6:g}M rollouts, ragged groups 1-16")
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(args.out / "speed.png", dpi=110)
-    print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

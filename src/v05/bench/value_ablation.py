@@ -9,28 +9,26 @@
    log-likelihood for a grid of (signal variance, length-scale); signal variance 0 is the shipped head.
 
 All three check the head without the in-context correction of the text prior (``adapt=False``): they were
-measured before it existed, and its own checks are in benchmarks/value_eval.py.
+measured before it existed, and its own checks are in :mod:`v05.bench.value_protocol`.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_ablation.py
+    v05 bench value-ablation
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from pathlib import Path
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import logit
+from threadpoolctl import threadpool_limits
 
-from v05.data import load_v0_demo
-from v05.bench.value_eval import evaluate, leave_policies_out
-from v05.bench.value_eval import split_context
-from v05.value.irt import fit_irt, logit_normal_loglik
 from v05.bench.metrics import intra_context_auc
+from v05.bench.value_eval import evaluate, leave_policies_out, split_context
+from v05.data import load_v0_demo
+from v05.value.irt import fit_irt, logit_normal_loglik
 
 
 def loss_grid(table, seed):
@@ -91,18 +89,11 @@ def gp_grid(table, seed):
         print(f"| {sg2} | {ell if sg2 else '-'} | {np.mean(aucs):.3f} | {np.mean(lls):.4f} |", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+def run(data: Path, seed: int = 0) -> None:
+    """Print the three tables, from the shared data folder ``data``."""
     torch.set_num_threads(1)
     threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
-    table = load_v0_demo(args.data / "v0_demo")
-    loss_grid(table, args.seed)
-    stack_grid(args.data, args.seed)
-    gp_grid(table, args.seed)
-
-
-if __name__ == "__main__":
-    main()
+    table = load_v0_demo(Path(data) / "v0_demo")
+    loss_grid(table, seed)
+    stack_grid(Path(data), seed)
+    gp_grid(table, seed)

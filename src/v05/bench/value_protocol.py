@@ -47,8 +47,8 @@ protocol when time is short; each cell's value.json records the seeds and catego
 ``--mmlupro-subset N`` evaluates and trains on a fixed random sample of N mmlupro questions (seed 0), for the
 encoder comparison (a causal LM embeds the full 12k questions in hours on 2 shared cores).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --out runs/bench/value
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --priors --settings none --out runs/bench/value
+    v05 bench value --out runs/bench/value
+    v05 bench value --priors --settings none --out runs/bench/value
 
 Writes --out/<cell>/value.{json,md} + calibration.png, and --out/summary.{json,md,png} over every cell
 found in --out (cells may be run in separate invocations).
@@ -56,7 +56,6 @@ found in --out (cells may be run in separate invocations).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
@@ -68,7 +67,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from v05.bench.value_eval import bench_priors, combine, evaluate, leave_policies_out, question_subset
-from v05.bench.value_report import markdown_table, write_report, write_summary
+from v05.bench.value_report import write_report, write_summary
 from v05.data import load_mmlupro, load_v0_demo
 
 CELLS = ("v0_column", "v0_half", "v0_column_with_mmlupro", "mmlupro", "mmlupro_by_category", "v0_from_mmlupro_column",
@@ -108,7 +107,7 @@ class Data:
         found = list(dict.fromkeys(row[1] for row in rows))
         unknown = set(self.only) - set(found)
         if unknown:
-            raise SystemExit(f"--categories: unknown {sorted(unknown)}; known: {', '.join(found)}")
+            raise ValueError(f"--categories: unknown {sorted(unknown)}; known: {', '.join(found)}")
         return [c for c in found if c in self.only] if self.only else found
 
     def models(self, key, make):
@@ -165,22 +164,24 @@ def v0_models_with(extra, v0, seed: int, params: dict) -> dict:
     return models
 
 
-def run_cell(cell: str, data: Data, args) -> dict:
+def run_cell(cell: str, data: Data, out: Path, *, seeds: tuple[int, ...], n_boot: int) -> dict[str, Path]:
+    """Evaluate one cell over ``seeds``, pooled; write its report into ``out / cell`` (paths returned)."""
     t0 = time.perf_counter()
-    runs = [run for seed in args.seeds for run in cell_runs(cell, data, seed)]
+    runs = [run for seed in seeds for run in cell_runs(cell, data, seed)]
     results = [evaluate(table, models, split=split, seed=seed) for table, models, split, seed in runs]
-    pooled = combine(results, n_boot=args.n_boot)
-    seeds = sorted({seed for *_, seed in runs})  # the seeds actually run (mmlupro_category_out: 0 only)
-    meta = {"cell": cell, "encoder": args.encoder, "seeds": seeds, "mmlupro_subset": args.mmlupro_subset,
+    pooled = combine(results, n_boot=n_boot)
+    ran = sorted({seed for *_, seed in runs})  # the seeds actually run (mmlupro_category_out: 0 only)
+    categories = ",".join(data.only)
+    meta = {"cell": cell, "encoder": data.encoder, "seeds": ran, "mmlupro_subset": data.subset,
             "categories": data.categories() if "category" in cell else None,
-            "in_sample": pooled["in_sample"], "protocol": "benchmarks/value_eval.py docstring",
-            "command": f"HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_eval.py --settings {cell} "
-                       f"--encoder {args.encoder} --mmlupro-subset {args.mmlupro_subset} --seeds {','.join(map(str, args.seeds))}"
-                       + (f" --categories {args.categories}" if args.categories else "")}
-    doc = write_report(pooled, args.out / cell, title=f"{cell} ({args.encoder})", meta=meta)
-    print(markdown_table(doc))
+            "in_sample": pooled["in_sample"], "protocol": "v05.bench.value_protocol docstring",
+            "command": f"HF_HUB_OFFLINE=1 v05 bench value --settings {cell} "
+                       f"--encoder {data.encoder} --mmlupro-subset {data.subset} --seeds {','.join(map(str, seeds))}"
+                       + (f" --categories {categories}" if categories else "")}
+    paths = write_report(pooled, out / cell, title=f"{cell} ({data.encoder})", meta=meta)
+    print(paths["markdown"].read_text())
     print(f"({cell}: {time.perf_counter() - t0:.0f} s)\n", flush=True)
-    return doc
+    return paths
 
 
 def prior_quality(data: Data, out: Path, seed: int) -> None:
@@ -200,35 +201,28 @@ def prior_quality(data: Data, out: Path, seed: int) -> None:
     (out / "priors.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/value"))
-    parser.add_argument("--settings", default=",".join(CELLS), help="comma-separated cells, or 'none'")
-    parser.add_argument("--encoder", default="minilm-l6-v2")
-    parser.add_argument("--mmlupro-subset", type=int, default=0)
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--categories", default="", help="comma-separated mmlupro categories for the two "
-                        "per-category cells (default: all 14)")
-    parser.add_argument("--n-boot", type=int, default=200)
-    parser.add_argument("--priors", action="store_true", help="also measure the benchmark priors (default weights)")
-    args = parser.parse_args()
-    args.seeds = tuple(int(s) for s in args.seeds.split(","))
-    torch.set_num_threads(1)
-    threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
-    data = Data(args.data, args.encoder, args.mmlupro_subset, args.categories)
-    cells = [] if args.settings == "none" else args.settings.split(",")
+def check(cells: list[str], data: Data) -> None:
+    """Raise ``ValueError`` if a cell of ``cells`` or a category of ``data`` is unknown."""
     unknown = set(cells) - set(CELLS)
     if unknown:
-        parser.error(f"unknown cells {sorted(unknown)}; known: {', '.join(CELLS)}")
+        raise ValueError(f"--settings: unknown cells {sorted(unknown)}; known: {', '.join(CELLS)}")
+    if data.only:
+        data.categories()
+
+
+def run(out: Path, cells: list[str], data: Data, *, seeds: tuple[int, ...] = SEEDS, n_boot: int = 200,
+        priors: bool = False) -> None:
+    """Run ``cells`` (each written to ``out / cell``), then the summary of every cell found in ``out`` (also
+    from earlier invocations), and with ``priors`` the benchmark priors' quality (``out / priors.json``).
+    Unknown cells or categories fail (:func:`check`) before any model is fitted.
+    """
+    check(cells, data)
+    torch.set_num_threads(1)
+    threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
     for cell in cells:
-        run_cell(cell, data, args)
-    done = {c: json.loads((args.out / c / "value.json").read_text()) for c in CELLS if (args.out / c / "value.json").is_file()}
-    if done:  # every cell in --out so far, also from earlier invocations
-        write_summary(done, args.out, title=f"Value model vs rivals ({args.encoder})")
-    if args.priors:
-        prior_quality(data, args.out, args.seeds[0])
-
-
-if __name__ == "__main__":
-    main()
+        run_cell(cell, data, out, seeds=seeds, n_boot=n_boot)
+    done = {c: json.loads((out / c / "value.json").read_text()) for c in CELLS if (out / c / "value.json").is_file()}
+    if done:
+        write_summary(done, out, title=f"Value model vs rivals ({data.encoder})")
+    if priors:
+        prior_quality(data, out, seeds[0])

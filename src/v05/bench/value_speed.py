@@ -6,13 +6,11 @@ already memoised (the steady state: prompts recur) and with every text embedded 
 plus the peak Python heap of one call (tracemalloc) and the process's peak RSS. The memoised calls are timed
 with the in-context correction of the text prior off and on (``adapt``), whatever the model's setting.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/value_speed.py
+    v05 bench value-speed --out runs/bench/value_speed.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 import time
 import tracemalloc
@@ -22,20 +20,17 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from v05.bench.report_files import write_documents
 from v05.data import load_v0_demo
 from v05.value import ValueModel
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=None, help="Optional JSON file for the figures.")
-    args = parser.parse_args()
+def run(data: Path, model: str = "default", repeats: int = 20) -> dict:
+    """The figures (seconds per call, targets and prompts per second, memory) of the value model ``model`` on
+    v0_demo prompts from the shared data folder ``data``, each memoised call timed as the mean of ``repeats``."""
     torch.set_num_threads(1)
     threadpool_limits(1)  # a multi-threaded BLAS call on shared cores can be 20x slower
-    table = load_v0_demo(args.data / "v0_demo")
+    table = load_v0_demo(Path(data) / "v0_demo")
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(table))
     ctx, tgt, hist = rows[:256], rows[256:320], rows[320:320 + 5 * 512]
@@ -43,11 +38,11 @@ def main() -> None:
     history = table.select(hist)
     figures = {"threads": torch.get_num_threads(), "n_context": 256, "n_targets": 64, "n_history": len(hist)}
 
-    fresh = ValueModel.load(args.model, cache_dir=False)
+    fresh = ValueModel.load(model, cache_dir=False)
     t0 = time.perf_counter()
     fresh.predict(c_txt, c_p, t_txt)
     figures["cold_call_with_embedding_s"] = time.perf_counter() - t0  # includes loading MiniLM once
-    fresh = ValueModel.load(args.model, cache_dir=False)
+    fresh = ValueModel.load(model, cache_dir=False)
     fresh.embed(["warm-up"])  # load the encoder, then time embedding + prediction of 320 new texts
     t0 = time.perf_counter()
     fresh.predict(c_txt, c_p, t_txt)
@@ -60,20 +55,19 @@ def main() -> None:
         for name, hist_table in (("embedded_no_history", None), ("embedded_history", history)):
             vm.predict(c_txt, c_p, t_txt, history=hist_table)
             t0 = time.perf_counter()
-            for _ in range(args.repeats):
+            for _ in range(repeats):
                 vm.predict(c_txt, c_p, t_txt, history=hist_table)
-            dt = (time.perf_counter() - t0) / args.repeats
+            dt = (time.perf_counter() - t0) / repeats
             figures[f"{name}_adapt_{adapt}".lower()] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
     tracemalloc.start()
     vm.predict(c_txt, c_p, t_txt, history=history)
     figures["peak_heap_mb_one_call_with_history"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(figures, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
 
 
-if __name__ == "__main__":
-    main()
+def write_report(figures: dict, path: Path) -> dict[str, Path]:
+    """Write the figures to the JSON file ``path`` (its folder made if missing); returns its path."""
+    path = Path(path)
+    return {"json": write_documents(path.parent, {path.name: figures}, indent=2, end="\n")[path.name]}

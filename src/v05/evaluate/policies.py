@@ -2,7 +2,7 @@
 language model (a transformers model folder, a GGUF file, or ``smollm2``, the SmolLM2-135M-Instruct the
 project ships offline).
 
-Each policy answers the same three questions: which grader fits its answers (:mod:`v05.bench.eval_grading`),
+Each policy answers the same three questions: which grader fits its answers (:mod:`v05.evaluate.grading`),
 ``sample(problems, n, ...)`` (``n`` solutions per problem, a :class:`Samples`), and ``verify(problems,
 samples, ...)`` (its own P(Yes) for every solution, or None when it has no verifier). :func:`load_policy` picks
 the kind from the path and fails, naming the path, on anything it cannot load, before any sampling.
@@ -19,12 +19,12 @@ import torch
 
 from v05.rl.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from v05.rl.config import TaskConfig, TrainConfig
-from v05.rl.math_reward import MathProblem
 from v05.rl.policy import Policy
 from v05.rl.prompts import PromptSet
 from v05.rl.sampler import Sampler
 from v05.rl.task import decode_responses, encode_prompts
 from v05.rl.verifier import score_rollouts
+from v05.tasks.math_reward import MathProblem
 
 SMOLLM2 = "smollm2"
 """``--policy`` value naming the shipped SmolLM2-135M-Instruct (``v05.pretrained.load_smollm2``)."""
@@ -105,7 +105,7 @@ class EnginePolicy:
 
 class ChatPolicy:
     """A chat language model from transformers: sampled with its chat template, verified with RL^V's prompt
-    (:mod:`v05.rl.verifier_chat`). Any such model can give a verdict; one not trained for it is a zero-shot
+    (:mod:`v05.tasks.verifier_chat`). Any such model can give a verdict; one not trained for it is a zero-shot
     judge."""
 
     kind = "transformers"
@@ -162,7 +162,7 @@ class ChatPolicy:
     def verify(self, problems: list[MathProblem], samples: Samples, progress: Progress | None = None,
                batch_size: int = 8, **_) -> np.ndarray:
         """The model's P(Yes) for every solution, shape (P, n)."""
-        from v05.rl.verifier_chat import score_solutions
+        from v05.tasks.verifier_chat import score_solutions
 
         n = len(samples.text[0])
         flat_problems = [p.prompt for p in problems for _ in range(n)]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from v05.bench.voting import NO_ANSWER, Pool, answer_ids, per_problem_accuracy, samples_to_match, scaling_curves
+from v05.evaluate.voting import NO_ANSWER, Pool, answer_ids, per_problem_accuracy, samples_to_match, scaling_curves
 
 
 def reference(answer, correct, score, n):

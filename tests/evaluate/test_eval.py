@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from v05_testing.cli import one_red_line
 from v05_testing.engine import tiny
-from v05.bench.eval_grading import grade
-from v05.bench.eval_problems import builtin_problems, load_problems_file
-from v05.bench.eval_quality import quality, value_predictions
-from v05.bench.eval_run import EvalSettings, prepare, run_eval
+from v05.evaluate.grading import grade
+from v05.evaluate.problems import builtin_problems, load_problems_file
+from v05.evaluate.quality import quality, value_predictions
+from v05.evaluate.run import EvalSettings, prepare, run_eval
 from v05.bench.metrics import ece, reliability
-from v05.bench.voting import NO_ANSWER
+from v05.evaluate.voting import NO_ANSWER
 from v05.cli import app
 from v05.rl.config import TaskConfig
 from v05.rl.loop import train
@@ -211,8 +211,8 @@ def test_eval_of_a_transformers_model_folder_on_a_problems_file(tmp_path):
 
 
 def test_no_headline_when_majority_voting_solves_nothing():
-    from v05.bench.eval_run import headline
-    from v05.bench.voting import Pool, scaling_curves
+    from v05.evaluate.run import headline
+    from v05.evaluate.voting import Pool, scaling_curves
 
     correct = np.zeros((3, 4), dtype=bool)
     curves = scaling_curves(Pool(np.zeros((3, 4), dtype=int), correct, np.full((3, 4), 0.5)), n_boot=10)

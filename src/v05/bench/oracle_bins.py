@@ -6,18 +6,16 @@ equal-count bins at a quarter to four times round(n^(1/3)), on the same rollouts
 one seed). A limit that moves little with the bins is well estimated; where finer bins give a lower MSE,
 the rule leaves information out.
 
-    HF_HUB_OFFLINE=1 python benchmarks/oracle_bins.py --table ../shared/data/mmlupro_29models
+    v05 bench oracle-bins --table ../shared/data/mmlupro_29models
 """
 
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 
 from v05.bench.oracle import BinnedTruth, default_bins, oracle_baseline
 from v05.bench.value_eval import bench_priors
-from v05.data import load_any
+from v05.data import PassRateTable
 
 KS = (2, 4, 8)
 FACTORS = (0.25, 0.5, 1, 2, 4)
@@ -38,19 +36,18 @@ def sweep(prior: np.ndarray, truth: np.ndarray, seed: int) -> list[str]:
     return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    table = load_any(args.table)
-    priors = {} if table.prior is None else {"table": table.prior}
-    priors["value"] = bench_priors(table, seed=args.seed)[0]
-    for name, prior in priors.items():
+def priors(table: PassRateTable, seed: int = 0) -> dict[str, np.ndarray]:
+    """The table's own prior (if it has one) and the value model's (:func:`v05.bench.value_eval.bench_priors`)."""
+    out = {} if table.prior is None else {"table": table.prior}
+    out["value"] = bench_priors(table, seed=seed)[0]
+    return out
+
+
+def sweeps(table: PassRateTable, priors: dict[str, np.ndarray], name: str, seed: int = 0) -> str:
+    """The sweep's Markdown table for each prior, headed by the table's ``name``, the prior and the rule's bins."""
+    text = ""
+    for prior_name, prior in priors.items():
         rule = BinnedTruth.fit(prior, table.pass_rate)
-        print(f"\n{args.table}, prior {name}: oracle MSE x 1e3; rule = {rule.how}\n")
-        print("\n".join(sweep(prior, table.pass_rate, args.seed)))
-
-
-if __name__ == "__main__":
-    main()
+        text += (f"\n{name}, prior {prior_name}: oracle MSE x 1e3; rule = {rule.how}\n\n"
+                 + "\n".join(sweep(prior, table.pass_rate, seed)) + "\n")
+    return text

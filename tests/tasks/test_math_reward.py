@@ -2,7 +2,7 @@
 
 import pytest
 
-from v05.rl.math_reward import BENCHMARKS, last_boxed, load_math_benchmark, math_reward
+from v05.tasks.math_reward import BENCHMARKS, last_boxed, load_math_benchmark, math_reward
 
 
 def test_last_boxed_balances_braces():

@@ -7,11 +7,11 @@ Two graders, one per kind of answer:
   reward); its answer is the response itself. A response that never ended (no end token) or is empty gives
   no answer.
 - **math** (problem files, chat models): ``math-verify`` reads each response's final answer (its last
-  ``\\boxed{}``, else the trailing expression) and checks it against the reference (``v05.rl.math_reward``).
+  ``\\boxed{}``, else the trailing expression) and checks it against the reference (``v05.tasks.math_reward``).
   Correct answers form one cluster (each equals the reference); wrong ones are clustered by
   ``math_verify.verify`` against the first member of each cluster, so ``0.5`` and ``\\frac{1}{2}`` vote
   together. A response with no parseable answer gives none. Correctness therefore never differs within a
-  cluster, as voting needs (``v05.bench.voting.Pool``).
+  cluster, as voting needs (``v05.evaluate.voting.Pool``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from v05.bench.voting import answer_ids
-from v05.rl.math_reward import parse_reference, parse_response
+from v05.evaluate.voting import answer_ids
+from v05.tasks.math_reward import parse_reference, parse_response
 
 GRADERS = ("exact", "math")
 
@@ -33,7 +33,7 @@ class Graded:
     correct: np.ndarray
     """(P, N) bool."""
     answer: np.ndarray
-    """(P, N) int cluster id within the problem, or ``v05.bench.voting.NO_ANSWER``."""
+    """(P, N) int cluster id within the problem, or ``v05.evaluate.voting.NO_ANSWER``."""
 
 
 def grade(responses: list[list[str]], answers: list[str], grader: str) -> Graded:

@@ -2,7 +2,7 @@
 correctness.
 
 For every problem the policy samples ``n_max`` solutions once; the scaling curves then come from that
-pool (``v05.bench.voting``): for N = 1, 2, 4, ..., n_max, majority vote, Best-of-N by the verifier's P(Yes),
+pool (``v05.evaluate.voting``): for N = 1, 2, 4, ..., n_max, majority vote, Best-of-N by the verifier's P(Yes),
 verifier-weighted majority vote and pass@N (the ceiling), each with a bootstrap 95% interval over problems.
 The headline is the smallest N at which weighted voting (and Best-of-N) reaches majority voting's accuracy
 at n_max. Everything a user can get wrong (the policy, the problems file, the settings, the value model) is
@@ -20,13 +20,13 @@ from typing import Callable
 import numpy as np
 
 from v05._validation import check_number, check_positive_int
-from v05.bench.eval_grading import grade
-from v05.bench.eval_policies import SMOLLM2, ChatPolicy, EnginePolicy, Samples, load_policy
-from v05.bench.eval_problems import BUILTIN, builtin_problems, load_problems_file
-from v05.bench.eval_quality import quality, value_predictions
-from v05.bench.voting import Pool, bootstrap_ci, samples_to_match, scaling_curves
+from v05.evaluate.grading import grade
+from v05.evaluate.policies import SMOLLM2, ChatPolicy, EnginePolicy, Samples, load_policy
+from v05.evaluate.problems import BUILTIN, builtin_problems, load_problems_file
+from v05.evaluate.quality import quality, value_predictions
+from v05.evaluate.voting import Pool, bootstrap_ci, samples_to_match, scaling_curves
 from v05.rl.config import TaskConfig
-from v05.rl.math_reward import MathProblem
+from v05.tasks.math_reward import MathProblem
 
 NO_VALUE_MODEL = "none"
 
@@ -203,7 +203,7 @@ def _value_report(value, correct: np.ndarray) -> dict | None:
 
 def write_report(report: dict, out) -> None:
     """``eval.json``, ``eval.md`` and the two plots under ``out``."""
-    from v05.bench.eval_report import markdown, plot_reliability, plot_scaling
+    from v05.evaluate.report import markdown, plot_reliability, plot_scaling
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
