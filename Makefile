@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/v05 demo --out runs/demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q src tests
 
 bench: $(STAMP)

@@ -1,8 +1,13 @@
 """The shared CLI failure path: one red line on stderr, exit code 2, no traceback."""
 
+import os
+import subprocess
+import sys
+
 import typer
 from typer.testing import CliRunner
 
+from v05_testing.cli import one_red_line
 from v05.cli.errors import fail, handles_user_errors, user_errors
 
 app = typer.Typer()
@@ -26,10 +31,16 @@ def test_user_errors_are_one_line_exit_2_no_traceback():
     for kind, text in [("value", "error: k_max == 3, must be >= 4 (see --help)"),
                        ("ctx", "error: --table x.csv: x.csv: no such file"),
                        ("fail", "error: estimator 'v5' is unknown; known: mean, v05")]:
-        res = runner.invoke(app, [kind])
-        assert res.exit_code == 2, res.output
-        out = res.stderr.strip()
-        assert out == text and "\n" not in out and "Traceback" not in res.output
+        assert one_red_line(runner.invoke(app, [kind])) == text
+
+
+def test_the_error_line_is_red_on_a_terminal():
+    code = "from v05.cli import app; app(prog_name='v05')"
+    env = {**os.environ, "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.run([sys.executable, "-c", code, "bench", "baseline", "--table", "t.csv", "--out", "o",
+                           "--seeds", "abc"], capture_output=True, text=True, env=env, timeout=120)
+    one_red_line(proc, "'--seeds'", "see 'v05 bench baseline --help'", red=True)
 
 
 def test_bugs_are_not_swallowed():

@@ -9,18 +9,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from v05_testing.cli import one_red_line
 import v05.bench.baseline
 import v05.data
 from v05.cli import app
-
-
-def one_line_error(res, *fragments):
-    assert res.exit_code == 2, res.output
-    err = res.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in res.output, res.output
-    for fragment in fragments:
-        assert fragment in err, err
-    return err
 
 
 def test_importing_the_cli_does_not_import_matplotlib():
@@ -36,7 +28,7 @@ def test_importing_the_cli_does_not_import_matplotlib():
     (["--nope"], ["No such option: --nope"]),
 ])
 def test_click_usage_errors_are_one_red_line(args, fragments):
-    one_line_error(CliRunner().invoke(app, args), *fragments)
+    one_red_line(CliRunner().invoke(app, args), *fragments)
 
 
 @pytest.fixture
@@ -65,16 +57,16 @@ def nothing_runs(monkeypatch):
 ])
 def test_bench_baseline_rejects_bad_settings_before_reading_the_table(tmp_path, nothing_runs, extra, fragments):
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", "t.csv", "--out", str(tmp_path / "o")] + extra)
-    one_line_error(res, *fragments)
+    one_red_line(res, *fragments)
 
 
 def test_bench_baseline_out_that_is_a_file_fails_first(tmp_path, nothing_runs):
     (tmp_path / "report.md").write_text("x")
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", "t.csv", "--out", str(tmp_path / "report.md")])
-    one_line_error(res, "report.md: is a file; expected a folder")
+    one_red_line(res, "report.md: is a file; expected a folder")
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", "t.csv",
                                    "--out", str(tmp_path / "report.md" / "sub")])
-    one_line_error(res, "cannot create the folder")
+    one_red_line(res, "cannot create the folder")
 
 
 @pytest.mark.parametrize("content, fragments", [
@@ -86,25 +78,25 @@ def test_bench_baseline_names_a_bad_table(tmp_path, content, fragments):
     (tmp_path / "t.jsonl").write_text(content)
     res = CliRunner().invoke(app, ["bench", "baseline", "--table", str(tmp_path / "t.jsonl"),
                                    "--out", str(tmp_path / "o")])
-    one_line_error(res, str(tmp_path / "t.jsonl"), *fragments)
+    one_red_line(res, str(tmp_path / "t.jsonl"), *fragments)
 
 
 def test_data_export_user_errors(tmp_path):
     table = tmp_path / "t.jsonl"
     table.write_text(json.dumps({"prompt_id": "q", "policy": "p", "pass_rate": 0.5}) + "\n")
     runner = CliRunner()
-    one_line_error(runner.invoke(app, ["data", "export", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x.csv")]),
+    one_red_line(runner.invoke(app, ["data", "export", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x.csv")]),
                    "SOURCE: ", "nope.csv: no such file")
-    one_line_error(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "x.txt")]),
+    one_red_line(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "x.txt")]),
                    "unknown table format '.txt'; expected one of ('.jsonl', '.json', '.csv')")
-    one_line_error(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path)]), "unknown table format")
+    one_red_line(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path)]), "unknown table format")
     (tmp_path / "afile").write_text("x")
-    one_line_error(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "afile" / "x.csv")]),
+    one_red_line(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "afile" / "x.csv")]),
                    "cannot create its folder")
-    one_line_error(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "y.csv"),
+    one_red_line(runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "y.csv"),
                                        "--mmlupro-view", "x"]), "--mmlupro-view='x'")
     (tmp_path / "bin.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    one_line_error(runner.invoke(app, ["data", "export", str(tmp_path / "bin.csv"), "--out", str(tmp_path / "z.csv")]),
+    one_red_line(runner.invoke(app, ["data", "export", str(tmp_path / "bin.csv"), "--out", str(tmp_path / "z.csv")]),
                    "bin.csv, row 1: not UTF-8 text")
     res = runner.invoke(app, ["data", "export", str(table), "--out", str(tmp_path / "ok.csv")])
     assert res.exit_code == 0 and (tmp_path / "ok.csv").is_file()

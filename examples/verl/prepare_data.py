@@ -7,8 +7,8 @@
 ``id``), e.g. DAPO-Math-17k exported to JSONL on a machine that has it. ``--context`` is a pass-rate table with
 prompt texts (``docs/data.md``; any path ``v05.data.load_any`` reads, e.g. ``../shared/data/v0_demo``) of the
 starting policy: the value model reads the policy's ability from it (``--context-policy`` keeps one policy's
-rows). Measure it by sampling the starting policy on a few hundred training prompts. ``--benchmarks`` writes ``val.parquet`` from the six evaluation benchmarks (AIME24, AIME25, AMC23, MATH500,
-Minerva Math, OlympiadBench).
+rows). Measure it by sampling the starting policy on a few hundred training prompts. ``--benchmarks`` writes
+``val.parquet`` from the six evaluation benchmarks (AIME24, AIME25, AMC23, MATH500, Minerva Math, OlympiadBench).
 
 Each row has verl's columns (``data_source``, ``prompt`` as chat messages, ``ability``, ``reward_model`` with
 the ground truth, ``extra_info`` with ``index``) plus ``prior_value`` in [0, 1] and ``prior_var``.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from v05_testing.cli import one_red_line
 from v05.evaluate.quality import quality
 from v05.evaluate.run import headline
 from v05.bench.rlv import METHOD_LIST, RlvSettings, run_name
@@ -89,8 +90,5 @@ def test_bench_rlv_rejects_bad_options_in_one_line(tmp_path):
     for args, text in ((["--seeds", "0,x"], "--seeds '0,x': expected comma-separated integers"),
                        (["--budgets", "0"], "budget == 0, must be >= 1"),
                        (["--value-model", "nope"], "nope")):
-        result = CliRunner().invoke(app, ["bench", "rlv", *args, "--out", str(tmp_path / "out")])
-        assert result.exit_code == 2, result.output
-        err = result.stderr.strip()
-        assert "\n" not in err and err.startswith("error: ") and text in err, err
+        one_red_line(CliRunner().invoke(app, ["bench", "rlv", *args, "--out", str(tmp_path / "out")]), text)
     assert not (tmp_path / "out").exists()

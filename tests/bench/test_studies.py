@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from v05_testing.cli import one_red_line
 import v05.bench.rl_profile
 import v05.bench.speed
 import v05.bench.value_protocol
@@ -59,8 +60,5 @@ def nothing_runs(monkeypatch):
 ])
 def test_bad_input_is_one_red_line_before_anything_runs(nothing_runs, tmp_path, monkeypatch, args, fragment):
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["bench", *args])
-    assert res.exit_code == 2, res.output
-    err = res.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err and fragment in err, err
+    one_red_line(CliRunner().invoke(app, ["bench", *args]), fragment)
     assert not any(tmp_path.iterdir())  # no output folder made either

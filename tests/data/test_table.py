@@ -39,7 +39,8 @@ def write_lines(path, rows):
 @pytest.mark.parametrize(
     "row, match",
     [
-        ({"prompt_id": "q", "policy": "p", "pass_rate": 1.5}, r"row 2, column 'pass_rate': expected a number in \[0, 1\], got 1.5"),
+        ({"prompt_id": "q", "policy": "p", "pass_rate": 1.5},
+         r"row 2, column 'pass_rate': expected a number in \[0, 1\], got 1.5"),
         ({"prompt_id": "q", "policy": "p", "pass_rate": "NaN"}, r"row 2, column 'pass_rate'"),
         ({"prompt_id": "q", "policy": "p", "pass_rate": 0.5, "prior": -0.1}, r"row 2: columns differ|row 2, column 'prior'"),
         ({"prompt_id": "", "policy": "p", "pass_rate": 0.5}, r"row 2, column 'prompt_id': expected a non-empty string"),

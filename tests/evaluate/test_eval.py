@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from v05_testing.cli import one_red_line
 from v05_testing.engine import tiny
 from v05.evaluate.grading import grade
 from v05.evaluate.problems import builtin_problems, load_problems_file
@@ -189,27 +190,20 @@ def test_eval_of_the_same_run_and_seed_is_reproducible(verifier_run, tmp_path):
     assert a["pool"] == b["pool"] and a["strategies"] == b["strategies"]
 
 
-def _one_red_line(result, text):
-    assert result.exit_code == 2, result.output
-    err = result.stderr.strip()
-    assert "\n" not in err and "Traceback" not in result.output and err.startswith("error: ")
-    assert text in err, err
-
-
 def test_eval_command_fails_in_one_line_before_sampling(verifier_run, tmp_path):
     def run(*args):
         return CliRunner().invoke(app, ["eval", *map(str, args), "--out", str(tmp_path / "out")])
 
-    _one_red_line(run("--policy", tmp_path / "nope"), "no such file or folder")
-    _one_red_line(run("--policy", tmp_path), "not an engine run folder")
-    _one_red_line(run("--policy", verifier_run, "--n-max", "0"), "n_max == 0, must be >= 1")
+    one_red_line(run("--policy", tmp_path / "nope"), "no such file or folder")
+    one_red_line(run("--policy", tmp_path), "not an engine run folder")
+    one_red_line(run("--policy", verifier_run, "--n-max", "0"), "n_max == 0, must be >= 1")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"problem": "x"}\n')
-    _one_red_line(run("--policy", verifier_run, "--problems", bad), "line 1: no reference answer")
+    one_red_line(run("--policy", verifier_run, "--problems", bad), "line 1: no reference answer")
     good = tmp_path / "good.jsonl"
     good.write_text('{"problem": "x", "answer": 1}\n')
-    _one_red_line(run("--policy", verifier_run, "--problems", good), "an engine checkpoint answers the built-in task only")
-    _one_red_line(run("--policy", verifier_run, "--value-model", "nope"), "nope")
+    one_red_line(run("--policy", verifier_run, "--problems", good), "an engine checkpoint answers the built-in task only")
+    one_red_line(run("--policy", verifier_run, "--value-model", "nope"), "nope")
     assert not (tmp_path / "out").exists()
 
 

@@ -8,13 +8,15 @@ import json
 
 import numpy as np
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 from trl import GRPOTrainer
 from trl_helpers import char_tokenizer, dataset, grpo_args, parity_reward, tiny_qwen2, v05_args
 
 from v05.baselines import compute
 from v05.budget import RolloutPlan
-from v05.integrations.trl import V05Config, V05GRPOTrainer
+from v05.integrations.trl import V05GRPOTrainer
 from v05.integrations.trl.state import FILE as STATE_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")

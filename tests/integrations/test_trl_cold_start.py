@@ -6,6 +6,8 @@ prior; ``v05_paper`` turns the same groups into advantage -prior."""
 import numpy as np
 import pytest
 
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
+
 from v05.baselines import Prior, RewardScale
 from v05.integrations.trl.priors import UNINFORMED, ValueModelSource
 from v05.integrations.trl.rows import PromptTable

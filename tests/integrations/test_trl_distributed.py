@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
+
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
 

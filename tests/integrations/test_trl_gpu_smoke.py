@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 from trl_helpers import char_tokenizer, tiny_qwen2
 

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import trl
 from trl import GRPOTrainer
 from trl_helpers import char_tokenizer, dataset, grpo_args, parity_reward, tiny_qwen2, v05_args

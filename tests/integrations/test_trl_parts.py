@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

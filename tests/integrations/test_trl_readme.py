@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]

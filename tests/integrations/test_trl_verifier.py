@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 from trl import GRPOTrainer
 

@@ -3,6 +3,9 @@ functions: the real TRL trainers run on them in a second on CPU (nothing is down
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
 import torch
 from datasets import Dataset
 from tokenizers import Tokenizer, models, pre_tokenizers

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 from typer.testing import CliRunner
 
+from v05_testing.cli import one_red_line
 from v05_testing.engine import tiny
 from v05.cli import app
 from v05.rl.loop import train
@@ -44,13 +45,6 @@ def _invoke(args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def _one_red_line(result, text):
-    assert result.exit_code == 2, result.output
-    err = result.stderr.strip()
-    assert "\n" not in err and "Traceback" not in result.output and err.startswith("error: ")
-    assert text in err, err
-
-
 @pytest.mark.parametrize(("args", "text"), [
     (["--group-size", "0"], "method.group_size == 0, must be >= 1"),
     (["--set", "k_max=16"], "setting 'k_max' is now osla.k_max"),
@@ -60,14 +54,14 @@ def _one_red_line(result, text):
     (["--config", "missing.toml"], "config file missing.toml not found"),
 ])
 def test_train_rejects_bad_settings_before_anything_else(tmp_path, args, text):
-    _one_red_line(_invoke(["train", *args, "--out", tmp_path / "run"]), text)
+    one_red_line(_invoke(["train", *args, "--out", tmp_path / "run"]), text)
     assert not (tmp_path / "run").exists()
 
 
 def test_train_refuses_a_run_folder_that_is_a_file_and_a_missing_value_model_before_the_warm_up(tmp_path):
     (tmp_path / "file").write_text("x")
-    _one_red_line(_invoke(["train", "--out", tmp_path / "file"]), "--out " + str(tmp_path / "file") + " is a file")
-    _one_red_line(_invoke(["train", "--set", "prior.value_model=nope", "--out", tmp_path / "run"]),
+    one_red_line(_invoke(["train", "--out", tmp_path / "file"]), "--out " + str(tmp_path / "file") + " is a file")
+    one_red_line(_invoke(["train", "--set", "prior.value_model=nope", "--out", tmp_path / "run"]),
                   "unknown value model 'nope'")
     assert not list((tmp_path / "run").glob("warmup_*"))  # failed before the warm-up
 
@@ -101,13 +95,13 @@ def test_train_resumes_says_so_and_names_corrupt_checkpoints(tmp_path):
     assert "resuming from step 2" in result.stdout and "final held-out accuracy" in result.stdout
     for folder in root.glob("step_*"):
         (folder / "weights.safetensors").write_bytes(b"")
-    _one_red_line(_invoke(["train", "--config", tmp_path / "cfg.json", "--out", tmp_path / "run"]),
+    one_red_line(_invoke(["train", "--config", tmp_path / "cfg.json", "--out", tmp_path / "run"]),
                   f"no intact checkpoint in {root}: checkpoint 15 is corrupt")
 
 
 def test_demo_rejects_bad_options_in_one_line(tmp_path):
-    _one_red_line(_invoke(["demo", "--seeds", "0,x", "--out", tmp_path]), "--seeds '0,x': expected comma-separated integers")
-    _one_red_line(_invoke(["demo", "--rollouts", "0", "--out", tmp_path]), "total_rollouts == 0, must be >= 1")
-    _one_red_line(_invoke(["demo", "--value-model", "nope", "--out", tmp_path]), "unknown value model 'nope'")
+    one_red_line(_invoke(["demo", "--seeds", "0,x", "--out", tmp_path]), "--seeds '0,x': expected comma-separated integers")
+    one_red_line(_invoke(["demo", "--rollouts", "0", "--out", tmp_path]), "total_rollouts == 0, must be >= 1")
+    one_red_line(_invoke(["demo", "--value-model", "nope", "--out", tmp_path]), "unknown value model 'nope'")
     (tmp_path / "file").write_text("x")
-    _one_red_line(_invoke(["demo", "--out", tmp_path / "file"]), "is a file")
+    one_red_line(_invoke(["demo", "--out", tmp_path / "file"]), "is a file")

@@ -123,6 +123,7 @@ def _comparable(records):
     return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in records]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path):
     cfg = tiny(**{"total_rollouts": 1280, "method.estimator": "rloo", "checkpoint_every": 2, "threads": 1})
     reference = train(cfg, tmp_path / "reference", tensorboard=False)

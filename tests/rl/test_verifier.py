@@ -107,7 +107,8 @@ def test_class_weights(labels, balance):
     ({"verifier.enabled": True, "verifier.coef": float("nan")}, "verifier.coef == nan"),
     ({"verifier.enabled": "yes"}, "verifier.enabled must be True or False; got str 'yes'"),
     ({"verifier.lambda": 1}, "unknown setting(s) ['verifier.lambda']"),
-    ({"verifier.enabled": True, "verifier.loss": "vocab"}, "verifier.loss='vocab'; expected one of ('answer_tokens', 'full_vocab')"),
+    ({"verifier.enabled": True, "verifier.loss": "vocab"},
+     "verifier.loss='vocab'; expected one of ('answer_tokens', 'full_vocab')"),
     ({"verifier.loss": "full_vocab"}, "verifier settings are read only with verifier.enabled = true"),
 ])
 def test_bad_verifier_settings_are_named(settings, message):

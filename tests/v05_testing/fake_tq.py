@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable
 
+import pytest
+
+pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
 import transfer_queue
 from tensordict import TensorDict
 from transfer_queue import KVBatchMeta

@@ -21,6 +21,7 @@ def test_default_weights_load_and_predict(tmp_path):
     assert np.all((mean > 0) & (mean < 1) & (var > 0))
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 @pytest.mark.skipif(not V0_DEMO.is_dir(), reason=f"needs the shared data at {V0_DEMO} (absent here)")
 def test_default_on_v0_demo_uses_history(tmp_path):

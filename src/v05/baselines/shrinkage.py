@@ -2,8 +2,9 @@
 
 A prior pass rate V with squared error D2 and a k-rollout mean v with sampling variance s2 fuse into
 b = V + w (v - V). Everything here is on the unit scale (rewards mapped to [0, 1]); ``docs/method.md``
-section 3.1 ("Shrinkage formulas") lists each formula, sections 3.2-3.6 and 4 say where it is used. The estimators (:mod:`v05.baselines.fused`) turn these into baselines; the budget
-(:mod:`v05.budget`) turns them into the expected value of one more rollout.
+section 3.1 ("Shrinkage formulas") lists each formula, sections 3.2-3.6 and 4 say where it is used. The estimators
+(:mod:`v05.baselines.fused`) turn these into baselines; the budget (:mod:`v05.budget`) turns them into the
+expected value of one more rollout.
 """
 
 from __future__ import annotations

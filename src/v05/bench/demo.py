@@ -115,9 +115,11 @@ def summarise_run(method: str, seed: int, records: list[dict]) -> dict:
         "grad_norm_cv": float(grad.std() / grad.mean()) if grad.mean() > 0 else float("nan"),
         "baseline_mse_true": float(np.mean([r["baseline/mse_true"] for r in probes])) if probes else None,
         "group_mean_mse_true": float(np.mean([r["baseline/mse_true_group_mean"] for r in probes])) if probes else None,
-        "prior_mse_true": float(np.mean([r["value/mse_true"] for r in probes])) if probes and "value/mse_true" in probes[0] else None,
+        "prior_mse_true": (float(np.mean([r["value/mse_true"] for r in probes]))
+                           if probes and "value/mse_true" in probes[0] else None),
         "baseline_error": [[r["rollouts"], r["baseline/mse_true"]] for r in probes],
-        "rollouts_per_prompt_mean": float(sum(r["budget/rollouts_step"] for r in steps) / max(1, sum(r["budget/groups"] for r in steps))),
+        "rollouts_per_prompt_mean": float(sum(r["budget/rollouts_step"] for r in steps)
+                                          / max(1, sum(r["budget/groups"] for r in steps))),
         "rollouts_per_step": [[r["rollouts"], r["budget/rollouts_step"], r["budget/groups"]] for r in steps],
         "seconds": seconds, "rollouts_per_s": records[-1]["rollouts"] / max(sum(seconds.values()), 1e-9),
     }
@@ -218,13 +220,15 @@ def markdown(report: dict) -> str:
         "every run starts from the same warm-up policy.", "",
         f"Reference: {s['reference']} final accuracy {s['reference_final_accuracy']:.3f}.", "",
         "| method | final acc. (mean ± sd) | rollouts to reference | grad-norm mean | grad-norm var | grad-norm CV "
-        "| baseline MSE vs truth | group-mean MSE | prior MSE | rollouts/prompt | rollouts/s | time: value/sample/estimator/update |",
+        "| baseline MSE vs truth | group-mean MSE | prior MSE | rollouts/prompt | rollouts/s "
+        "| time: value/sample/estimator/update |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m, r in s["methods"].items():
         split = "/".join(f"{100 * r['time_split'][k]:.0f}%" for k in ("value", "sample", "estimator", "update"))
         lines.append(
-            f"| {m} | {r['final_accuracy_mean']:.3f} ± {r['final_accuracy_std']:.3f} | {r['rollouts_to_reference'] or 'not reached'} "
+            f"| {m} | {r['final_accuracy_mean']:.3f} ± {r['final_accuracy_std']:.3f} "
+            f"| {r['rollouts_to_reference'] or 'not reached'} "
             f"| {r['grad_norm_mean']:.3f} | {r['grad_norm_var_mean']:.4f} | {r['grad_norm_cv_mean']:.3f} "
             f"| {_fmt(r['baseline_mse_true'])} | {_fmt(r['group_mean_mse_true'])} | {_fmt(r['prior_mse_true'])} "
             f"| {r['rollouts_per_prompt_mean']:.2f} | {r['rollouts_per_s']:.0f} | {split} |"
@@ -259,7 +263,8 @@ def plot(report: dict, out: Path) -> None:
         mu, sd = acc.mean(0), acc.std(0)
         ax.plot(grid, mu, marker="o", ms=3, color=COLORS[m], label=m)
         ax.fill_between(grid, mu - sd, mu + sd, color=COLORS[m], alpha=0.15)
-    ax.set(xlabel="rollouts spent", ylabel="held-out accuracy", title=f"Held-out accuracy (mean ± sd over {len(st['seeds'])} seeds)")
+    ax.set(xlabel="rollouts spent", ylabel="held-out accuracy",
+           title=f"Held-out accuracy (mean ± sd over {len(st['seeds'])} seeds)")
     _finish(fig, ax, out / "accuracy.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -267,7 +272,8 @@ def plot(report: dict, out: Path) -> None:
         for i, r in enumerate(x for x in runs if x["method"] == m):
             xy = np.array(r["grad_norm"])
             ax.plot(*_smooth(xy[:, 0], xy[:, 1], 5), color=COLORS[m], alpha=0.6, lw=1, label=m if i == 0 else None)
-    ax.set(xlabel="rollouts spent", ylabel="gradient norm (before clipping; 5-step mean)", title="Gradient norm over training, every seed")
+    ax.set(xlabel="rollouts spent", ylabel="gradient norm (before clipping; 5-step mean)",
+           title="Gradient norm over training, every seed")
     _finish(fig, ax, out / "grad_norm.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))

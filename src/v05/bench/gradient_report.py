@@ -70,10 +70,12 @@ def snapshot_markdown(snap: dict, ks: list[int]) -> list[str]:
     if osla:
         lines += ["", f"V0.5 (`{osla[0]['estimator']}`) on OSLA-allocated rollouts (each prompt's rollouts averaged; "
                   "compare with the fixed-k rows at the same mean rollouts per prompt):", "",
-                  "| rule | k_init | k_max | max_rounds | prior | rollouts per prompt | cos | err |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+                  "| rule | k_init | k_max | max_rounds | prior | rollouts per prompt | cos | err |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|"]
         for c in osla:
             o = c["osla"]
-            lines.append(f"| {o['rule']} | {o['k_init']} | {o['k_max']} | {o['max_rounds'] if o['max_rounds'] is not None else '-'} | "
+            lines.append(f"| {o['rule']} | {o['k_init']} | {o['k_max']} "
+                         f"| {o['max_rounds'] if o['max_rounds'] is not None else '-'} | "
                          f"{c['prior']} | {c['rollouts_per_prompt']:.2f} | {_f(c['cosine'])} | {_f(c['rel_sq_error'])} |")
     return lines + [""]
 

@@ -63,13 +63,13 @@ class LogitNoiseTruth:
     def weights(self, rows: np.ndarray) -> np.ndarray:
         """Unnormalised weights of the candidate truths given each row's prior, shape (len(rows), J)."""
         big_l = self.prior_logit[rows][:, None]  # (n, 1)
-        l = clipped_logit(self.values)[None, :]  # (1, J)
+        truth_l = clipped_logit(self.values)[None, :]  # (1, J)
         if self.sd == 0:
-            like = (1 - self.fraction) * (l == big_l) + self.fraction * (l == -big_l)
+            like = (1 - self.fraction) * (truth_l == big_l) + self.fraction * (truth_l == -big_l)
             return self.counts * like
         with np.errstate(divide="ignore"):
-            log_good = np.log1p(-self.fraction) - 0.5 * ((big_l - l) / self.sd) ** 2
-            log_bad = np.log(self.fraction) - 0.5 * ((big_l + l) / self.sd) ** 2
+            log_good = np.log1p(-self.fraction) - 0.5 * ((big_l - truth_l) / self.sd) ** 2
+            log_bad = np.log(self.fraction) - 0.5 * ((big_l + truth_l) / self.sd) ** 2
         log_w = np.logaddexp(log_good, log_bad)
         return self.counts * np.exp(log_w - log_w.max(axis=1, keepdims=True))
 

@@ -6,8 +6,8 @@ rollouts per CPU-second (rollouts per step over the sum of the median per-step C
 prediction, sampling, the estimator and the update: the engine's cost, which other jobs on a shared
 machine change far less than wall-clock time), the same per wall-clock second, the median CPU times,
 generation rounds and rollouts per step, the gradient norm's mean, variance and coefficient of variation,
-and the final held-out accuracy; each as the mean over seeds with a 95% t-interval. Dr. GRPO (the group mean without the std division)
-isolates the baseline's effect on gradient noise from GRPO's std scaling; the ``max_rounds`` rows show
+and the final held-out accuracy; each as the mean over seeds with a 95% t-interval. Dr. GRPO (the group mean
+without the std division) isolates the baseline's effect on gradient noise from GRPO's std scaling; the ``max_rounds`` rows show
 what capping OSLA's generation rounds buys in throughput (each round is one generation pass).
 
 Writes ``rl_profile.json``, ``rl_profile.md`` and ``rl_profile.png`` under ``--out``::

@@ -18,8 +18,8 @@ import numpy as np
 from v05.baselines import DEFAULT, compute, get_estimator
 from v05.bench.report_files import write_documents
 
-ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta", "v05", "v05_eb_loo",
-              "v05_eb_mix")
+ESTIMATORS = ("mean", "dr_grpo", "grpo", "dapo", "v05_paper", "v05_bernoulli", "v05_prior_var", "v05_eb_beta", "v05",
+              "v05_eb_loo", "v05_eb_mix")
 
 
 def make_batch(n: int, rng: np.random.Generator) -> dict:

@@ -70,8 +70,8 @@ from v05.bench.value_eval import bench_priors, combine, evaluate, leave_policies
 from v05.bench.value_report import write_report, write_summary
 from v05.data import load_mmlupro, load_v0_demo
 
-CELLS = ("v0_column", "v0_half", "v0_column_with_mmlupro", "mmlupro", "mmlupro_by_category", "v0_from_mmlupro_column", "v0_from_mmlupro_half",
-         "mmlupro_from_v0", "mmlupro_category_out")
+CELLS = ("v0_column", "v0_half", "v0_column_with_mmlupro", "mmlupro", "mmlupro_by_category", "v0_from_mmlupro_column",
+         "v0_from_mmlupro_half", "mmlupro_from_v0", "mmlupro_category_out")
 SEEDS = (0, 1, 2)
 CATEGORY_FOLDS = 2
 
@@ -140,7 +140,8 @@ def cell_runs(cell: str, data: Data, seed: int):
             data.v0(), n_folds=0, train_tables=[data.mmlupro()], **p))
         return [(data.v0(), model, cell.rsplit("_", 1)[1], seed)]
     if cell == "mmlupro_from_v0":
-        model = data.models(("from_v0", seed), lambda: leave_policies_out(data.mmlupro(), n_folds=0, train_tables=[data.v0()], **p))
+        model = data.models(("from_v0", seed),
+                            lambda: leave_policies_out(data.mmlupro(), n_folds=0, train_tables=[data.v0()], **p))
         return [(data.mmlupro(), model, "half", seed)]
     if cell == "mmlupro_category_out":
         if seed != 0:

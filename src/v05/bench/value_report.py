@@ -151,7 +151,8 @@ def plot_summary(summary: dict, path) -> None:
     for ax, (label, names) in zip(axes, panels):
         width = 0.8 / max(len(names), 1)
         for k, name in enumerate(names):
-            pts = [(i, summary["cells"][c]["methods"][name]) for i, c in enumerate(cells) if name in summary["cells"][c]["methods"]]
+            pts = [(i, summary["cells"][c]["methods"][name]) for i, c in enumerate(cells)
+                   if name in summary["cells"][c]["methods"]]
             xs = [i - 0.4 + (k + 0.5) * width for i, _ in pts]
             ys = np.array([m["auc"] for _, m in pts])
             ci = np.array([m.get("auc_ci") or (m["auc"], m["auc"]) for _, m in pts])

@@ -77,7 +77,8 @@ class RolloutPlan:
         Total rollouts allowed for the whole batch (the first round included). When the prompts that want
         more exceed what is left, the rollouts go to the largest expected MSE reductions first.
     prior_var : array-like of shape (M,), optional
-        The prior's variance (with an array prior; a ``Prior`` carries its own); floors the rule's estimate of the prior's squared error (paper rule).
+        The prior's variance (with an array prior; a ``Prior`` carries its own); floors the rule's estimate of the
+        prior's squared error (paper rule).
     scale : reward scale of the recorded rewards ('binary', 'pm1' or (lo, hi)).
     block : int, default 1
         Every top-up is a multiple of this many rollouts (a framework's fixed group size, e.g. TRL's
@@ -184,8 +185,8 @@ class RolloutPlan:
         if len(rewards) == 0:
             return
         if index.dtype.kind not in "iu" or index.min() < 0 or index.max() >= len(self.prior):
-            raise ValueError(f"prompt_index must hold prompt positions in [0, {len(self.prior)}); got "
-                             f"{index[(index < 0) | (index >= len(self.prior))][:3].tolist() if index.dtype.kind in 'iu' else index.dtype}")
+            bad = index[(index < 0) | (index >= len(self.prior))][:3].tolist() if index.dtype.kind in "iu" else index.dtype
+            raise ValueError(f"prompt_index must hold prompt positions in [0, {len(self.prior)}); got {bad}")
         check_in_range(rewards, f"round {self._rounds - 1} rewards", self.scale.lo, self.scale.hi)
         got = np.bincount(index, minlength=len(self.prior))
         over = np.flatnonzero(got > self._owed)

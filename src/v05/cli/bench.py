@@ -38,8 +38,8 @@ def _parse_item(item: str, option: str, kind: str):
         return item
     if kind == "int>=0|none" and item.lower() == "none":
         return None
-    allowed = {"int>=1": "integers >= 1", "int>=0": "integers >= 0", "int>=0|none": "integers >= 0 or 'none'", "float>=0": "numbers >= 0",
-               "fraction": "numbers in [0, 1]"}[kind]
+    allowed = {"int>=1": "integers >= 1", "int>=0": "integers >= 0", "int>=0|none": "integers >= 0 or 'none'",
+               "float>=0": "numbers >= 0", "fraction": "numbers in [0, 1]"}[kind]
     real = kind in ("float>=0", "fraction")
     try:
         value = float(item) if real else int(item)

@@ -94,7 +94,7 @@ def train(
     """
     from v05.rl.config import TrainConfig
     from v05.rl.loop import train_loop
-    from v05.rl.settings import parse_assignments, read_settings_file
+    from v05.rl.settings import parse_assignments
     from v05.rl.setup import setup
 
     shortcuts = {"method.estimator": estimator, "method.allocation": allocation, "method.group_size": group_size,
@@ -113,7 +113,8 @@ def train(
     if progress:
         with _progress() as bar:
             task = bar.add_task(cfg.method.estimator, total=cfg.total_rollouts, completed=state.rollouts)
-            result = train_loop(run, state, on_record=lambda r: bar.update(task, completed=min(r["rollouts"], cfg.total_rollouts)))
+            result = train_loop(run, state,
+                                on_record=lambda r: bar.update(task, completed=min(r["rollouts"], cfg.total_rollouts)))
     else:
         result = train_loop(run, state)
     console.print(f"final held-out accuracy {result.final_accuracy:.3f} after {result.rollouts} rollouts; logs in {out}",

@@ -60,10 +60,10 @@ class PromptStream:
     >>> stream = PromptStream(4, np.random.default_rng(0))
     >>> sorted(stream.next(4).tolist()), len(stream.next(6)), stream.epoch
     ([0, 1, 2, 3], 6, 2)
-    >>> PromptStream(4, np.random.default_rng(0), recur=False).next(5)
+    >>> PromptStream(4, np.random.default_rng(0), recur=False).next(5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    RuntimeError: the prompt stream reads every prompt once and its 4 prompts are spent; the run needs a larger pool (task.n_train)
+    RuntimeError: the prompt stream reads every prompt once and its 4 prompts are spent; ... (task.n_train)
     """
 
     def __init__(self, pool_size: int, rng: np.random.Generator, *, recur: bool = True):

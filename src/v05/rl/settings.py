@@ -115,7 +115,8 @@ def _key(name: str, value, doc: str, default=None) -> list[str]:
 
 
 def _comment(text: str) -> list[str]:
-    return [f"# {line}".rstrip() for line in textwrap.fill(" ".join(text.split()), 100, break_on_hyphens=False).splitlines()] if text else []
+    lines = textwrap.fill(" ".join(text.split()), 100, break_on_hyphens=False).splitlines() if text else []
+    return [f"# {line}".rstrip() for line in lines]
 
 
 def _toml_value(value) -> str:

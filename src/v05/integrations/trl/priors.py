@@ -2,8 +2,9 @@
 reading the policy's own outcomes (the same ``OutcomeHistory``/``ValueModelPrior`` as the CPU engine).
 
 Every source (a :class:`TrlPriorSource`) answers ``predict(table, step, pass_rate, counts) -> Prior``, row j for
-prompt j of a generation batch's M prompts (variance None where the source has none); ``pass_rate``/``counts`` are the first round's outcomes, which only the value
-model's cold start reads. Every source is asked after the first round and before any top-up.
+prompt j of a generation batch's M prompts (variance None where the source has none); ``pass_rate``/``counts``
+are the first round's outcomes, which only the value model's cold start reads. Every source is asked after the
+first round and before any top-up.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class ColumnPrior(TrlPriorSource):
         self.column, self.var_column = column, var_column
 
     def predict(self, table, step, pass_rate, counts):
-        for j, row in enumerate(table.rows):
+        for row in table.rows:
             if self.column not in row or (self.var_column is not None and self.var_column not in row):
                 missing = self.column if self.column not in row else self.var_column
                 raise ValueError(f"prompt {str(row.get('prompt'))[:60]!r} has no column {missing!r} "

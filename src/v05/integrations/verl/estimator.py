@@ -45,7 +45,10 @@ def our_name(name: str) -> str | None:
 
 
 def _as_float64(values, field: str, n: int) -> np.ndarray:
-    array = values.detach().to("cpu", torch.float64).numpy() if isinstance(values, torch.Tensor) else np.asarray(values, np.float64)
+    if isinstance(values, torch.Tensor):
+        array = values.detach().to("cpu", torch.float64).numpy()
+    else:
+        array = np.asarray(values, np.float64)
     if array.shape != (n,):
         raise ValueError(f"{field} must hold one value per row, shape ({n},); got shape {array.shape}")
     return array

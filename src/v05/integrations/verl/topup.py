@@ -65,7 +65,8 @@ class TopUpScheduler:
         self.roots = [str(uid) for uid in roots]
         bad = [uid for uid in self.roots if "_" in uid]
         if bad or len(set(self.roots)) != len(self.roots):
-            raise ValueError(f"root uids must be distinct and contain no '_' (verl splits keys on it); got {bad[:3] or 'duplicates'}")
+            raise ValueError("root uids must be distinct and contain no '_' (verl splits keys on it); "
+                             f"got {bad[:3] or 'duplicates'}")
         self.plan = RolloutPlan(prior, config, budget, prior_var=prior_var, scale=scale, block=block)
         self._make_uid = make_uid
         first = self.plan.request()
