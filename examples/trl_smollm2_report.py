@@ -58,7 +58,8 @@ def ends(n_steps: int) -> int:
 
 def summary_table(data: dict) -> list[str]:
     n = ends(data["settings"]["steps"])
-    ends_head = f"train reward, first {n} step{'s' * (n > 1)} | last {n} step{'s' * (n > 1)}" if n else "train reward, all steps | -"
+    steps = f"step{'s' * (n > 1)}"
+    ends_head = f"train reward, first {n} {steps} | last {n} {steps}" if n else "train reward, all steps | -"
     lines = [f"| arm | seeds | held-out acc. step 0 | held-out acc. final | {ends_head} | s / step (mean) | run wall s |",
              "|---|---|---|---|---|---|---|---|"]
     for arm in data["arms"]:

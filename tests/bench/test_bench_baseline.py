@@ -150,8 +150,9 @@ def test_round_caps_replay_the_uncapped_rewards():
 def test_fixed_k_cells_do_not_depend_on_caps_or_the_estimators_asked_for():
     table = synthetic_table(n=200)
     srcs = prior_sources(table, [0.5], np.random.default_rng(0))
-    full = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, oslas=(OslaConfig(max_rounds=None),), max_rounds=(1, 2)), progress=False)
-    some = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, estimators=("v05",), oslas=(OslaConfig(max_rounds=None),)), progress=False)
+    uncapped = (OslaConfig(max_rounds=None),)
+    full = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, oslas=uncapped, max_rounds=(1, 2)), progress=False)
+    some = run(table, srcs, BenchConfig(ks=(2, 4), seeds=2, estimators=("v05",), oslas=uncapped), progress=False)
     key = lambda r: (r["estimator"], r["k"], r["prior"], r["osla"], r["max_rounds"])
     full_rows = {key(r): r["mse"] for r in full["rows"]}
     assert all(full_rows[key(r)] == r["mse"] for r in some["rows"])

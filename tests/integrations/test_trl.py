@@ -16,7 +16,7 @@ from trl_helpers import char_tokenizer, dataset, grpo_args, parity_reward, tiny_
 
 from v05.baselines import compute
 from v05.budget import RolloutPlan
-from v05.integrations.trl import V05GRPOTrainer
+from v05.integrations.trl import V05Config, V05GRPOTrainer
 from v05.integrations.trl.state import FILE as STATE_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")

@@ -4,8 +4,9 @@ Sections: ``method`` (the estimator, :class:`v05.baselines.EstimatorSettings`, a
 (:class:`v05.budget.OslaConfig`, OSLA's own settings), ``optim``, ``policy`` (:class:`v05.rl.policy.PolicyConfig`),
 ``warmup``, ``prior`` (:class:`v05.value.ValuePriorSettings` and the prior's source), ``task``, ``eval`` and
 ``verifier`` (:class:`v05.rl.verifier.VerifierConfig`); the run-wide settings (seed, the run's length in
-rollouts...) sit at the top. The lower layers' settings are declared there once, shared with TRL and verl. Every field is documented once, under it in its class, and checked when its
-section is built; :meth:`TrainConfig.__post_init__` adds the checks that span sections. Files and
+rollouts...) sit at the top. The lower layers' settings are declared there once, shared with TRL and verl.
+Every field is documented once, under it in its class, and checked when its section is built;
+:meth:`TrainConfig.__post_init__` adds the checks that span sections. Files and
 ``--set osla.k_max=16`` both go through :meth:`TrainConfig.from_dict`.
 
 Examples
