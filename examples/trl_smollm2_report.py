@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from v05.bench.metrics import mean_interval
+from v05.stats import mean_interval
 
 HELDOUT = 30
 

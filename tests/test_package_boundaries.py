@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-LAYERS = {"_validation": 0, "_fields": 0, "data": 0, "pretrained": 0, "baselines": 1, "budget": 2, "value": 3,
+LAYERS = {"_validation": 0, "_fields": 0, "stats": 0, "data": 0, "pretrained": 0, "baselines": 1, "budget": 2, "value": 3,
           "tasks": 3, "rl": 4, "integrations": 5, "evaluate": 6, "bench": 6, "cli": 7}
 """Layer of each top-level part of ``v05``; a module may import only from its own layer or lower ones."""
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from v05.bench.metrics import auc, coverage, ece, intra_context_auc, summarize
+from v05.stats import auc, coverage, ece, intra_context_auc, summarize
 
 
 def test_auc_matches_sklearn_with_ties():
@@ -41,7 +41,7 @@ def test_summarize_keys_and_coverage_only_on_multi_sample_rows():
 
 
 def test_bootstrap_rows_resample_within_groups():
-    from v05.bench.metrics import bootstrap_rows, percentile_interval
+    from v05.stats import bootstrap_rows, percentile_interval
 
     group = np.array(["a"] * 3 + ["b"] * 5)
     draws = list(bootstrap_rows(group, n_boot=20, seed=1))

@@ -1,4 +1,5 @@
-"""Quality metrics of pass-rate predictions: intra-context AUC, Brier, MSE, ECE and variance coverage."""
+"""Statistics for reports, pure numpy: quality of pass-rate predictions (intra-context AUC, ECE, reliability,
+variance coverage) and intervals over seeds or bootstrap rows. Below every benchmark and `v05 eval`."""
 
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ def test_in_sample_record_and_warning(fitted, table):
 
 def test_bootstrap_intervals_match_the_slow_reference():
     """The block-wise bootstrap gives exactly the intervals of ``summarize`` on every resample."""
-    from v05.bench.metrics import bootstrap_rows, percentile_interval, summarize
+    from v05.stats import bootstrap_rows, percentile_interval, summarize
     from v05.bench.value_eval import _add_intervals
 
     rng = np.random.default_rng(3)

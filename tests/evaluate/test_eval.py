@@ -19,7 +19,7 @@ from v05.evaluate.problems import builtin_problems, load_problems_file
 from v05.evaluate.quality import quality, value_predictions
 from v05.evaluate.report import quality_table, reliability_title
 from v05.evaluate.run import EvalSettings, prepare, run_eval
-from v05.bench.metrics import ece, reliability
+from v05.stats import ece, reliability
 from v05.evaluate.voting import NO_ANSWER
 from v05.cli import app
 from v05.rl.config import TaskConfig

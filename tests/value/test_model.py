@@ -7,7 +7,7 @@ import pytest
 
 from v05.data import PassRateTable
 from v05.value import NotFittedError, ValueModel
-from v05.bench.metrics import intra_context_auc
+from v05.stats import intra_context_auc
 
 
 def context_of(table, policy="pol2", n=40):

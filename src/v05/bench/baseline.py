@@ -27,7 +27,7 @@ from rich.progress import Progress
 
 from v05._validation import check_number, check_positive_int
 from v05.baselines import DEFAULT, Prior, UndefinedError, compute, get_estimator, list_estimators
-from v05.bench.metrics import ci95
+from v05.stats import ci95
 from v05.bench.oracle import ORACLE, BinnedTruth, LogitNoiseTruth, TruthModel, clipped_logit, oracle_baseline
 from v05.budget import RULES, Allocation, OslaConfig, allocate
 from v05.data import PassRateTable

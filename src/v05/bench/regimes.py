@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from v05._validation import check_positive_int
-from v05.bench.metrics import mean_interval as paired_interval
+from v05.stats import mean_interval as paired_interval
 from v05.bench.workers import run_in_workers
 
 METHODS = {

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from v05.bench.metrics import ci95
+from v05.stats import ci95
 from v05.bench.report_files import write_documents
 from v05.rl import TrainConfig, train
 

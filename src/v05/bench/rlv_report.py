@@ -5,7 +5,7 @@ paired by seed with the same method without the verifier loss. Writes ``rlv.json
 
 Intervals: a cell is the mean over seeds of the per-seed values (each per-seed value itself an average over
 the held-out problems and their sampled solutions) ± the half-width of the 95% Student-t interval of that
-mean (``v05.bench.metrics.ci95``); a paired difference is the same over the per-seed differences.
+mean (``v05.stats.ci95``); a paired difference is the same over the per-seed differences.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from v05.bench.metrics import ci95, reliability
+from v05.stats import ci95, reliability
 from v05.bench.report_files import write_documents
 from v05.bench.rlv import BASE_OF, METHOD_LIST, METHODS
 from v05.evaluate.report import COLORS, LABELS

@@ -25,7 +25,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.special import logit
 from threadpoolctl import threadpool_limits
 
-from v05.bench.metrics import intra_context_auc
+from v05.stats import intra_context_auc
 from v05.bench.value_eval import evaluate, leave_policies_out, split_context
 from v05.data import load_v0_demo
 from v05.value.irt import fit_irt, logit_normal_loglik

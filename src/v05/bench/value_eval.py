@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from v05.bench.metrics import POSITIVE_AT, auc, bootstrap_rows, ece, percentile_interval, summarize
+from v05.stats import POSITIVE_AT, auc, bootstrap_rows, ece, percentile_interval, summarize
 from v05.bench.value_rivals import CONTEXT_RIVALS, Prompts, history_mean
 from v05.data import PassRateTable
 from v05.value.model import ValueModel

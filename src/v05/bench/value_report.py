@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from v05.bench.metrics import COVERAGE_MIN_SAMPLES, observed_variance
+from v05.stats import COVERAGE_MIN_SAMPLES, observed_variance
 from v05.bench.report_files import write_documents
 from v05.bench.value_eval import HEAD
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from v05.bench.metrics import POSITIVE_AT, auc, ece, reliability
+from v05.stats import POSITIVE_AT, auc, ece, reliability
 
 VALUE_FOLDS = 5
 """Folds of the value model's cross-fitting (fewer when there are fewer problems)."""
