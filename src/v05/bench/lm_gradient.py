@@ -321,17 +321,20 @@ def bootstrap_parts(weights: np.ndarray, r: Reference) -> tuple[np.ndarray, np.n
 
 def bootstrap_errors(sq: np.ndarray, dot: np.ndarray, cross: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Best-scale relative squared error ``(B,)`` of the cell for each prompt resample ``counts`` ``(B, M)``:
-    1 - mean_r(dot)^2 / (mean_r(sq) ||g||^2), the resample's figures (cf. ``cell_stats``)."""
+    1 - mean_r(dot)^2 / (mean_r(sq) ||g||^2), the resample's figures (cf. ``cell_stats``); NaN where the
+    resample's estimate of ||g||^2 is not positive or every estimate is 0 (left out of the intervals)."""
     s = np.einsum("bx,xy,by->b", counts, sq.mean(0), counts)
     d = np.einsum("bx,xy,by->b", counts, dot.mean(0), counts)
     g = np.einsum("bx,xy,by->b", counts, cross, counts)
-    return 1.0 - d**2 / (s * g)
+    ok = (g > 0) & (s > 0)
+    return np.where(ok, 1.0 - d**2 / np.where(ok, s * g, 1.0), np.nan)
 
 
 def noise_to_signal(err):
     """err / (1 - err): for an estimate c g + noise, Var(noise) / (c^2 ||g||^2) (additive over noise sources,
-    and inverse to the rollouts for the floor)."""
-    return np.asarray(err) / (1.0 - np.asarray(err))
+    and inverse to the rollouts for the floor); NaN where err >= 1 (no signal measured)."""
+    err = np.asarray(err, dtype=float)
+    return np.where(err < 1, err / np.where(err < 1, 1.0 - err, 1.0), np.nan)
 
 
 def interval(values: np.ndarray) -> list[float]:
@@ -350,6 +353,8 @@ def measure(rewards: np.ndarray, row: np.ndarray, gram: np.ndarray, priors: dict
     m, h = ref.pool.rewards.shape
     rng = np.random.default_rng([settings.seed, 7])
     counts = rng.multinomial(m, np.full(m, 1 / m), size=settings.bootstrap).astype(float)  # (B, M)
+    g_boot = np.einsum("bx,xy,by->b", counts, ref.cross, counts)
+    quality = {**reference_quality(ref), "g_sq_ci": interval(g_boot), "g_sq_nonpositive_share": float(np.mean(g_boot <= 0))}
     cells = []
     for k in settings.group_sizes:
         picks = subsets(m, h, k, settings.repeats, rng)
@@ -375,7 +380,7 @@ def measure(rewards: np.ndarray, row: np.ndarray, gram: np.ndarray, priors: dict
                 c["excess_ci"] = interval(mine - floor)
                 c["excess_nsr"] = c["nsr"] - next(d["nsr"] for d in cells if d["k"] == k and d["estimator"] == FLOOR)
                 c["excess_nsr_ci"] = interval(noise_to_signal(mine) - noise_to_signal(floor))
-    return {"reference": reference_quality(ref), "cells": cells}
+    return {"reference": quality, "cells": cells}
 
 
 def cell_count(settings: LMGradientSettings) -> int:
