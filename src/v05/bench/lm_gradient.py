@@ -355,6 +355,9 @@ def measure(rewards: np.ndarray, row: np.ndarray, gram: np.ndarray, priors: dict
     counts = rng.multinomial(m, np.full(m, 1 / m), size=settings.bootstrap).astype(float)  # (B, M)
     g_boot = np.einsum("bx,xy,by->b", counts, ref.cross, counts)
     quality = {**reference_quality(ref), "g_sq_ci": interval(g_boot), "g_sq_nonpositive_share": float(np.mean(g_boot <= 0))}
+    norms = np.diag(gram)[row]  # (M, n) squared score norms
+    quality["score_sq_norm"] = {"correct": float(norms[rewards == 1].mean()) if (rewards == 1).any() else None,
+                                "wrong": float(norms[rewards == 0].mean()) if (rewards == 0).any() else None}
     cells = []
     for k in settings.group_sizes:
         picks = subsets(m, h, k, settings.repeats, rng)
@@ -380,6 +383,14 @@ def measure(rewards: np.ndarray, row: np.ndarray, gram: np.ndarray, priors: dict
                 c["excess_ci"] = interval(mine - floor)
                 c["excess_nsr"] = c["nsr"] - next(d["nsr"] for d in cells if d["k"] == k and d["estimator"] == FLOOR)
                 c["excess_nsr_ci"] = interval(noise_to_signal(mine) - noise_to_signal(floor))
+        for c in cells:  # against RLOO (the group mean rescaled): share of its excess removed, rollouts worth
+            if c["k"] == k and "rel_sq_error" in c and c["estimator"] not in (FLOOR, "rloo"):
+                mine, rloo = boots[(c["estimator"], c["prior"])], boots[("rloo", None)]
+                cell_rloo = next(d for d in cells if d["k"] == k and d["estimator"] == "rloo")
+                c["excess_removed_vs_rloo"] = 1 - c["excess"] / cell_rloo["excess"]
+                c["excess_removed_vs_rloo_ci"] = interval(1 - (mine - floor) / (rloo - floor))
+                c["rollouts_vs_rloo"] = cell_rloo["nsr"] / c["nsr"]
+                c["rollouts_vs_rloo_ci"] = interval(noise_to_signal(rloo) / noise_to_signal(mine))
     return {"reference": quality, "cells": cells}
 
 

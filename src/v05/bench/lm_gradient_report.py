@@ -15,7 +15,7 @@ LABELS = {(FLOOR, None): "b = p(x) (reference half's pass rate): the rewards' ow
           ("v05_eb", "value"): "V0.5 `v05_eb`, value-model prior", ("v05_eb", "oracle"): "V0.5 `v05_eb`, oracle prior",
           ("v05_paper", "value"): "V0.5 paper form, value-model prior",
           ("v05_paper", "oracle"): "V0.5 paper form, oracle prior"}
-PLOTTED = (((FLOOR, None), "black", "-"), ((NO_BASELINE, None), "grey", ":"), (("rloo", None), "tab:blue", "-"),
+PLOTTED = (((FLOOR, None), "black", "-"), ((OPTIMAL, None), "tab:green", "-"), ((NO_BASELINE, None), "grey", ":"), (("rloo", None), "tab:blue", "-"),
            (("grpo", None), "tab:cyan", "--"), (("v05_eb", "value"), "tab:red", "-"),
            (("v05_eb", "oracle"), "tab:orange", "--"), (("v05_paper", "value"), "tab:purple", "-."))
 
@@ -35,6 +35,10 @@ def _ci(c: dict, key: str, digits: int = 3) -> str:
         return "n/a"
     lo, hi = c[f"{key}_ci"]
     return f"{c[key]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _f(x) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
 
 
 def _rows(cells: list[dict]) -> dict:
@@ -64,7 +68,8 @@ def markdown(report: dict) -> str:
              "resamples, which the intervals leave out); the halves' RLOO estimates agree to "
              f"cosine {ref['half_cosine']:.3f}; U_B's own noise is {ref['reference_rel_noise']:.2f} ||g||^2 "
              f"(no need to remove it: every figure uses U_B only in products with estimates from A). "
-             "Prior MSE against the reference half's pass rate: "
+             f"Mean squared score norm: correct completions {_f(ref['score_sq_norm']['correct'])}, wrong ones "
+             f"{_f(ref['score_sq_norm']['wrong'])}. Prior MSE against the reference half's pass rate: "
              + ", ".join(f"{n} {v:.4f}" for n, v in report["prior_mse"].items()) + ".", "",
              "'err' = mean ||a g_hat - g||^2 / ||g||^2 after one least-squares scale a per cell; 'nsr' = err / (1 - err), "
              "the noise-to-signal ratio Var(g_hat / c) / ||g||^2 of an estimate with mean c g (additive over noise "
@@ -82,6 +87,14 @@ def markdown(report: dict) -> str:
         if key != (FLOOR, None):
             lines.append(f"| {LABELS.get(key, key)} | "
                          + " | ".join(f"{_ci(by_k[k], 'excess')} | {_ci(by_k[k], 'excess_nsr', 2)}" for k in ks) + " |")
+    lines += ["", "Against RLOO at the same k: the share of RLOO's excess over b = p(x) that the row removes, and RLOO's "
+              "nsr over the row's (the rollouts RLOO would need for the row's noise, if nsr falls as 1/k):", "",
+              "| estimator | " + " | ".join(f"removed k={k} | rollouts k={k}" for k in ks) + " |",
+              "|---|" + "---:|---:|" * len(ks)]
+    for key, by_k in rows.items():
+        if all("excess_removed_vs_rloo" in by_k[k] for k in ks):
+            lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(
+                f"{_ci(by_k[k], 'excess_removed_vs_rloo', 2)} | {_ci(by_k[k], 'rollouts_vs_rloo', 2)}" for k in ks) + " |")
     lines += ["", "Share of groups that carry no gradient (every advantage 0), cosine to g (mean over repeats; "
               "its denominator uses the estimate of ||g||^2) and the mean estimate's scale along g:", "",
               "| estimator | " + " | ".join(f"silent k={k} | cos k={k} | E-scale k={k}" for k in ks) + " |",
