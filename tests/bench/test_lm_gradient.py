@@ -22,6 +22,13 @@ def chat():
     return qwen2(len(tok)), tok
 
 
+def sequence_logprob(model, prompt, completion, temperature):
+    """sum_t log pi_T(y_t | x, y_<t) of one completion with gradient: the plain reference."""
+    ids = torch.tensor([prompt + completion])
+    logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1] / temperature
+    return torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(completion)[:, None]).sum()
+
+
 def test_sketches_are_the_per_completion_weight_gradients_times_the_sketch(chat):
     model, tok = chat
     settings = lg.LMGradientSettings.quick(max_new_tokens=6, rank=3)
@@ -35,7 +42,7 @@ def test_sketches_are_the_per_completion_weight_gradients_times_the_sketch(chat)
     sketch = [torch.randn(3, m.in_features, generator=gen) / 3**0.5 for m in linears]
     for i in range(6):  # reference: one backward pass per completion, the full weight gradient, then the sketch
         model.zero_grad()
-        lg.sequence_logprob(model, per_row[i], completions[i], settings.temperature).backward()
+        sequence_logprob(model, per_row[i], completions[i], settings.temperature).backward()
         full = torch.cat([(m.weight.grad @ a.T).reshape(-1) for m, a in zip(linears, sketch)]).numpy()
         assert np.allclose(sketches[i], full, atol=1e-5 * np.abs(full).max())
     assert all(p.requires_grad for p in model.parameters())  # restored

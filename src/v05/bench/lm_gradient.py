@@ -236,15 +236,6 @@ def score_sketches(model, prompts: list[list[int]], completions: list[list[int]]
     return torch.cat([a.reshape(b, -1) for a in acc], 1).numpy().astype(np.float32)
 
 
-def sequence_logprob(model, prompt: list[int], completion: list[int], temperature: float):
-    """sum_t log pi_T(y_t | x, y_<t) of one completion, with gradient (the tests' reference)."""
-    import torch
-
-    ids = torch.tensor([prompt + completion])
-    logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1] / temperature
-    return torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(completion)[:, None]).sum()
-
-
 # ---------------------------------------------------------------- the figures (numpy)
 
 
