@@ -202,3 +202,17 @@ def test_quick_run_on_smollm2(tmp_path):
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "gradient.json").read_text())
     assert report["policy"] == "SmolLM2-135M-Instruct" and report["sketch_size"] == 155_520
+
+
+def test_reference_check_pairs_every_cell_on_the_built_in_task():
+    from v05.rl.task import make_problems
+    from v05_testing.engine import short_chain_policy
+
+    rows = lg.reference_check(short_chain_policy(), make_problems(6, np.random.default_rng(0), max_terms=3), 32,
+                              (2, 4), 20, 1.0)
+    assert len(rows) == 2 * sum(p != "value" for _, p in lg.ROWS)
+    assert all(np.isfinite(r["exact"]) and np.isfinite(r["reference"]) for r in rows)
+    by = {(r["estimator"], r["k"]): r for r in rows}
+    for k in (2, 4):  # RLOO is the group mean rescaled: equal after the best scale under either reference
+        assert by[("rloo", k)]["exact"] == pytest.approx(by[("mean", k)]["exact"])
+        assert by[("rloo", k)]["reference"] == pytest.approx(by[("mean", k)]["reference"])

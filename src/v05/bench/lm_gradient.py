@@ -534,3 +534,31 @@ def units(settings: LMGradientSettings) -> int:
     """Progress units of a run from scratch: completions sampled, sketches formed (at most one per completion),
     cells measured."""
     return settings.candidates * settings.screen + 2 * settings.prompts * settings.pool + cell_count(settings)
+
+
+def reference_check(policy, problems, n: int, group_sizes, repeats: int, temperature: float, seed: int = 0) -> list[dict]:
+    """The split-half reference against the exact gradient on the built-in task (GRU ``policy``, ``problems``):
+    for each row of :data:`ROWS` without the value prior and each k, the error after the best scale of the same
+    repeats (k-subsets of half A of an ``n``-rollout pool) measured against the exact g and against U_B."""
+    import torch
+
+    from v05.bench.gradient import build_pool, estimate_cell
+
+    exact, _ = build_pool(policy, problems, n, torch.Generator().manual_seed(seed), temperature)
+    ref = reference_pool(exact.rewards, exact.row, exact.gram)
+    h = n // 2
+    half = Pool(exact.rewards[:, :h], exact.row[:, :h], exact.gram, exact.along, exact.g_sq, exact.pass_rate,
+                ref.pool.optimal)
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    for k in group_sizes:
+        picks = subsets(len(problems), h, k, repeats, rng)
+        for name, prior_name in ROWS:
+            if prior_name == "value":
+                continue
+            # b = p(x) and the oracle prior: the exact p against the exact g, half B's rate against U_B.
+            pair = [estimate_cell(name, *((pool.pass_rate, np.zeros(len(problems))) if prior_name else (None, None)),
+                                  pool, picks) for pool in (half, ref.pool)]
+            out.append({"estimator": name, "prior": prior_name, "k": k, "exact": pair[0]["rel_sq_error"],
+                        "reference": pair[1]["rel_sq_error"]})
+    return out
