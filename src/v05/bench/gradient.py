@@ -258,17 +258,26 @@ def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
 
 def estimate_cell(name: str, prior: Prior | None, pool: Pool, picks: np.ndarray) -> dict | None:
     """Figures of one (estimator, prior, k) over the repeats ``picks`` ``(R, M, k)``; None if undefined."""
+    out = repeat_weights(name, prior, pool, picks)
+    return None if out is None else cell_stats(out[0], pool)
+
+
+def repeat_weights(name: str, prior: Prior | None, pool: Pool,
+                   picks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each repeat's estimate as row weights ``(R, U)`` (g_hat_r = sum_u w_ru s_u) and which of its groups carry
+    no gradient (every advantage 0) ``(R, M)``, for the repeats ``picks`` ``(R, M, k)``; None if undefined."""
     r, m, k = picks.shape
     rows = np.take_along_axis(np.broadcast_to(pool.row, (r, *pool.row.shape)), picks, axis=2)  # (R, M, k)
     rewards = np.take_along_axis(np.broadcast_to(pool.rewards, (r, *pool.rewards.shape)), picks, axis=2)
-    weights = np.zeros((r, len(pool.along)))
+    weights, silent = np.zeros((r, len(pool.along))), np.zeros((r, m), dtype=bool)
     try:
         for i in range(r):
             adv = advantages(name, rewards[i], prior, pool)
             weights[i] = np.bincount(rows[i].reshape(-1), weights=adv / (m * k), minlength=len(pool.along))
+            silent[i] = np.all(adv.reshape(m, k) == 0, axis=1)
     except UndefinedError:
         return None
-    return cell_stats(weights, pool)
+    return weights, silent
 
 
 def value_prior(policy: Policy, batch: list[Problem], context: list[Problem], settings: GradientSettings,

@@ -147,45 +147,95 @@ def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None,
 @app.command("gradient")
 @handles_user_errors
 def gradient(
-    out: Path = typer.Option(Path("runs/gradient"), help="Folder for gradient.json, gradient.md and gradient.png."),
+    out: Path = typer.Option(None, help="Folder for gradient.json, gradient.md and gradient.png (default: "
+                             "runs/gradient, or runs/gradient-smollm2 with --policy smollm2)."),
+    policy: str = typer.Option("builtin", help="'builtin' (the built-in task's GRU, exact gradient) or 'smollm2' "
+                               "(SmolLM2-135M-Instruct, against a split-half reference; caches in <out>/cache)."),
+    quick: bool = typer.Option(False, help="--policy smollm2 only: a few-minute run (4 prompts x 8 completions)."),
     k: str = typer.Option("2,4,8", help="Rollouts per prompt of each estimate, comma-separated integers >= 2."),
-    prompts: int = typer.Option(48, min=1, help="Prompts in the batch (from the training pool)."),
-    pool: int = typer.Option(64, min=2, help="Pre-drawn rollouts per prompt; each repeat draws k of them."),
+    prompts: int = typer.Option(None, min=1, help="Prompts in the batch (default 48; smollm2: 24)."),
+    pool: int = typer.Option(None, min=2, help="Pre-drawn rollouts per prompt; each repeat draws k of them "
+                             "(default 64; smollm2: 24, half of them the reference)."),
     repeats: int = typer.Option(200, min=2, help="Estimates per (estimator, prior, k)."),
     snapshots: str = typer.Option("0,13312", help="Policies measured: GRPO k=4 rollouts after the warm-up, "
-                                  "comma-separated integers >= 0 (0 = the warm-up)."),
-    mc_rollouts: int = typer.Option(512, min=2, help="Rollouts per prompt of the Monte Carlo check."),
-    noise_sd: float = typer.Option(0.5, help="Logit-noise SD of the noisy oracle prior."),
-    hallucination: float = typer.Option(0.1, help="Share of mirrored priors in the hallucination prior."),
+                                  "comma-separated integers >= 0 (0 = the warm-up). Built-in only."),
+    mc_rollouts: int = typer.Option(512, min=2, help="Rollouts per prompt of the Monte Carlo check. Built-in only."),
+    noise_sd: float = typer.Option(0.5, help="Logit-noise SD of the noisy oracle prior. Built-in only."),
+    hallucination: float = typer.Option(0.1, help="Share of mirrored priors in the hallucination prior. Built-in only."),
     value_model: str = typer.Option("default", help="Value model for the 'value' prior: 'default' or a directory."),
-    warmup_cache: Path = typer.Option(None, help="Folder of cached warm-ups (default: <out>/warmup)."),
+    warmup_cache: Path = typer.Option(None, help="Folder of cached warm-ups (default: <out>/warmup). Built-in only."),
     seed: int = typer.Option(0, min=0, help="Random seed (prompts, rollouts, repeats, GRPO run)."),
 ) -> None:
-    """Every estimator's policy-gradient error against the exact gradient (teacher forcing) at k = 2, 4, 8."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from v05.bench import gradient as bench
-    from v05.bench import gradient_report as report
+    """Every estimator's policy-gradient error at k = 2, 4, 8: against the exact gradient (teacher forcing) on the
+    built-in task, or against a split-half reference on SmolLM2 (docs/rl.md)."""
     from v05.value import ValueModel
 
+    check_choice(policy, "--policy", ("builtin", "smollm2"))
+    if policy == "smollm2":
+        return _lm_gradient(out or Path("runs/gradient-smollm2"), quick, k, prompts, pool, repeats, value_model, seed)
+    if quick:
+        fail("--quick: only with --policy smollm2")
+    from v05.bench import gradient as bench
+    from v05.bench import gradient_report as report
+
+    out = out or Path("runs/gradient")
     with user_errors("settings"):
         settings = bench.GradientSettings(
-            prompts=prompts, pool=pool, repeats=repeats, mc_rollouts=mc_rollouts, noise_sd=noise_sd,
+            prompts=prompts or 48, pool=pool or 64, repeats=repeats, mc_rollouts=mc_rollouts, noise_sd=noise_sd,
             hallucination=hallucination, value_model=value_model, seed=seed,
             group_sizes=tuple(parse_list(k, "--k", "int>=1")),
             snapshots=tuple(parse_list(snapshots, "--snapshots", "int>=0")))
     with user_errors("--value-model"):
         ValueModel.load(value_model)  # a missing model fails now, not after the first snapshot
     prepare_out(out)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("gradient", total=bench.cell_count(settings))
-
-        def tick(text: str, n: int) -> None:
-            bar.update(task, advance=n, **({"description": text} if text else {}))
-
-        result = bench.run(settings, out, cache=warmup_cache, tick=tick)
+    bar, task = _progress(bench.cell_count(settings))
+    with bar:
+        result = bench.run(settings, out, cache=warmup_cache, tick=_ticker(bar, task))
     paths = report.write_report(result, out)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _lm_gradient(out: Path, quick: bool, k: str, prompts, pool, repeats: int, value_model: str, seed: int) -> None:
+    """``v05 bench gradient --policy smollm2`` (:mod:`v05.bench.lm_gradient`)."""
+    from v05.bench import lm_gradient as bench
+    from v05.bench import lm_gradient_report as report
+    from v05.value import ValueModel
+
+    base = bench.LMGradientSettings.quick() if quick else bench.LMGradientSettings()
+    changes = {"repeats": repeats, "value_model": value_model, "seed": seed,
+               "prompts": prompts or base.prompts, "pool": pool or base.pool}
+    with user_errors("--k"):
+        ks = tuple(parse_list(k, "--k", "int>=1"))
+    changes["group_sizes"] = base.group_sizes if quick and k == "2,4,8" else ks  # --quick's pool halves hold 4
+    with user_errors("settings"):
+        settings = bench.LMGradientSettings(**{**base.__dict__, **changes})
+    with user_errors("--value-model"):
+        ValueModel.load(value_model)
+    with user_errors("--policy smollm2"):
+        from v05.pretrained import smollm2_dir
+
+        smollm2_dir()  # a missing model fails now
+    prepare_out(out)
+    bar, task = _progress(bench.units(settings))
+    with bar:
+        with user_errors("reference"):
+            result = bench.run(settings, out, tick=_ticker(bar, task))
+    paths = report.write_report(result, out)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _progress(total: int):
+    """A progress bar (not started) and its task."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return bar, bar.add_task("gradient", total=total)
+
+
+def _ticker(bar, task):
+    def tick(text: str, n: int) -> None:
+        bar.update(task, advance=n, **({"description": text} if text else {}))
+    return tick
 
 
 @app.command("rl-regimes")
