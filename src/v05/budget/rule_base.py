@@ -93,3 +93,32 @@ def block_error(high: int, low: int, block: int, high_name: str = "k_max", low_n
     """The one wording of 'top-ups between these counts cannot come in whole blocks'."""
     return ValueError(f"{high_name} - {low_name} ({high} - {low}) must be a multiple of block ({block}): top-ups come "
                       "in blocks")
+
+
+# -- rules that plan the whole split up front (Knapsack RL, CurES) ---------------------------------------
+
+def check_planned_settings(rule) -> None:
+    """Checks shared by the rules that plan the split up front (``k_min``, ``k_max``, ``k_init``)."""
+    if rule.k_max < rule.k_min:
+        raise ValueError(f"{rule.name}: k_max ({rule.k_max}) must be >= k_min ({rule.k_min})")
+    if rule.k_init is not None and rule.k_init > rule.k_min:
+        raise ValueError(f"{rule.name}: k_init ({rule.k_init}) must be <= k_min ({rule.k_min}): the first round "
+                         "is part of every prompt's count")
+
+
+def check_planned_plan(rule, m: int, budget: int | None, block: int) -> None:
+    if rule.k_init is not None and (rule.k_min - rule.k_init) % block:
+        raise block_error(rule.k_min, rule.k_init, block, "k_min", "k_init")
+    if budget is not None and budget < m * rule.k_min:
+        raise minimum_budget_error(budget, m, rule.k_min, "k_min")
+
+
+def planned_first_round(rule, planned: np.ndarray) -> np.ndarray:
+    return planned if rule.k_init is None else np.full(len(planned), rule.k_init, dtype=np.int64)
+
+
+def planned_top_up(rule, state: PlanState, planned: np.ndarray, priority: np.ndarray):
+    """The rest of the planned counts in the second round (with ``k_init`` set), nothing after."""
+    if rule.k_init is None or state.rounds != 1:
+        return np.zeros(len(planned), dtype=np.int64), priority
+    return planned - rule.k_init, priority
