@@ -2,6 +2,7 @@
 brute force, and properties every rule keeps under the planner (k_max, budget, max_rounds, blocks,
 round_multiple, forfeit, determinism)."""
 
+import dataclasses
 import itertools
 import math
 
@@ -284,7 +285,7 @@ def run_setup(setup, forfeit_at=None):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(setup=rule_setups())
 def test_every_rule_keeps_the_plan_limits(setup):
-    name, options, prior, budget, block, multiple, _ = setup
+    budget, block, multiple = setup[3:6]
     plan, rounds = run_setup(setup)
     rule = plan.rule
     assert plan.counts.max() <= rule.k_max
@@ -293,7 +294,7 @@ def test_every_rule_keeps_the_plan_limits(setup):
     for round_ in rounds[1:]:
         assert (round_.n % block == 0).all()
         assert round_.rollouts % math.lcm(block, multiple) == 0
-    again, rounds_again = run_setup(setup)
+    _, rounds_again = run_setup(setup)
     assert [(r.index.tolist(), r.n.tolist()) for r in rounds] == [(r.index.tolist(), r.n.tolist()) for r in rounds_again]
 
 
@@ -304,3 +305,7 @@ def test_a_prompt_forfeited_in_round_0_is_never_topped_up(setup):
     assert plan.counts[0] == 0
     assert all(0 not in r.index.tolist() for r in rounds[1:])
     assert plan.result().counts.sum() == len(plan.result().rewards)
+
+
+def test_osla_options_are_osla_config_fields():
+    assert list(rule_options("osla")) == [f.name for f in dataclasses.fields(OslaConfig)]

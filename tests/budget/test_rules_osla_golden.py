@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from v05.baselines import Prior
-from v05.budget import OslaConfig, RolloutPlan
+from v05.budget import RolloutPlan
 
 
 def scenario(seed: int) -> dict:
@@ -24,15 +24,16 @@ def scenario(seed: int) -> dict:
     if rule == "eb":
         k_init = max(k_init, 2) if block == 1 else k_init
     k_max = k_init + block * int(rng.integers(0, 6))
-    config = dict(k_init=k_init, k_max=k_max, cost=float(rng.choice([0.0039, 0.001, 0.02])),
-                  variance=str(rng.choice(["worst", "bernoulli"])), per_round=int(rng.integers(1, 3)), rule=rule,
-                  max_rounds=None if rng.random() < 0.5 else int(rng.integers(0, 4)))
+    config = {"k_init": k_init, "k_max": k_max, "cost": float(rng.choice([0.0039, 0.001, 0.02])),
+              "variance": str(rng.choice(["worst", "bernoulli"])), "per_round": int(rng.integers(1, 3)), "rule": rule,
+              "max_rounds": None if rng.random() < 0.5 else int(rng.integers(0, 4))}
     budget = None if rng.random() < 0.5 else int(m * k_init + rng.integers(0, 3 * m * block + 1))
     prior = np.round(rng.random(m), 3).tolist()
     var = None if rng.random() < 0.6 else np.round(rng.random(m) * 0.05, 4).tolist()
     truth = np.round(rng.random(m), 3).tolist()
-    return dict(seed=seed, config=config, budget=budget, block=block, round_multiple=int(rng.choice([1, 1, 3])),
-                prior=prior, var=var, truth=truth, scale=str(rng.choice(["binary", "pm1"])))
+    return {"seed": seed, "config": config, "budget": budget, "block": block,
+            "round_multiple": int(rng.choice([1, 1, 3])), "prior": prior, "var": var, "truth": truth,
+            "scale": str(rng.choice(["binary", "pm1"]))}
 
 
 def run(s: dict, config=None) -> list:

@@ -5,7 +5,7 @@ reductions first when the budget is short."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -21,7 +21,7 @@ class OslaRule(RolloutRule):
     """The OSLA stopping rule behind the planner; its one field is the :class:`OslaConfig` (whose own checks
     run when it is built)."""
 
-    config: OslaConfig = OslaConfig()
+    config: OslaConfig = field(default_factory=OslaConfig)
 
     name: ClassVar[str] = "osla"
     OPTIONS: ClassVar[dict] = {
@@ -31,7 +31,8 @@ class OslaRule(RolloutRule):
     """OslaConfig's fields, checked by name before the config is built."""
 
     @classmethod
-    def from_options(cls, **options) -> "OslaRule":
+    def from_options(cls, **options) -> OslaRule:
+        """The rule with an ``OslaConfig`` of these fields (checked by OslaConfig itself)."""
         return cls(OslaConfig(**options))
 
     @property
@@ -41,9 +42,6 @@ class OslaRule(RolloutRule):
     @property
     def max_rounds(self) -> int | None:
         return self.config.max_rounds
-
-    def check_options(self) -> None:  # OslaConfig checked itself
-        assert {f.name for f in fields(OslaConfig)} == set(self.OPTIONS)
 
     def check_plan(self, m: int, budget: int | None, block: int) -> None:
         if (self.config.k_max - self.config.k_init) % block:

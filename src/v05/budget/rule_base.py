@@ -65,6 +65,11 @@ class RolloutRule:
     k_max: int
     max_rounds: int | None
 
+    @classmethod
+    def from_options(cls, **options) -> RolloutRule:
+        """The rule with these (already checked) options, the rest at their defaults."""
+        return cls(**options)
+
     def check_options(self) -> None:
         """Run every declared spec on the field of the same name (call from ``__post_init__``)."""
         for field in dataclasses.fields(self):
@@ -107,6 +112,7 @@ def check_planned_settings(rule) -> None:
 
 
 def check_planned_plan(rule, m: int, budget: int | None, block: int) -> None:
+    """A planned split's first round fits the budget, and its second round comes in whole blocks."""
     if rule.k_init is not None and (rule.k_min - rule.k_init) % block:
         raise block_error(rule.k_min, rule.k_init, block, "k_min", "k_init")
     if budget is not None and budget < m * rule.k_min:
@@ -114,6 +120,7 @@ def check_planned_plan(rule, m: int, budget: int | None, block: int) -> None:
 
 
 def planned_first_round(rule, planned: np.ndarray) -> np.ndarray:
+    """The whole split (``k_init`` None) or ``k_init`` for every prompt."""
     return planned if rule.k_init is None else np.full(len(planned), rule.k_init, dtype=np.int64)
 
 

@@ -21,7 +21,8 @@ from v05.budget.osla import OslaRule
 from v05.budget.reinforce_ada import ReinforceAda
 from v05.budget.rule_base import RolloutRule
 
-_RULES: dict[str, type[RolloutRule]] = {cls.name: cls for cls in (OslaRule, ReinforceAda, Knapsack, CurES, DynamicSampling)}
+_RULES: dict[str, type[RolloutRule]] = {cls.name: cls for cls in
+                                        (OslaRule, ReinforceAda, Knapsack, CurES, DynamicSampling)}
 
 
 def rule_names() -> list[str]:
@@ -64,7 +65,7 @@ def make_rule(name: str, options: Mapping | None = None) -> RolloutRule:
     """
     checked = check_rule_options(name, options)
     cls = _rule_class(name)
-    return cls.from_options(**checked) if cls is OslaRule else cls(**checked)
+    return cls.from_options(**checked)
 
 
 def _rule_class(name: str) -> type[RolloutRule]:
