@@ -74,6 +74,8 @@ def test_plan_checks_name_the_rule_setting():
         RolloutPlan([0.5] * 4, make_rule("knapsack"), budget=7)
     with pytest.raises(ValueError, match=r"round_size - 0 \(8 - 0\) must be a multiple of block \(3\)"):
         RolloutPlan([0.5], make_rule("reinforce_ada"), block=3)
+    with pytest.raises(ValueError, match=r"k_max - k \(5 - 4\) must be a multiple of block \(2\)"):
+        RolloutPlan([0.5], make_rule("dynamic", {"k_max": 5}), block=2)
     with pytest.raises(ValueError, match=r"k_min - k_init \(4 - 1\) must be a multiple of block \(2\)"):
         RolloutPlan([0.5], make_rule("cures", {"k_min": 4, "k_init": 1}), block=2)
 
@@ -251,7 +253,7 @@ def rule_setups(draw):
         floor = size
     elif name == "dynamic":
         k = block * draw(st.integers(1, 3))
-        options = {"k": k, "k_max": k + draw(st.integers(0, 6)), "max_rounds": max_rounds}
+        options = {"k": k, "k_max": k + block * draw(st.integers(0, 3)), "max_rounds": max_rounds}
         floor = k
     else:
         k_min = draw(st.integers(1, 4))
@@ -309,3 +311,12 @@ def test_a_prompt_forfeited_in_round_0_is_never_topped_up(setup):
 
 def test_osla_options_are_osla_config_fields():
     assert list(rule_options("osla")) == [f.name for f in dataclasses.fields(OslaConfig)]
+
+
+def test_a_rule_whose_first_round_breaks_the_limits_is_stopped():
+    class Greedy(type(make_rule("dynamic"))):
+        def first_round(self, state):
+            return np.full(len(state.prior), 100)
+
+    with pytest.raises(RuntimeError, match=r"rule 'dynamic' asked for a first round of \[100, 100\] rollouts"):
+        RolloutPlan([0.5, 0.5], Greedy()).request()

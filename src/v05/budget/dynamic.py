@@ -39,8 +39,9 @@ class DynamicSampling(RolloutRule):
             raise ValueError(f"{self.name}: k_max ({self.k_max}) must be >= k ({self.k})")
 
     def check_plan(self, m: int, budget: int | None, block: int) -> None:
-        if self.k % block:
-            raise block_error(self.k, 0, block, "k", "0")
+        if self.k % block or (self.k_max - self.k) % block:
+            raise (block_error(self.k, 0, block, "k", "0") if self.k % block
+                   else block_error(self.k_max, self.k, block, "k_max", "k"))
         if budget is not None and budget < m * self.k:
             raise minimum_budget_error(budget, m, self.k, "k")
 

@@ -163,6 +163,11 @@ class RolloutPlan:
             return self._empty()
         if self._rounds == 0:
             n = np.asarray(self.rule.first_round(self._state()), dtype=np.int64)
+            if n.shape != self.prior.shape or n.min() < 0 or n.max() > self.rule.k_max or \
+                    (self.budget is not None and n.sum() > self.budget):
+                raise RuntimeError(f"rule {self.rule.name!r} asked for a first round of {n.tolist()[:8]} rollouts: it "
+                                   f"must give each of the {len(self.prior)} prompts 0..k_max ({self.rule.k_max}), "
+                                   f"{self.budget} in all at most")
             index = np.flatnonzero(n)
             n = n[index]
         else:

@@ -53,6 +53,8 @@ class ReinforceAda(RolloutRule):
     def check_plan(self, m: int, budget: int | None, block: int) -> None:
         if self.round_size % block:
             raise block_error(self.round_size, 0, block, "round_size", "0")
+        if (self.k_max - self.round_size) % block:
+            raise block_error(self.k_max, self.round_size, block, "k_max", "round_size")
         if budget is not None and budget < m * self.round_size:
             raise minimum_budget_error(budget, m, self.round_size, "round_size")
 
