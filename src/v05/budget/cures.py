@@ -38,6 +38,11 @@ def proportional_counts(w, budget: int, *, k_min: int = 2, k_max: int = 16, bloc
 
     The real-valued split clip(lam w, k_min, k_max) summing to the budget (lam by bisection) is rounded down
     to blocks, and the blocks left go to the largest remainders (earlier prompts first on ties).
+
+    Examples
+    --------
+    >>> proportional_counts([1, 2, 1], 12, k_min=1, k_max=5).tolist()   # 3.5, 5 (capped), 3.5
+    [4, 5, 3]
     """
     w = np.asarray(w, dtype=np.float64)
     m = len(w)

@@ -40,6 +40,11 @@ def knapsack_counts(p, budget: int, *, k_min: int = 2, k_max: int = 128, block: 
     log(1 - alpha) / log(max(p, 1 - p)), at most k_max, summed) are fewer than the budget left, the excess goes
     first to the prompts with p = 0 (if none, to those with p = 1), in equal blocks within k_max. When no
     prompt has 0 < p < 1, the rest of the budget is spread that way. Rollouts no prompt can take are not drawn.
+
+    Examples
+    --------
+    >>> knapsack_counts([0.5, 0.0, 1.0], 12).tolist()   # p = 0.5 needs ~3 of the 6 left: the p = 0 prompt gets 3
+    [5, 5, 2]
     """
     p = np.asarray(p, dtype=np.float64)
     m = len(p)
