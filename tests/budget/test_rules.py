@@ -320,3 +320,69 @@ def test_a_rule_whose_first_round_breaks_the_limits_is_stopped():
 
     with pytest.raises(RuntimeError, match=r"rule 'dynamic' asked for a first round of \[100, 100\] rollouts"):
         RolloutPlan([0.5, 0.5], Greedy()).request()
+
+
+# -- slow references: the authors' loops written out plainly ---------------------------------------------------
+
+
+def reinforce_ada_reference(streams, n, round_size, rounds, exit, threshold=0.7):
+    """The authors' round loop (every active prompt draws round_size, then retires on its exit condition),
+    one prompt at a time; rewards read in order from ``streams[j]``. Returns the rollouts per prompt."""
+    counts = [0] * len(streams)
+    active = list(range(len(streams)))
+    for _ in range(rounds):
+        if not active:
+            break
+        for j in active:
+            counts[j] += round_size
+        still = []
+        for j in active:
+            pos = sum(1 for r in streams[j][:counts[j]] if r > threshold)
+            neg = counts[j] - pos
+            done = pos >= 1 if exit == "positive_focused" else (pos >= n // 2 and neg >= n - n // 2)
+            if not done:
+                still.append(j)
+        active = still
+    return counts
+
+
+@settings(max_examples=60, deadline=None)
+@given(truth=st.lists(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), min_size=1, max_size=6), n=st.integers(1, 6),
+       round_size=st.integers(1, 6), rounds=st.integers(1, 5), exit=st.sampled_from(["balanced", "positive_focused"]),
+       seed=st.integers(0, 2**16))
+def test_reinforce_ada_plan_matches_the_reference_loop(truth, n, round_size, rounds, exit, seed):
+    rng = np.random.default_rng(seed)
+    streams = [(rng.random(round_size * rounds) < p).astype(float) for p in truth]
+    rule = make_rule("reinforce_ada", {"exit": exit, "n": n, "round_size": round_size,
+                                       "k_max": round_size * rounds, "max_rounds": rounds - 1})
+    plan = RolloutPlan([0.5] * len(truth), rule)
+    drive(plan, lambda r, j, k: streams[j][plan.counts[j]:plan.counts[j] + k])
+    assert plan.counts.tolist() == reinforce_ada_reference(streams, n, round_size, rounds, exit)
+
+
+def capped_proportional_reference(w, budget, k_min, k_max):
+    """The real-valued split clip(lam w, k_min, k_max) summing to ``budget``, by walking lam over the points
+    where a prompt leaves k_min or reaches k_max (between two, the sum is linear in lam)."""
+    def total(lam):
+        return sum(min(max(lam * x, k_min), k_max) for x in w)
+
+    points = sorted({k_min / x for x in w} | {k_max / x for x in w})
+    for a, b in zip(points, points[1:]):
+        if total(a) <= budget <= total(b):
+            mid = (a + b) / 2
+            free = sum(x for x in w if k_min < mid * x < k_max)  # the prompts not clipped inside (a, b)
+            lam = mid if free == 0 else (budget - (total(mid) - mid * free)) / free
+            return [min(max(lam * x, k_min), k_max) for x in w]
+    return [k_min if budget <= total(points[0]) else k_max for _ in w]
+
+
+@settings(max_examples=60, deadline=None)
+@given(w=st.lists(st.floats(0.2, 5.0), min_size=1, max_size=6), k_min=st.integers(1, 3), extra=st.integers(1, 10),
+       spare=st.integers(0, 30))
+def test_cures_split_rounds_the_water_filling_reference(w, k_min, extra, spare):
+    k_max = k_min + extra
+    budget = min(len(w) * k_min + spare, len(w) * k_max)
+    ideal = capped_proportional_reference(w, budget, k_min, k_max)
+    counts = proportional_counts(w, budget, k_min=k_min, k_max=k_max)
+    assert counts.sum() == budget  # block 1: the whole budget is spent
+    assert (np.abs(counts - np.asarray(ideal)) < 1 + 1e-6).all()  # each within one rollout of the real split
