@@ -367,7 +367,7 @@ def capped_proportional_reference(w, budget, k_min, k_max):
         return sum(min(max(lam * x, k_min), k_max) for x in w)
 
     points = sorted({k_min / x for x in w} | {k_max / x for x in w})
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         if total(a) <= budget <= total(b):
             mid = (a + b) / 2
             free = sum(x for x in w if k_min < mid * x < k_max)  # the prompts not clipped inside (a, b)
