@@ -1,5 +1,5 @@
-"""The rollout planner: OSLA with inverted control, so that whoever owns generation (our CPU engine, TRL,
-verl) drives it.
+"""The rollout planner: a rollout rule (OSLA by default) with inverted control, so that whoever owns
+generation (our CPU engine, TRL, verl) drives it.
 
     plan = RolloutPlan(prior, config=OslaConfig(k_init=4, k_max=16))
     while round_ := plan.request():          # empty when every prompt has stopped
@@ -9,8 +9,10 @@ verl) drives it.
 
 Round 0 gives every prompt ``k_init`` rollouts; each later round tops up the prompts the rule says are
 worth one more (``v05.budget.rule``), until none is, the global ``budget`` is spent or ``max_rounds`` top-up
-rounds have run. Rewards can be recorded prompt by prompt or all at once, in any order within a round; a
-round must be complete before the next is requested.
+rounds have run. Any other rule of :mod:`v05.budget.rules` (``make_rule("knapsack")``...) drives the same
+rounds: the rule says what it wants, the plan enforces ``k_max``, the budget, blocks and ``max_rounds``.
+Rewards can be recorded prompt by prompt or all at once, in any order within a round; a round must be
+complete before the next is requested.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 from v05._validation import as_1d, check_in_range, check_positive_int
 from v05.baselines.prior import Prior
 from v05.baselines.scale import RewardScale
-from v05.budget.rule import BatchState, OslaConfig, gains, projected_extra, wants
+from v05.budget.osla import OslaRule
+from v05.budget.rule import OslaConfig
+from v05.budget.rule_base import PlanState, RolloutRule
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,9 @@ class RolloutPlan:
     prior : Prior or array-like of shape (M,)
         Prior pass rate of each prompt, in [0, 1]: a :class:`v05.baselines.Prior` (row j is prompt j; its
         variance, if any, is ``prior_var``: pass ``prior.without_var()`` to plan without it) or an array.
-    config : OslaConfig or dict
-        The rule and its settings (``k_init``, ``k_max``, ``cost``, ``per_round``, ``max_rounds``, ...).
+    config : OslaConfig, dict or RolloutRule
+        OSLA's settings (``k_init``, ``k_max``, ``cost``, ``per_round``, ``max_rounds``, ...), or another rule
+        built by :func:`v05.budget.make_rule` (Reinforce-Ada, Knapsack RL, CurES, dynamic sampling).
     budget : int, optional
         Total rollouts allowed for the whole batch (the first round included). When the prompts that want
         more exceed what is left, the rollouts go to the largest expected MSE reductions first.
@@ -102,7 +107,9 @@ class RolloutPlan:
 
     def __init__(self, prior, config=OslaConfig(), budget: int | None = None, *, prior_var=None, scale="binary",
                  block: int = 1, round_multiple: int = 1):
-        self.config = OslaConfig.coerce(config)
+        self.rule = config if isinstance(config, RolloutRule) else OslaRule(OslaConfig.coerce(config))
+        """The rollout rule deciding the rounds."""
+        self.config = self.rule.config if isinstance(self.rule, OslaRule) else self.rule
         self.scale = RewardScale.parse(scale)
         if isinstance(prior, Prior):
             if prior_var is not None:
@@ -121,14 +128,9 @@ class RolloutPlan:
                 raise ValueError(f"prior_var has {len(self.prior_var)} entries for {m} prompts")
             check_in_range(self.prior_var, "prior_var", 0.0, np.finfo(np.float64).max)
         self.block = check_positive_int(block, "block")
-        if (self.config.k_max - self.config.k_init) % self.block:
-            raise ValueError(f"k_max - k_init ({self.config.k_max} - {self.config.k_init}) must be a multiple of "
-                             f"block ({self.block}): top-ups come in blocks")
         self.round_multiple = math.lcm(self.block, check_positive_int(round_multiple, "round_multiple"))
         self.budget = None if budget is None else check_positive_int(budget, "budget")
-        if budget is not None and budget < m * self.config.k_init:
-            raise ValueError(f"budget ({budget}) is below k_init x prompts "
-                             f"({self.config.k_init} x {m} = {m * self.config.k_init})")
+        self.rule.check_plan(m, self.budget, self.block)
         self.counts = np.zeros(m, dtype=np.int64)
         """Rollouts recorded per prompt."""
         self._totals = np.zeros(m)  # unit-scale reward sums
@@ -161,8 +163,14 @@ class RolloutPlan:
         if self.done:
             return self._empty()
         if self._rounds == 0:
-            index = np.arange(len(self.prior))
-            n = np.full(len(index), self.config.k_init, dtype=np.int64)
+            n = np.asarray(self.rule.first_round(self._state()), dtype=np.int64)
+            if n.shape != self.prior.shape or n.min() < 0 or n.max() > self.rule.k_max or \
+                    (self.budget is not None and n.sum() > self.budget):
+                raise RuntimeError(f"rule {self.rule.name!r} asked for a first round of {n.tolist()[:8]} rollouts: it "
+                                   f"must give each of the {len(self.prior)} prompts 0..k_max ({self.rule.k_max}), "
+                                   f"{self.budget} in all at most")
+            index = np.flatnonzero(n)
+            n = n[index]
         else:
             index, n = self._top_ups()
         if len(index) == 0:
@@ -225,23 +233,22 @@ class RolloutPlan:
             rounds=self._rounds,
         )
 
-    def _state(self) -> BatchState:
-        return BatchState(self.means, self.counts, self.prior, self.prior_var)
+    def _state(self) -> PlanState:
+        chunks = self._chunks or [(np.zeros(0), np.zeros(0, dtype=np.int64), 0)]
+        return PlanState(self.prior, self.prior_var, self.counts.copy(), self.means,
+                         self.scale.to_unit(np.concatenate([c[0] for c in chunks])),
+                         np.concatenate([c[1] for c in chunks]), self._rounds, self.budget, self.spent, self.block)
 
     def _top_ups(self) -> tuple[np.ndarray, np.ndarray]:
-        """Prompts worth a top-up this round and how many each gets (prompt order)."""
-        cfg = self.config
-        if cfg.max_rounds is not None and self._rounds > cfg.max_rounds:
+        """Prompts the rule tops up this round and how many each gets (prompt order), within k_max, whole
+        blocks, the budget (largest priorities first) and round_multiple."""
+        rule = self.rule
+        if rule.max_rounds is not None and self._rounds > rule.max_rounds:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        state = self._state()
-        gain = gains(state, cfg)
-        want = np.flatnonzero(wants(gain, self.counts, cfg))
-        extra = np.full(len(want), cfg.per_round, dtype=np.int64)
-        if cfg.max_rounds is not None:
-            rounds_left = cfg.max_rounds - (self._rounds - 1)
-            need = projected_extra(state, cfg)[want]
-            extra = np.maximum(extra, -(-need // rounds_left))
-        extra = np.minimum(-(-extra // self.block) * self.block, cfg.k_max - self.counts[want])
+        wanted, gain = rule.top_up(self._state())
+        wanted = np.where(self.counts > 0, np.asarray(wanted, dtype=np.int64), 0)  # no mean, nothing to test
+        want = np.flatnonzero(wanted > 0)
+        extra = np.minimum(-(-wanted[want] // self.block) * self.block, rule.k_max - self.counts[want])
         if self.budget is not None:
             order = np.argsort(-gain[want], kind="stable")
             want, extra = want[order], extra[order]
@@ -260,7 +267,7 @@ class RolloutPlan:
         down (smallest gains first)."""
         extra = extra.copy()
         short = (-extra.sum()) % self.round_multiple  # rollouts to the next multiple
-        room = self.config.k_max - counts - extra
+        room = self.rule.k_max - counts - extra
         left = np.inf if self.budget is None else self.budget - self.spent - extra.sum()
         if (room // self.block).sum() * self.block >= short and left >= short:
             order = np.argsort(-gain, kind="stable")
