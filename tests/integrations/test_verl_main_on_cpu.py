@@ -73,8 +73,10 @@ def test_dry_run_prints_the_resolved_v05_part_and_starts_nothing(capsys, tmp_cwd
 
 @pytest.mark.parametrize("argv, message", [
     ([*OSLA, "+v05.rollouts.osla.k_max=2"], "error: v05.rollouts.osla: k_max (2) must be >= k_init (4)"),
-    (["algorithm.adv_estimator=v05", "trainer.v1.trainer_mode=sync"],
+    (["algorithm.adv_estimator=v05", "trainer.v1.trainer_mode=sync", "actor_rollout_ref.rollout.n=4"],
      "error: algorithm.adv_estimator=v05 fuses a prior"),
+    (["algorithm.adv_estimator=v05", "trainer.v1.trainer_mode=v05_sync"],  # verl's default rollout.n is 1
+     "error: estimator 'v05' is not defined on groups of 1 rollout(s)"),
     (["algorithm.adv_estimatr=v05"], "error: verl's config: Could not override 'algorithm.adv_estimatr'"),
     ([*OSLA, "algorithm.adv_estimator=v05_grpo", "trainer.v1.trainer_mode=sync"],
      "error: v05.rollouts.mode=osla sets per-prompt rollout counts, which only the v05_sync trainer does"),
