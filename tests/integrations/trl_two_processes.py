@@ -27,7 +27,7 @@ class Recording(V05GRPOTrainer):
 def main(out: Path) -> None:
     torch.set_num_threads(1)
     args = v05_args(out, per_device_train_batch_size=8, prior_source="column", estimator="v05_paper", k_max=12,
-                    max_steps=1)
+                    max_rounds=1, max_steps=1)  # one top-up round: the test's row counts
     trainer = Recording(model=tiny_qwen2(), reward_funcs=reward, args=args, processing_class=char_tokenizer(),
                         train_dataset=dataset(4, prior_value=[0.0] * 4))
     trainer.train()
