@@ -68,7 +68,7 @@ def test_shapes_dtypes_and_weights_in_unit_interval(name, batch):
         assert out.weight is None
 
 
-@pytest.mark.parametrize("name", FUSED)
+@pytest.mark.parametrize("name", [n for n in FUSED if n != "v05_eb_reg"])  # v05_eb_reg: test_pooled.py
 @PROPS
 @given(batch=valid_batches)
 def test_fused_baseline_lies_between_prior_and_mean(name, batch):

@@ -6,13 +6,14 @@ A prior is a :class:`Prior` (one row per prompt) or a per-rollout array. :func:`
 estimator's options without running it.
 """
 
-from v05.baselines import empirical, fused  # noqa: F401  (registers the estimators)
+from v05.baselines import empirical, fused, pooled  # noqa: F401  (registers the estimators)
 from v05.baselines.batch import make_batch
 from v05.baselines.fused import DEFAULT
 from v05.baselines.prior import Prior
 from v05.baselines.registry import (Baselines, UndefinedError, check_options, compute, get_estimator, list_estimators,
                                    resolve)
+from v05.baselines.running import RunningMoments
 from v05.baselines.scale import RewardScale
 
-__all__ = ["DEFAULT", "Baselines", "Prior", "RewardScale", "UndefinedError", "check_options", "compute",
-           "get_estimator", "list_estimators", "make_batch", "resolve"]
+__all__ = ["DEFAULT", "Baselines", "Prior", "RewardScale", "RunningMoments", "UndefinedError", "check_options",
+           "compute", "get_estimator", "list_estimators", "make_batch", "resolve"]
