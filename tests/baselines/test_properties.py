@@ -364,7 +364,7 @@ def re_list(items):
 
 
 def test_unknown_estimator_lists_the_known_names():
-    with pytest.raises(ValueError, match=r"unknown estimator 'rlo'; known: dapo, dr_grpo, grpo, .*rloo.*v05,"):
+    with pytest.raises(ValueError, match=r"unknown estimator 'rlo'; known: dapo, dr_grpo, eb_batch, grpo, .*rloo.*v05,"):
         compute("rlo", R4, G4)
 
 
