@@ -104,10 +104,12 @@ def js_loo(batch: Batch) -> KernelOut:
     n_groups = batch.n_groups
     if n_groups < JS_MIN_GROUPS:
         return KernelOut(u)
-    others = ~np.eye(n_groups, dtype=bool)
-    noise = np.where(others, batch.sum_sq_dev / (k - 1) / k, 0.0).sum(axis=1) / (n_groups - 1)
-    spread = np.maximum(0.0, np.var(np.where(others, batch.mean, np.nan), axis=1, ddof=1,
-                                    where=others) - noise)
+    noise_g = batch.sum_sq_dev / (k - 1) / k
+    noise = (noise_g.sum() - noise_g) / (n_groups - 1)
+    # variance of the other groups' means from leave-one-out sums, centred first so that nothing cancels
+    dev = batch.mean - batch.mean.mean()
+    s1, s2 = dev.sum() - dev, (dev * dev).sum() - dev * dev
+    spread = np.maximum(0.0, (s2 - s1 * s1 / (n_groups - 1)) / (n_groups - 2) - noise)
     rest = (batch.total.sum() - batch.total) / (len(batch.y) - k)
     w = bayes_weight(spread, noise)
     return KernelOut(fuse(u, rest[batch.inv], w[batch.inv]))
