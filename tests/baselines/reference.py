@@ -25,7 +25,7 @@ REFERENCE_NAMES = (
     "dapo", "dr_grpo", "grpo", "mean", "prior", "reinforce_pp", "rloo",
     "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo", "v05_eb_beta", "v05_eb_beta_loo", "v05_eb_mix",
     "v05_paper", "v05_paper_loo", "v05_prior_var", "v05_prior_var_loo",
-    "eb_batch", "js_loo", "v05_eb_reg",
+    "eb_batch", "js_loo", "v05_eb_reg", "v05_eb_reg_loo",
 )
 ALIASES = {"v05": "v05_eb"}
 FUSED = tuple(n for n in REFERENCE_NAMES if n.startswith("v05_")) + ("prior",)
@@ -309,6 +309,29 @@ def js_weights(groups):
     return out
 
 
+def reg_loo_fit(groups, gid, slope, intercept, tau2):
+    """docs/method.md 3.11, leave-one-out: (centre of group gid, tau2, sigma2, through) from the line and the
+    moments fitted on the *other* groups (through: the line passes through every other group mean)."""
+    rest = {h: g for h, g in groups.items() if h != gid}
+    a, b, fitted = line_fit(rest, slope, intercept) if (slope is None or intercept is None) else (intercept, slope, 0)
+    line = {h: min(max(a + b * g["prior"], 0.0), 1.0) for h, g in groups.items()}
+    if fitted and len(rest) <= fitted:
+        return line[gid], None, None, True
+    inflate = len(rest) / (len(rest) - fitted) if fitted else 1.0
+    d2s, s2s = [], []
+    for h, g in rest.items():
+        if g["k"] < 2:
+            continue
+        s2_g = sum((x - g["mean"]) ** 2 for x in g["y"]) / (g["k"] - 1)
+        s2s.append(s2_g)
+        d2s.append(inflate * (g["mean"] - line[h]) ** 2 - s2_g / g["k"])
+    if tau2 is None:
+        if not s2s:
+            raise ValueError("tau2 is not identifiable: no other group has >= 2 rollouts")
+        tau2 = max(0.0, sum(d2s) / len(d2s))
+    return line[gid], tau2, (sum(s2s) / len(s2s) if s2s else 0.25), False
+
+
 # -- the reference --------------------------------------------------------------------------------------
 
 
@@ -498,6 +521,23 @@ def reference(name, rewards, group, *, prior=None, prior_var=None, scale="binary
                 base[i] = g["mean"] if w == 1.0 else _fuse(w, g["mean"], centre[gid])
                 if weight is not None:
                     weight[i] = w
+
+    elif name == "v05_eb_reg_loo":
+        slope, intercept, tau2 = options.get("slope"), options.get("intercept"), options.get("tau2")
+        if (slope is None or intercept is None) and len(groups) < 2:
+            raise ValueError("the line cannot be fitted without the only group")
+        for gid, g in groups.items():
+            centre, t2, sigma2, through = reg_loo_fit(groups, gid, slope, intercept, tau2)
+            for i in g["idx"]:
+                v, k = others(g, i)
+                if k == 0:
+                    w, v = 0.0, centre
+                elif through:
+                    w = 1.0
+                else:
+                    w = gauss_weight(t2, sigma2, k)
+                base[i] = v if w == 1.0 else _fuse(w, v, centre)
+                weight[i] = w
 
     elif name == "js_loo":
         for gid, g in groups.items():

@@ -232,3 +232,44 @@ def test_js_all_equal_batch_and_lone_rollouts():
     np.testing.assert_array_equal(compute("js_loo", [1.0] * 6, [0, 0, 1, 1, 2, 2]).advantage, 0.0)
     with pytest.raises(UndefinedError, match=r"group 'x' has 1 rollout\(s\); js_loo needs >= 2"):
         compute("js_loo", [1.0, 0.0, 1.0], ["a", "a", "x"])
+
+
+# -- v05_eb_reg_loo --------------------------------------------------------------------------------------------
+
+
+@PROPS
+@given(batch=valid_batches, tau2=st.one_of(st.none(), st.floats(0.0, 1.0)))
+def test_reg_loo_with_the_identity_line_is_exactly_v05_eb_loo(batch, tau2):
+    got, want = same_or_both_raise(lambda: run("v05_eb_reg_loo", batch, slope=1.0, intercept=0.0, tau2=tau2),
+                                   lambda: run("v05_eb_loo", batch, tau2=tau2))
+    if got is not None:
+        np.testing.assert_array_equal(got.weight, want.weight)
+
+
+@PROPS
+@given(batch=batches(min_groups=1, max_groups=6, min_size=1, max_size=5, scales=("binary",)), data=st.data(),
+       options=st.sampled_from([{}, {"slope": 0.0}, {"intercept": 0.2}, {"tau2": 0.05}]))
+def test_reg_loo_baseline_of_a_rollout_ignores_its_own_reward(batch, data, options):
+    """The line, tau2 and sigma2 are fitted without the own group, the mean without the own rollout."""
+    rewards = np.asarray(batch["rewards"], float)
+    i = data.draw(st.integers(0, len(rewards) - 1))
+    flipped = rewards.copy()
+    flipped[i] = 1.0 - flipped[i]
+    try:
+        a = compute("v05_eb_reg_loo", rewards, batch["group"], prior=batch["prior"], **options).baseline[i]
+    except UndefinedError:
+        return
+    b = compute("v05_eb_reg_loo", flipped, batch["group"], prior=batch["prior"], **options).baseline[i]
+    assert a == pytest.approx(b, abs=1e-12)
+
+
+def test_reg_loo_lone_rollout_gets_its_centre_and_one_group_needs_a_given_line():
+    rewards, group = [1.0, 1.0, 0.0, 1.0, 0.0, 0.0], ["solo", "a", "a", "b", "b", "b"]
+    prior = [0.3] + [0.5] * 2 + [0.9] * 3
+    out = compute("v05_eb_reg_loo", rewards, group, prior=prior, slope=0.5, intercept=0.1)
+    assert out.baseline[0] == 0.1 + 0.5 * 0.3 and out.weight[0] == 0.0
+    with pytest.raises(UndefinedError, match=r"v05_eb_reg_loo fits the line without each group.*one group"):
+        compute("v05_eb_reg_loo", [1.0, 0.0], [0, 0], prior=[0.5, 0.5])
+    with pytest.raises(UndefinedError, match=r"without group 'a' no group has >= 2 rollouts; pass tau2="):
+        compute("v05_eb_reg_loo", [1.0, 0.0, 1.0, 0.0, 1.0], ["a", "a", "s1", "s2", "s3"],
+                prior=[0.5, 0.5, 0.2, 0.7, 0.4])

@@ -67,6 +67,10 @@ CASES = [
     ("v05_eb_reg", {"slope": 0.5}),
     ("v05_eb_reg", {"intercept": 0.1}),
     ("v05_eb_reg", {"tau2": 0.01}),
+    ("v05_eb_reg_loo", {}),
+    ("v05_eb_reg_loo", {"slope": 1.0, "intercept": 0.0}),
+    ("v05_eb_reg_loo", {"slope": 0.0}),
+    ("v05_eb_reg_loo", {"intercept": 0.1, "tau2": 0.02}),
 ]
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,6 +120,7 @@ def test_fast_matches_reference(name, options, batch):
 @pytest.mark.parametrize("name, options", [
     ("rloo", {}), ("grpo", {}), ("v05_eb_beta", {}), ("v05_eb_beta_loo", {}), ("reinforce_pp", {}),
     ("v05_eb_mix", {}), ("v05_eb_mix", {"pi": 0.0}), ("eb_batch", {}), ("js_loo", {}), ("v05_eb_reg", {}),
+    ("v05_eb_reg_loo", {}),
 ])
 @settings(max_examples=30, deadline=None)
 @given(batch=batches(max_groups=3, min_size=1, max_size=2))

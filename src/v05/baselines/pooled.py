@@ -9,7 +9,8 @@ The prior-free rivals of V0.5 and its calibrated form (``docs/method.md`` 3.11-3
   other prompts' mean reward, the factor fitted on the other prompts only, so b_i never sees r_i.
 - ``v05_eb_reg``: ``v05_eb`` toward a batch-fitted line a + b V of the group means on the prior
   (Efron-Morris), which also repairs a biased prior. ``slope=0`` gives ``eb_batch``, ``slope=1,
-  intercept=0`` gives ``v05_eb``, exactly.
+  intercept=0`` gives ``v05_eb``, exactly. ``v05_eb_reg_loo`` is its leave-one-out twin (the line and the
+  moments fitted without the own group; ``slope=1, intercept=0`` gives ``v05_eb_loo`` exactly).
 
 Edge-case rules: a batch whose line passes through every group mean (one group; two groups and a fitted
 line) returns the group means (w = 1); all-equal groups count as exact means (sigma2 = 0: w = 1, as in
@@ -23,7 +24,7 @@ import numpy as np
 
 from v05._validation import Number
 from v05.baselines.batch import Batch
-from v05.baselines.fused import TAU2, _tau2_sigma2, eb_gauss_terms
+from v05.baselines.fused import TAU2, _loo_means, _tau2_sigma2, eb_gauss_terms
 from v05.baselines.registry import KernelOut, UndefinedError, register
 from v05.baselines.shrinkage import (
     bayes_weight,
@@ -113,3 +114,63 @@ def js_loo(batch: Batch) -> KernelOut:
     rest = (batch.total.sum() - batch.total) / (len(batch.y) - k)
     w = bayes_weight(spread, noise)
     return KernelOut(fuse(u, rest[batch.inv], w[batch.inv]))
+
+
+def _line_without_each_group(batch: Batch, slope: float | None, intercept: float | None, tau2: float | None):
+    """Per left-out group g: the centre m_g of the line fitted without g, and tau2, sigma2 fitted on the other
+    groups about that line (``through`` where the line passes through every other group mean)."""
+    n_groups = batch.n_groups
+    centre, tau2_g, sigma2_g = np.zeros(n_groups), np.zeros(n_groups), np.zeros(n_groups)
+    through = np.zeros(n_groups, dtype=bool)
+    for g in range(n_groups):
+        other = np.arange(n_groups) != g
+        a, b, n_fitted = calibration_line(batch.mean[other], batch.counts[other], batch.prior[other],
+                                          slope=slope, intercept=intercept)
+        line = np.clip(a + b * batch.prior, 0.0, 1.0)
+        centre[g] = line[g]
+        if n_groups - 1 <= n_fitted:
+            through[g] = True
+            continue
+        d2, s2_g, informative = eb_gauss_terms(batch, line, residual_inflation(n_groups - 1, n_fitted))
+        if tau2 is None and informative[other].sum() <= 0:
+            raise UndefinedError(
+                f"v05_eb_reg_loo fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
+                "no group has >= 2 rollouts; pass tau2= or use v05_eb_reg"
+            )
+        fit = _tau2_sigma2(d2[other].sum(), s2_g[other].sum(), informative[other].sum(), tau2, "the batch")
+        tau2_g[g], sigma2_g[g] = fit
+    return centre, tau2_g, sigma2_g, through
+
+
+@register("v05_eb_reg_loo", uses_prior=True, options={"slope": SLOPE, "intercept": INTERCEPT, "tau2": TAU2})
+def v05_eb_reg_loo(batch: Batch, *, slope: float | None = None, intercept: float | None = None,
+                   tau2: float | None = None) -> KernelOut:
+    """Leave-one-out ``v05_eb_reg``: the mean of the other k-1 rollouts, shrunk toward the line fitted without
+    the own group, with tau2 and sigma2 fitted without it, so b_i never sees r_i.
+
+    ``slope=1, intercept=0`` is ``v05_eb_loo`` exactly. A lone rollout's baseline is its centre (w = 0). A
+    line to fit needs another group (a one-group batch raises unless both are given).
+    """
+    v, k = _loo_means(batch)
+    if slope is not None and intercept is not None:  # a fixed line: v05_eb_loo's arithmetic about it
+        centre = np.clip(intercept + slope * batch.prior, 0.0, 1.0)
+        d2, s2_g, informative = eb_gauss_terms(batch, centre)
+        n_other = informative.sum() - informative
+        if tau2 is None and np.any(n_other <= 0):
+            g = int(np.flatnonzero(n_other <= 0)[0])
+            raise UndefinedError(
+                f"v05_eb_reg_loo fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
+                "no group has >= 2 rollouts; pass tau2= or use v05_eb_reg"
+            )
+        tau2_g, sigma2_g = _tau2_sigma2(d2.sum() - d2, s2_g.sum() - s2_g, n_other, tau2, "the batch")
+        through = np.zeros(batch.n_groups, dtype=bool)
+    elif batch.n_groups < 2:
+        raise UndefinedError("v05_eb_reg_loo fits the line without each group, and this batch has one group; "
+                             "pass slope= and intercept=, or use v05_eb_reg")
+    else:
+        centre, tau2_g, sigma2_g, through = _line_without_each_group(batch, slope, intercept, tau2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = sigma2_g[batch.inv] / k
+    w = np.where(k > 0, np.where(through[batch.inv], 1.0, bayes_weight(tau2_g[batch.inv], s2)), 0.0)
+    w = np.clip(w, 0.0, 1.0)
+    return KernelOut(fuse(v, centre[batch.inv], w), weight=w)
