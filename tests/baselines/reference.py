@@ -25,6 +25,7 @@ REFERENCE_NAMES = (
     "dapo", "dr_grpo", "grpo", "mean", "prior", "reinforce_pp", "rloo",
     "v05_bernoulli", "v05_bernoulli_loo", "v05_eb", "v05_eb_loo", "v05_eb_beta", "v05_eb_beta_loo", "v05_eb_mix",
     "v05_paper", "v05_paper_loo", "v05_prior_var", "v05_prior_var_loo",
+    "eb_batch", "js_loo", "v05_eb_reg", "v05_eb_reg_loo",
 )
 ALIASES = {"v05": "v05_eb"}
 FUSED = tuple(n for n in REFERENCE_NAMES if n.startswith("v05_")) + ("prior",)
@@ -239,6 +240,98 @@ def mix_weights(groups, pi, tau2, tau2_big):
             for gid, g in groups.items()}
 
 
+def line_fit(groups, slope, intercept):
+    """docs/method.md 3.11: weighted least squares of the group means on the prior, weight k; a given value is
+    kept. Slope 0 (not fitted) when the priors spread by <= 1e-9, or all lie within 1e-9 of 0 through a given
+    intercept.
+    Returns (intercept, slope, number of fitted parameters)."""
+    gs = list(groups.values())
+    n = sum(g["k"] for g in gs)
+    fitted = 0
+    if slope is None:
+        priors = [g["prior"] for g in gs]
+        if intercept is None and max(priors) - min(priors) > 1e-9:
+            xb = sum(g["k"] * g["prior"] for g in gs) / n
+            yb = sum(g["k"] * g["mean"] for g in gs) / n
+            sxy = sum(g["k"] * (g["prior"] - xb) * (g["mean"] - yb) for g in gs)
+            sxx = sum(g["k"] * (g["prior"] - xb) ** 2 for g in gs)
+            slope, fitted = sxy / sxx, fitted + 1
+        elif intercept is not None and max(abs(x) for x in priors) > 1e-9:
+            sxy = sum(g["k"] * g["prior"] * (g["mean"] - intercept) for g in gs)
+            sxx = sum(g["k"] * g["prior"] ** 2 for g in gs)
+            slope, fitted = sxy / sxx, fitted + 1
+        else:
+            slope = 0.0
+    if intercept is None:
+        intercept = sum(g["k"] * (g["mean"] - slope * g["prior"]) for g in gs) / n
+        fitted += 1
+    return intercept, slope, fitted
+
+
+def centre_weights(groups, centre, fitted, tau2):
+    """Per group id, the normal-normal weight on the mean against its centre: tau2 / (tau2 + sigma2/k) with
+    tau2 = max(0, mean over informative groups of (n/(n-p)) (v - m)^2 - s2_g/k), sigma2 = mean s2_g; 1 for
+    every group when the fitted line has as many parameters as there are groups."""
+    n_groups = len(groups)
+    if n_groups <= fitted:
+        return {gid: 1.0 for gid in groups}
+    inflate = n_groups / (n_groups - fitted)
+    d2s, s2s = [], []
+    for gid, g in groups.items():
+        if g["k"] < 2:
+            continue
+        s2_g = sum((x - g["mean"]) ** 2 for x in g["y"]) / (g["k"] - 1)
+        s2s.append(s2_g)
+        d2s.append(inflate * (g["mean"] - centre[gid]) ** 2 - s2_g / g["k"])
+    if tau2 is None:
+        if not s2s:
+            raise ValueError("tau2 is not identifiable: no group has >= 2 rollouts")
+        tau2 = max(0.0, sum(d2s) / len(d2s))
+    sigma2 = sum(s2s) / len(s2s) if s2s else 0.25
+    return {gid: gauss_weight(tau2, sigma2, g["k"]) for gid, g in groups.items()}
+
+
+def js_weights(groups):
+    """docs/method.md 3.12, per group id: (weight on the RLOO mean, the other prompts' mean reward), from the
+    other prompts only: noise2 = mean s2_h / k_h, spread2 = max(0, sample variance of their means - noise2)."""
+    out = {}
+    for gid in groups:
+        rest = [g for h, g in groups.items() if h != gid]
+        if len(rest) < 2:
+            out[gid] = (1.0, 0.0)
+            continue
+        noise = sum(sum((x - g["mean"]) ** 2 for x in g["y"]) / (g["k"] - 1) / g["k"] for g in rest) / len(rest)
+        mbar = sum(g["mean"] for g in rest) / len(rest)
+        var = sum((g["mean"] - mbar) ** 2 for g in rest) / (len(rest) - 1)
+        spread = max(0.0, var - noise)
+        w = 1.0 if spread + noise == 0 else spread / (spread + noise)
+        out[gid] = (w, sum(sum(g["y"]) for g in rest) / sum(g["k"] for g in rest))
+    return out
+
+
+def reg_loo_fit(groups, gid, slope, intercept, tau2):
+    """docs/method.md 3.11, leave-one-out: (centre of group gid, tau2, sigma2, through) from the line and the
+    moments fitted on the *other* groups (through: the line passes through every other group mean)."""
+    rest = {h: g for h, g in groups.items() if h != gid}
+    a, b, fitted = line_fit(rest, slope, intercept) if (slope is None or intercept is None) else (intercept, slope, 0)
+    line = {h: min(max(a + b * g["prior"], 0.0), 1.0) for h, g in groups.items()}
+    if fitted and len(rest) <= fitted:
+        return line[gid], None, None, True
+    inflate = len(rest) / (len(rest) - fitted) if fitted else 1.0
+    d2s, s2s = [], []
+    for h, g in rest.items():
+        if g["k"] < 2:
+            continue
+        s2_g = sum((x - g["mean"]) ** 2 for x in g["y"]) / (g["k"] - 1)
+        s2s.append(s2_g)
+        d2s.append(inflate * (g["mean"] - line[h]) ** 2 - s2_g / g["k"])
+    if tau2 is None:
+        if not s2s:
+            raise ValueError("tau2 is not identifiable: no other group has >= 2 rollouts")
+        tau2 = max(0.0, sum(d2s) / len(d2s))
+    return line[gid], tau2, (sum(s2s) / len(s2s) if s2s else 0.25), False
+
+
 # -- the reference --------------------------------------------------------------------------------------
 
 
@@ -412,6 +505,49 @@ def reference(name, rewards, group, *, prior=None, prior_var=None, scale="binary
                     w = eb_weight(k, rho_by_group[gid])
                 base[i] = _fuse(w, v, p)
                 weight[i] = w
+
+    elif name in ("eb_batch", "v05_eb_reg"):
+        tau2 = options.get("tau2")
+        if name == "eb_batch":
+            for g in groups.values():
+                g.setdefault("prior", 0.0)
+            a, b, fitted = line_fit(groups, 0.0, options.get("global_mean"))
+        else:
+            a, b, fitted = line_fit(groups, options.get("slope"), options.get("intercept"))
+        centre = {gid: min(max(a + b * g["prior"], 0.0), 1.0) for gid, g in groups.items()}
+        for gid, w in centre_weights(groups, centre, fitted, tau2).items():
+            g = groups[gid]
+            for i in g["idx"]:
+                base[i] = g["mean"] if w == 1.0 else _fuse(w, g["mean"], centre[gid])
+                if weight is not None:
+                    weight[i] = w
+
+    elif name == "v05_eb_reg_loo":
+        slope, intercept, tau2 = options.get("slope"), options.get("intercept"), options.get("tau2")
+        if (slope is None or intercept is None) and len(groups) < 2:
+            raise ValueError("the line cannot be fitted without the only group")
+        for gid, g in groups.items():
+            centre, t2, sigma2, through = reg_loo_fit(groups, gid, slope, intercept, tau2)
+            for i in g["idx"]:
+                v, k = others(g, i)
+                if k == 0:
+                    w, v = 0.0, centre
+                elif through:
+                    w = 1.0
+                else:
+                    w = gauss_weight(t2, sigma2, k)
+                base[i] = v if w == 1.0 else _fuse(w, v, centre)
+                weight[i] = w
+
+    elif name == "js_loo":
+        for gid, g in groups.items():
+            if g["k"] < 2:
+                raise ValueError(f"group {gid!r} has 1 rollout")
+        for gid, (w, rest) in js_weights(groups).items():
+            g = groups[gid]
+            for i in g["idx"]:
+                u = others(g, i)[0]
+                base[i] = u if w == 1.0 else _fuse(w, u, rest)
 
     else:
         raise KeyError(f"no reference for estimator {name!r}")

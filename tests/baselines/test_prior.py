@@ -19,6 +19,7 @@ from v05.baselines import (
     fused,
     get_estimator,
     list_estimators,
+    pooled,
 )
 
 ALL = list_estimators()
@@ -145,9 +146,8 @@ def test_coerce_takes_a_prior_or_a_mean_var_pair():
 @pytest.mark.parametrize("name", ALL)
 def test_register_keeps_the_kernel_as_written(name):
     entry = get_estimator(name)
-    module = fused if entry.uses_prior or name in vars(fused) else empirical
-    functions = [f for f in vars(module).values() if f is entry.kernel]
-    assert functions, f"{name}'s kernel is not a module-level function of {module.__name__}"
+    functions = [f for module in (fused, empirical, pooled) for f in vars(module).values() if f is entry.kernel]
+    assert functions, f"{name}'s kernel is not a module-level function of v05.baselines.fused, empirical or pooled"
     assert inspect.signature(functions[0]) == inspect.signature(entry.kernel)
     assert next(iter(inspect.signature(entry.kernel).parameters)) == "batch"
     assert list(inspect.signature(entry.fn).parameters)[:2] == ["rewards", "group"]

@@ -55,6 +55,22 @@ CASES = [
     ("v05_eb_mix", {"pi": 0.1, "tau2": 0.01, "tau2_big": 0.3}),
     ("v05_eb_mix", {"tau2": float("inf")}),
     ("v05", {}),
+    ("eb_batch", {}),
+    ("eb_batch", {"global_mean": 0.3}),
+    ("eb_batch", {"tau2": 0.02}),
+    ("eb_batch", {"tau2": 0.0}),
+    ("eb_batch", {"global_mean": 0.0, "tau2": float("inf")}),
+    ("js_loo", {}),
+    ("v05_eb_reg", {}),
+    ("v05_eb_reg", {"slope": 0.0}),
+    ("v05_eb_reg", {"slope": 1.0, "intercept": 0.0}),
+    ("v05_eb_reg", {"slope": 0.5}),
+    ("v05_eb_reg", {"intercept": 0.1}),
+    ("v05_eb_reg", {"tau2": 0.01}),
+    ("v05_eb_reg_loo", {}),
+    ("v05_eb_reg_loo", {"slope": 1.0, "intercept": 0.0}),
+    ("v05_eb_reg_loo", {"slope": 0.0}),
+    ("v05_eb_reg_loo", {"intercept": 0.1, "tau2": 0.02}),
 ]
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,7 +119,8 @@ def test_fast_matches_reference(name, options, batch):
 
 @pytest.mark.parametrize("name, options", [
     ("rloo", {}), ("grpo", {}), ("v05_eb_beta", {}), ("v05_eb_beta_loo", {}), ("reinforce_pp", {}),
-    ("v05_eb_mix", {}), ("v05_eb_mix", {"pi": 0.0}),
+    ("v05_eb_mix", {}), ("v05_eb_mix", {"pi": 0.0}), ("eb_batch", {}), ("js_loo", {}), ("v05_eb_reg", {}),
+    ("v05_eb_reg_loo", {}),
 ])
 @settings(max_examples=30, deadline=None)
 @given(batch=batches(max_groups=3, min_size=1, max_size=2))

@@ -192,17 +192,20 @@ def v05_eb_beta_loo(batch: Batch, *, rho: float | None = None) -> KernelOut:
     return _rollout_fusion(batch, v, eb_weight(k, rho))
 
 
-def eb_gauss_terms(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def eb_gauss_terms(batch: Batch, centre: np.ndarray | None = None,
+                   inflate: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group moment terms of ``v05_eb``: (d2 - s2_g/k, s2_g, informative), zero where k < 2.
 
     s2_g is the group's unbiased sample variance (k/(k-1) v(1-v) for 0/1 rewards); summed over the
-    informative groups and divided by their number, the first two estimate tau2 and sigma2.
+    informative groups and divided by their number, the first two estimate tau2 and sigma2. ``centre``
+    replaces the prior (a fitted line, ``v05_eb_reg``), ``inflate`` multiplies d2 (its fitted parameters).
     """
     k = batch.counts
+    centre = batch.prior if centre is None else centre
     informative = k >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
         s2_g = np.where(informative, batch.sum_sq_dev / (k - 1), 0.0)
-        d2 = np.where(informative, (batch.mean - batch.prior) ** 2 - s2_g / k, 0.0)
+        d2 = np.where(informative, inflate * (batch.mean - centre) ** 2 - s2_g / k, 0.0)
     return d2, s2_g, informative.astype(np.float64)
 
 

@@ -209,3 +209,45 @@ def fit_mixture(d2, s2, *, pi: float | None, tau2_small: float | None, tau2_big:
             else:
                 big = small
     return p, small, big
+
+
+# -- batch-calibrated centres (``eb_batch``, ``v05_eb_reg``; docs/method.md 3.11) ------------------------
+
+
+SLOPE_MIN_SPREAD = 1e-9
+"""Priors that spread by no more than this (max - min) count as equal: the calibration line's slope is then
+not identifiable and is set to 0."""
+
+
+def calibration_line(mean, k, prior, *, slope: float | None = None,
+                     intercept: float | None = None) -> tuple[float, float, int]:
+    """Weighted least-squares line of the group means on the prior, weights = rollouts per group.
+
+    Returns (intercept, slope, n_fitted): a given value is kept, the others fitted; n_fitted counts the fitted
+    ones. Where the slope is not identifiable (the priors spread by at most ``SLOPE_MIN_SPREAD``, or are all
+    within it of 0 through a given intercept) it is 0 and not counted: the line is then the weighted mean of
+    the group means. With slope 0 the fitted intercept is sum(k v) / sum(k), the batch's mean reward, exactly.
+    """
+    mean, prior, k = np.asarray(mean, float), np.asarray(prior, float), np.asarray(k, float)
+    n = k.sum()
+    fitted = 0
+    if slope is None:
+        if intercept is None and np.ptp(prior) > SLOPE_MIN_SPREAD:
+            x_bar, y_bar = (k * prior).sum() / n, (k * mean).sum() / n
+            slope = float((k * (prior - x_bar) * (mean - y_bar)).sum() / (k * (prior - x_bar) ** 2).sum())
+            fitted += 1
+        elif intercept is not None and np.abs(prior).max() > SLOPE_MIN_SPREAD:
+            slope = float((k * prior * (mean - intercept)).sum() / (k * prior * prior).sum())
+            fitted += 1
+        else:
+            slope = 0.0
+    if intercept is None:
+        intercept = float((k * (mean - slope * prior)).sum() / n)
+        fitted += 1
+    return float(intercept), float(slope), fitted
+
+
+def residual_inflation(n_groups: int, n_fitted: int) -> float:
+    """n / (n - p): squared residuals about a line with p fitted parameters average (n - p)/n of the squared
+    errors about the true line; 1.0 exactly when nothing is fitted."""
+    return 1.0 if n_fitted == 0 else n_groups / (n_groups - n_fitted)
