@@ -32,6 +32,11 @@ bench: $(STAMP)
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_mmlupro
 	$(BIN)/v05 bench speed --out runs/bench/speed
 	$(BIN)/v05 bench gradient --out runs/bench/gradient
+	$(BIN)/v05 bench gradient --policy smollm2 --out runs/bench/gradient-smollm2
+	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper,eb_batch,js_loo,v05_eb_reg --out runs/bench/shrink_v0_demo
+	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,rloo,js_loo,v05_eb_loo,v05_eb_reg_loo --out runs/bench/shrink_loo_v0_demo
+	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper,eb_batch,js_loo,v05_eb_reg --out runs/bench/shrink_mmlupro
+	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,rloo,js_loo,v05_eb_loo,v05_eb_reg_loo --out runs/bench/shrink_loo_mmlupro
 	$(BIN)/v05 bench rl-regimes --out runs/bench/regimes
 	$(BIN)/v05 bench rl-regimes --methods "GRPO,Dr. GRPO,V0.5 leave-one-out" --out runs/bench/regimes_ext
 	$(BIN)/v05 bench rlv --out runs/bench/rlv
