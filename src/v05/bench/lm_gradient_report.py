@@ -118,7 +118,7 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = _rows(report["cells"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
     for key, color, style in PLOTTED:
         if key not in rows:
             continue
@@ -142,7 +142,7 @@ def plot(report: dict, path: Path) -> None:
     for ax in axes:
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="center right")  # outside both panels
+    fig.tight_layout(rect=(0, 0, 0.70, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
