@@ -15,7 +15,7 @@ from v05.rl.settings import field_docs, nest, parse_assignments
 
 
 @pytest.mark.parametrize(("settings", "error", "message"), [
-    ({"method.estimator": "grpoo"}, ValueError, r"method.estimator = 'grpoo' is unknown; known: dapo, dr_grpo, grpo"),
+    ({"method.estimator": "grpoo"}, ValueError, r"method.estimator = 'grpoo' is unknown; known: dapo, dr_grpo, eb_batch, grpo"),
     ({"method.estimator": "grpo", "method.estimator_options": {"std_scal": "none"}}, TypeError,
      r"method.estimator_options = \{'std_scal': 'none'\}: grpo got unknown option\(s\) \['std_scal'\]; its options"),
     ({"method.allocation": "greedy"}, ValueError, "method.allocation='greedy'; expected one of"),
