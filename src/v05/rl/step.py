@@ -75,7 +75,8 @@ def draw_rollouts(run: Run, state: TrainState, prompts: PromptSet, prior: Prior 
     cfg = run.cfg
     sampler = Sampler(state.policy, prompts, state.generator, cfg.temperature)
     if cfg.method.allocation == "osla":
-        return collect(sampler, RolloutPlan(prior if cfg.prior.osla_var_floor else prior.without_var(), cfg.osla))
+        return collect(sampler, RolloutPlan(prior if cfg.prior.osla_var_floor else prior.without_var(),
+                                               cfg.plan_rule))
     if cfg.method.allocation == "dynamic":
         def fresh() -> Sampler:
             return Sampler(state.policy, next_prompts(run, state), state.generator, cfg.temperature)
