@@ -74,17 +74,18 @@ def test_reinforce_ada_stops_a_prompt_once_balanced(tmp_path):
 
 
 @pytest.mark.parametrize(("config", "message"), [
-    ({"rollout_rule": "knapsak"}, "rule == 'knapsak'; known rollout rules: osla, reinforce_ada"),
+    ({"rollout_rule": "knapsak"}, "rollout_rule == 'knapsak'; known rollout rules: osla, reinforce_ada"),
     ({"rollout_rule": "knapsack", "rollout_rule_options": {"k_init": 8}},
      "k_init == 8 but its first round is num_generations (4)"),
     ({"rollout_rule": "dynamic", "rollout_rule_options": {"k": 2}}, "k == 2 but its first round is num_generations"),
-    ({"rollout_rule": "cures", "rollout_rule_options": {"tau": 0.1, "k_mx": 8}}, "unknown option(s) ['k_mx']"),
+    ({"rollout_rule": "cures", "rollout_rule_options": {"tau": 0.1, "k_mx": 8}},
+     "rollout_rule_options: rollout rule cures got unknown option(s) ['k_mx']"),
     ({"rollout_rule": "dynamic", "osla_cost": 0.1}, "osla_cost set with rollout_rule = 'dynamic'"),
     ({"rollout_rule": "dynamic", "k_max": 12, "rollout_rule_options": {"k_max": 16}}, "k_max (12) and rollout_rule"),
     ({"rollout_rule": "dynamic", "rollout_rule_options": {"k_max": 10}}, "k_max - k (10 - 4) must be a multiple"),
     ({"rollout_rule": "knapsack", "budget_per_prompt": 3},
      "budget (6) is below k_min x prompts (4 x 2 = 8) (budget = budget_per_prompt x prompts per generation batch"),
-    ({"rollout_rule_options": {"k_max": 8}}, "rule 'osla' takes no rule_options"),
+    ({"rollout_rule_options": {"k_max": 8}}, "rollout_rule 'osla' takes no rollout_rule_options"),
     ({"rollout_rule_options": "{k_max"}, "rollout_rule_options = '{k_max' is not valid JSON"),
 ])
 def test_bad_rule_settings_fail_when_the_config_is_built(tmp_path, config, message):

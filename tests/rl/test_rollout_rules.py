@@ -64,10 +64,10 @@ def test_dynamic_draws_all_equal_groups_again(tmp_path):
 
 
 @pytest.mark.parametrize(("settings", "text"), [
-    ({"method.rollout_rule": "nope"}, "method.rollout_rule: rule == 'nope'; known rollout rules: osla, reinforce_ada"),
+    ({"method.rollout_rule": "nope"}, "method.rollout_rule == 'nope'; known rollout rules: osla, reinforce_ada"),
     ({"method.rollout_rule": "knapsack", "method.rollout_rule_options": {"k_mx": 8}},
-     "got unknown option(s) ['k_mx']; its options: ['k_min', 'k_max'"),
-    ({"method.rollout_rule_options": {"k_max": 8}}, "rule 'osla' takes no rule_options"),
+     "method.rollout_rule_options: rollout rule knapsack got unknown option(s) ['k_mx']; its options: ['k_min'"),
+    ({"method.rollout_rule_options": {"k_max": 8}}, "method.rollout_rule 'osla' takes no rollout_rule_options"),
     ({"method.allocation": "fixed", "method.rollout_rule": "dynamic"}, "is read only with allocation='osla'"),
     ({"method.rollout_rule": "dynamic", "osla.k_max": 8}, "osla settings are read only with method.rollout_rule='osla'"),
 ])
@@ -85,5 +85,5 @@ def test_cli_selects_a_rule_by_one_setting_and_refuses_a_bad_one_in_one_red_line
     assert 'rollout_rule = "knapsack"' in shown.stdout and "k_max = 16" in shown.stdout
     bad = runner.invoke(app, ["train", "--allocation", "osla", "--set", "method.rollout_rule=knapsak",
                               "--out", str(tmp_path / "run")])
-    one_red_line(bad, "rule == 'knapsak'; known rollout rules")
+    one_red_line(bad, "method.rollout_rule == 'knapsak'; known rollout rules")
     assert not (tmp_path / "run").exists()

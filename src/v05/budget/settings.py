@@ -67,15 +67,18 @@ class TopUpSettings:
         return math.floor(self.budget_per_prompt * n_prompts + 1e-9)  # 1e-9: a ratio that is an int times n
 
 
-def check_rule_choice(rule, options) -> None:
+def check_rule_choice(rule, options, rule_key: str = "rule", options_key: str = "rule_options") -> None:
     """A rule name and its options, checked by name (``v05.budget.check_rule_options``); OSLA takes none here,
-    its settings having their own place in every trainer."""
+    its settings having their own place in every trainer. Errors name the trainer's keys."""
     if not isinstance(rule, str) or rule not in rule_names():
-        raise ValueError(f"rule == {rule!r}; known rollout rules: {', '.join(rule_names())}")
+        raise ValueError(f"{rule_key} == {rule!r}; known rollout rules: {', '.join(rule_names())}")
     if rule == "osla" and options:
-        raise ValueError(f"rule 'osla' takes no rule_options ({options!r}): set OSLA through its own settings (k_max, "
-                         "cost, ...)")
-    check_rule_options(rule, options)
+        raise ValueError(f"{rule_key} 'osla' takes no {options_key} ({options!r}): set OSLA through its own settings "
+                         "(k_max, cost, ...)")
+    try:
+        check_rule_options(rule, options)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{options_key}: {e}") from None
 
 
 def build_rule(rule: str, options, osla: OslaConfig, first_round: int | None = None,
@@ -102,3 +105,13 @@ def build_rule(rule: str, options, osla: OslaConfig, first_round: int | None = N
         if key == "k_init" and "k_min" not in options:
             options["k_min"] = max(first_round, make_rule(rule).k_min)
     return make_rule(rule, options)
+
+
+def smallest_first_round(rule: OslaConfig | RolloutRule) -> int:
+    """The fewest rollouts a prompt gets in a plan's first round under ``rule`` (a built one), e.g. for an
+    estimator's dry run: OSLA's ``k_init``, the rule's first-round option, or ``k_min`` for a split planned in
+    one round."""
+    if isinstance(rule, OslaConfig):
+        return rule.k_init
+    first = getattr(rule, FIRST_ROUND[rule.name])
+    return rule.k_min if first is None else first

@@ -30,7 +30,7 @@ from typing import Any
 from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
 from v05.baselines import EstimatorSettings
 from v05.budget import OslaConfig
-from v05.budget.settings import FIRST_ROUND, build_rule, check_rule_choice
+from v05.budget.settings import build_rule, check_rule_choice, smallest_first_round
 from v05.rl.policy import PolicyConfig
 from v05.rl.settings import merge, nest, read_settings_file, render_toml
 from v05.rl.task import MAX_TERMS, MIN_TERMS
@@ -71,10 +71,7 @@ class MethodConfig(EstimatorSettings):
     def __post_init__(self):
         super().__post_init__()
         check_choice(self.allocation, "allocation", ALLOCATIONS)
-        try:
-            check_rule_choice(self.rollout_rule, self.rollout_rule_options)
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"rollout_rule: {e}") from None
+        check_rule_choice(self.rollout_rule, self.rollout_rule_options, "rollout_rule", "rollout_rule_options")
         if self.allocation != "osla" and (self.rollout_rule, self.rollout_rule_options) != ("osla", {}):
             raise ValueError(f"rollout_rule {self.rollout_rule!r} is read only with allocation='osla' (the rollout "
                              f"planner); allocation is {self.allocation!r}")
@@ -321,11 +318,7 @@ class TrainConfig:
         """Rollouts every prompt gets in a step's first round (``osla.k_init`` under OSLA; under another rollout
         rule, its first-round option, or ``k_min`` for a split planned in one round)."""
         if self.method.allocation == "osla":
-            rule = self.plan_rule
-            if isinstance(rule, OslaConfig):
-                return rule.k_init
-            first = getattr(rule, FIRST_ROUND[rule.name])
-            return rule.k_min if first is None else first
+            return smallest_first_round(self.plan_rule)
         return DEFAULT_GROUP_SIZE if self.method.group_size is None else self.method.group_size
 
     @property

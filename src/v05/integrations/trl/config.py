@@ -133,11 +133,7 @@ class V05Config(GRPOConfig):
         self._check_verifier()
         dry_run(self.estimator, self.estimator_options, group_size=self.num_generations,
                 n_prompts=self.prompts_per_generation, scale=self.reward_scale)
-        try:
-            check_rule_choice(self.rollout_rule, self.rollout_rule_options)  # by name, as in every trainer
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"rollout_rule = {self.rollout_rule!r}, rollout_rule_options = "
-                          f"{self.rollout_rule_options!r}: {e}") from None
+        check_rule_choice(self.rollout_rule, self.rollout_rule_options, "rollout_rule", "rollout_rule_options")
         if self.top_ups_on:
             self._check_top_ups()
 
