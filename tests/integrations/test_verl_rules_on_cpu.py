@@ -36,7 +36,7 @@ def reference_counts(rule, budget, rewards, block):
 
 @pytest.mark.parametrize("rule, options, budget_per_prompt, block", [
     ("osla", {}, None, 1),
-    ("reinforce_ada", {"round_size": 4, "k_max": 16}, None, 2),
+    ("reinforce_ada", {"round_size": 4, "k_max": 16}, None, 2),  # drawn by the sampler; check_run refuses it for now
     ("reinforce_ada", {"exit": "positive_focused", "round_size": 2, "k_max": 8}, 6, 1),
     ("knapsack", {"k_max": 16}, 6, 1),
     ("knapsack", {"k_min": 4, "k_init": 2, "k_max": 16}, None, 2),  # a fixed first round, then the split
@@ -89,6 +89,8 @@ def test_the_rule_composes_from_the_command_line():
      r"v05.rollouts.rule=dynamic with .*must be a multiple of block \(2\)"),
     (["algorithm.adv_estimator=v05_rloo", *OSLA, "+v05.rollouts.rule=dynamic", "+v05.rollouts.rule_options={k:1}"],
      ValueError, r"estimator 'rloo' is not defined on groups of 1 rollout"),  # the dry run on the rule's first round
+    ([*OSLA, "+v05.rollouts.rule=reinforce_ada"], ValueError,
+     "v05.rollouts.rule = 'reinforce_ada' is not supported in this trainer yet"),
 ])
 def test_bad_rules_fail_before_training_naming_the_key(overrides, exc, match):
     with pytest.raises(exc, match=match):

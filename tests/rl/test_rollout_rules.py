@@ -41,6 +41,28 @@ def test_reinforce_ada_draws_rounds_of_round_size_until_the_exit_condition(tmp_p
     assert any(r["budget/k_max"] == 12 for r in steps)  # a policy that solves little rarely exits early
 
 
+def test_reinforce_ada_trains_on_n_rows_a_prompt_with_the_pool_baseline(tmp_path, monkeypatch):
+    import v05.rl.loop as loop
+    from v05.baselines import compute
+
+    seen = []
+
+    def recording(method, rollouts, prior):
+        out = real(method, rollouts, prior)
+        seen.append((rollouts, out, prior))
+        return out
+
+    real = loop.compute_baseline
+    monkeypatch.setattr(loop, "compute_baseline", recording)
+    _run(tmp_path, "reinforce_ada", {"round_size": 4, "k_max": 12, "n": 2, "max_rounds": 2})
+    assert seen
+    for rollouts, out, prior in seen:
+        kept = np.bincount(rollouts.group[out.keep], minlength=len(rollouts.counts))
+        assert kept.tolist() == np.minimum(2, rollouts.counts).tolist()  # n rows of every prompt's pool
+        pool = compute("v05_paper", rollouts.rewards, rollouts.group, prior=prior, scale="binary")
+        np.testing.assert_array_equal(out.advantage, pool.advantage)  # the baseline of the whole pool
+
+
 def test_knapsack_splits_its_budget_in_one_round(tmp_path):
     cfg, steps = _run(tmp_path, "knapsack", {"k_per_prompt": 6})
     assert cfg.group_size == 2  # k_min: the least the split gives a prompt

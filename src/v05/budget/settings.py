@@ -107,6 +107,18 @@ def build_rule(rule: str, options, osla: OslaConfig, first_round: int | None = N
     return make_rule(rule, options)
 
 
+ENGINE_ONLY = {"reinforce_ada": "its update on n rollouts a prompt with the pool's mean as baseline "
+                                "(ReinforceAda.update_rows) needs row masking in the loss, which only the CPU engine has "
+                                "so far"}
+"""Rules a trainer without that support refuses (rule -> why)."""
+
+
+def refuse_engine_only(rule: str, key: str) -> None:
+    """Raise ``ValueError`` naming ``key`` if ``rule`` needs what only the CPU engine does (:data:`ENGINE_ONLY`)."""
+    if rule in ENGINE_ONLY:
+        raise ValueError(f"{key} = {rule!r} is not supported in this trainer yet: {ENGINE_ONLY[rule]}")
+
+
 def smallest_first_round(rule: OslaConfig | RolloutRule) -> int:
     """The fewest rollouts a prompt gets in a plan's first round under ``rule`` (a built one), e.g. for an
     estimator's dry run: OSLA's ``k_init``, the rule's first-round option, or ``k_min`` for a split planned in

@@ -21,7 +21,7 @@ from v05._fields import hf_field
 from v05._validation import check_bool, check_choice, check_number, check_positive_int
 from v05.baselines import EstimatorSettings, RewardScale, dry_run
 from v05.budget import OslaConfig, TopUpSettings
-from v05.budget.settings import check_rule_choice
+from v05.budget.settings import check_rule_choice, refuse_engine_only
 from v05.value import ValuePriorSettings
 
 PRIOR_SOURCES = ("value_model", "column", "callable")
@@ -134,6 +134,7 @@ class V05Config(GRPOConfig):
         dry_run(self.estimator, self.estimator_options, group_size=self.num_generations,
                 n_prompts=self.prompts_per_generation, scale=self.reward_scale)
         check_rule_choice(self.rollout_rule, self.rollout_rule_options, "rollout_rule", "rollout_rule_options")
+        refuse_engine_only(self.rollout_rule, "rollout_rule")
         if self.top_ups_on:
             self._check_top_ups()
 
