@@ -64,7 +64,8 @@ class MethodConfig(EstimatorSettings):
     rollout_rule: str = "osla"
     """The rule of allocation='osla''s rollout planner: 'osla' (the osla section), 'reinforce_ada', 'knapsack',
     'cures' or 'dynamic' (docs/method.md 10; the same rules as TRL's rollout_rule and verl's +v05.rollouts.rule).
-    Read under allocation='osla' only."""
+    Read under allocation='osla' only. Under 'reinforce_ada' the estimator runs on each prompt's whole pool and
+    the update keeps the n rollouts a prompt the rule picks."""
     rollout_rule_options: dict = field(default_factory=dict)
     """That rule's options (e.g. {k_max = 16}); empty under 'osla', set by the osla section."""
 
