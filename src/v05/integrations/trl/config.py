@@ -162,7 +162,7 @@ class V05Config(GRPOConfig):
         if (EstimatorSettings(self.estimator, self.estimator_options).needs_prior_var and self.prior_source == "column"
                 and self.prior_var_column is None):
             raise ValueError(f"estimator {self.estimator!r} weights the prior by its variance: set prior_var_column "
-                             "(or use prior_source='value_model')")
+                             "(or use prior_source='value_model' or 'history')")
 
     def _check_verifier(self) -> None:
         check_bool(self.verifier_class_balance, "verifier_class_balance")
