@@ -1,13 +1,19 @@
-"""Write verl RLHFDataset parquet files with a ``prior_value`` column from the value model.
+"""Write verl RLHFDataset parquet files with a ``prior_value`` column from the value model (or, with
+``--prior history``, from each prompt's own past outcomes).
 
     HF_HUB_OFFLINE=1 python examples/verl/prepare_data.py --train TRAIN.jsonl --out data/v05 \
-        --context TABLE [--context-policy NAME] [--benchmarks ../shared/data/math_benchmarks] [--limit N]
+        --context TABLE [--context-policy NAME] [--prior value_model|history] \
+        [--benchmarks ../shared/data/math_benchmarks] [--limit N]
 
 ``--train`` is a JSONL of prompts with reference answers (fields ``prompt`` or ``problem``, ``answer``, optional
 ``id``), e.g. DAPO-Math-17k exported to JSONL on a machine that has it. ``--context`` is a pass-rate table with
 prompt texts (``docs/data.md``; any path ``v05.data.load_any`` reads, e.g. ``../shared/data/v0_demo``) of the
 starting policy: the value model reads the policy's ability from it (``--context-policy`` keeps one policy's
-rows). Measure it by sampling the starting policy on a few hundred training prompts. ``--benchmarks`` writes
+rows). Measure it by sampling the starting policy on a few hundred training prompts. ``--prior history`` needs no
+value model: the table's rows (with their rollout counts) are the outcome history, and each training prompt gets
+the Beta posterior of its own rows matched by text around a Beta prior fitted on all of them
+(``v05.value.HistoryPrior``; prompts without a row get the fitted prior), e.g. the pass rates of a previous
+epoch. ``--benchmarks`` writes
 ``val.parquet`` from the six evaluation benchmarks (AIME24, AIME25, AMC23, MATH500, Minerva Math, OlympiadBench).
 
 Each row has verl's columns (``data_source``, ``prompt`` as chat messages, ``ability``, ``reward_model`` with
@@ -40,16 +46,26 @@ def read_prompts(path: Path, limit: int | None) -> list[dict]:
     return rows
 
 
-def priors(texts: list[str], context_path: Path, policy: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Value-model pass rate and variance per prompt (context: the policy's own (prompt, pass rate) rows)."""
+def priors(texts: list[str], context_path: Path, policy: str | None,
+           source: str = "value_model") -> tuple[np.ndarray, np.ndarray]:
+    """Pass rate and variance per prompt from the policy's own (prompt, pass rate) rows: the value model's
+    prediction, or (``source='history'``) each prompt's Beta posterior of its own rows."""
     from v05.data import load_any
-    from v05.value import ValueModel
+    from v05.value import HistoryPrior, OutcomeHistory, ValueModel
 
     table = load_any(context_path)
     if policy is not None:
         table = table.select(np.asarray(table.policy) == policy)
     if len(table) == 0 or table.prompt is None:
         raise ValueError(f"--context {context_path} has no rows with prompt text{f' for policy {policy!r}' if policy else ''}")
+    if source == "history":
+        if table.n_samples is None:
+            raise ValueError(f"--context {context_path} has no rollout counts (n_samples): --prior history needs "
+                             "them to weigh each row")
+        history = OutcomeHistory()
+        history.add(0, list(table.prompt), np.asarray(table.pass_rate, dtype=float), table.n_samples)
+        prior = HistoryPrior().predict(history, 1, texts)
+        return prior.mean, prior.var
     model = ValueModel.load("default")
     return model.predict(list(table.prompt), np.asarray(table.pass_rate, dtype=float), texts,
                          context_n_samples=None if table.n_samples is None else table.n_samples)
@@ -77,6 +93,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--context", type=Path, required=True)
     parser.add_argument("--context-policy", default=None)
+    parser.add_argument("--prior", choices=("value_model", "history"), default="value_model")
     parser.add_argument("--benchmarks", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
@@ -87,7 +104,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows = read_prompts(args.train, args.limit)
-    mean, var = priors([r["text"] for r in rows], args.context, args.context_policy)
+    mean, var = priors([r["text"] for r in rows], args.context, args.context_policy, args.prior)
     pd.DataFrame(verl_rows(rows, "dapo_math", mean, var)).to_parquet(args.out / "train.parquet")
     print(f"train.parquet: {len(rows)} prompts, prior mean {mean.mean():.3f} (min {mean.min():.3f}, max {mean.max():.3f})")
     if args.benchmarks is not None:

@@ -39,7 +39,7 @@ from v05.value import ValuePriorSettings
 
 ALLOCATIONS = ("fixed", "osla", "dynamic")
 STREAMS = ("epochs", "fresh")
-PRIOR_SOURCES = ("value_model", "exact")
+PRIOR_SOURCES = ("value_model", "exact", "history", "none")
 LOSS_AGGS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 DEFAULT_GROUP_SIZE = 4
 
@@ -151,12 +151,15 @@ class WarmupConfig:
 @dataclass(frozen=True)
 class PriorConfig(ValuePriorSettings):
     """The prior: the frozen value model (``v05.value.ValuePriorSettings``: value_model, context_size,
-    history_steps, history_block, osla_var_floor) reading the run's own outcome history, or the exact oracle."""
+    history_steps, history_block, osla_var_floor) reading the run's own outcome history, each prompt's own past
+    outcomes, the exact oracle, or none."""
 
     source: str = "value_model"
     """'value_model' (the frozen value model above) or 'exact': the current policy's exact pass rate on each
     prompt, the teacher-forced probability of the one rewarded response (``v05.rl.exact``; the built-in
-    task only). 'exact' is an oracle, the best any prior can be, for benchmarks; its variance is 0."""
+    task only). 'exact' is an oracle, the best any prior can be, for benchmarks; its variance is 0. 'history':
+    each prompt's Beta posterior of its own past outcomes around a Beta prior fitted on the whole history
+    (``v05.value.HistoryPrior``; no value model). 'none': no prior, for estimators that fuse none and no OSLA."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -297,6 +300,11 @@ class TrainConfig:
                              f"{self.method.rollout_rule!r}: set its options in method.rollout_rule_options)")
         if not osla and self.prior.osla_var_floor:
             raise ValueError("prior.osla_var_floor = true needs method.allocation='osla'")
+        if self.prior.source == "none" and self.needs_prior:
+            why = (f"method.estimator={self.method.estimator!r} fuses a prior" if self.method.uses_prior
+                   else "method.allocation='osla' plans top-ups from a prior")
+            raise ValueError(f"prior.source='none' gives no prior, but {why}; choose another prior.source "
+                             "(e.g. 'history') or an estimator without a prior (e.g. 'eb_batch', 'grpo')")
         if self.method.prompts_per_step > self.task.n_train:
             raise ValueError(f"method.prompts_per_step ({self.method.prompts_per_step}) must be <= task.n_train "
                              f"({self.task.n_train})")

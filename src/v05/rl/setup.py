@@ -29,6 +29,7 @@ from v05.rl.state import TrainState
 from v05.rl.step import Run, evaluate
 from v05.rl.task import MAX_TERMS, ArithmeticTask, encode_answers, encode_prompts, make_problems
 from v05.rl.verifier import make_policy
+from v05.value import HistoryPrior
 from v05.value.prior import PriorSource, ValueModelPrior
 
 logger = logging.getLogger("v05.rl")
@@ -60,6 +61,8 @@ def setup(cfg: TrainConfig, out_dir, *, warmup_cache=None, prior_source: PriorSo
         prior_source = None
     elif prior_source is None and cfg.prior.source == "value_model":
         prior_source = value_model_prior(cfg, pool.texts + held_out.texts)
+    elif prior_source is None and cfg.prior.source == "history":
+        prior_source = HistoryPrior()
     policy = make_policy(cfg.policy, cfg.verifier, warm_start(cfg, task, warmup_cache or out), seed=cfg.task.seed)
     if cfg.needs_prior and prior_source is None:  # prior.source = "exact": the oracle reads the policy itself
         prior_source = ExactPassRatePrior(policy, dict(zip(pool.texts + held_out.texts, pool.answers + held_out.answers)),

@@ -24,7 +24,7 @@ from v05.budget import OslaConfig, TopUpSettings
 from v05.budget.settings import check_rule_choice, refuse_engine_only
 from v05.value import ValuePriorSettings
 
-PRIOR_SOURCES = ("value_model", "column", "callable")
+PRIOR_SOURCES = ("value_model", "column", "callable", "history", "none")
 OSLA_FIELDS = ("osla_cost", "osla_rule", "osla_variance", "osla_var_floor", "max_rounds")
 """The fields read only by the OSLA rule."""
 
@@ -58,8 +58,10 @@ class V05Config(GRPOConfig):
     prior_source: str = field(
         default="value_model",
         metadata={"help": "Where the prior pass rate of each prompt comes from: 'value_model' (the shipped value "
-                          "model reading the policy's own outcomes), 'column' (a dataset column) or 'callable' (the "
-                          "trainer's prior_fn). Used only when the estimator fuses a prior or top-ups are on."},
+                          "model reading the policy's own outcomes), 'column' (a dataset column), 'callable' (the "
+                          "trainer's prior_fn), 'history' (each prompt's Beta posterior of its own past outcomes in "
+                          "this run, no value model) or 'none' (no prior: only for estimators that fuse none, "
+                          "without top-ups). Used only when the estimator fuses a prior or top-ups are on."},
     )
     prior_column: str = field(
         default="prior_value",
@@ -161,6 +163,12 @@ class V05Config(GRPOConfig):
         except ValueError as e:
             raise ValueError(f"reward_scale = {self.reward_scale!r}: {e}") from None
         check_choice(self.prior_source, "prior_source", PRIOR_SOURCES)
+        if self.prior_source == "none" and self.needs_prior:
+            why = (f"estimator={self.estimator!r} fuses a prior" if not self.top_ups_on
+                   else f"k_max={self.k_max} plans top-ups from a prior" if self.k_max is not None
+                   else f"rollout_rule={self.rollout_rule!r} plans top-ups from a prior")
+            raise ValueError(f"prior_source='none' gives no prior, but {why}; choose another prior_source (e.g. "
+                             "'history') or an estimator without a prior (e.g. 'eb_batch', 'grpo') without k_max")
         if not isinstance(self.prior_column, str) or not self.prior_column:
             raise ValueError(f"prior_column = {self.prior_column!r}, must be a non-empty str")
         if self.multi_objective_aggregation != "sum_then_normalize":
@@ -173,7 +181,7 @@ class V05Config(GRPOConfig):
         if (EstimatorSettings(self.estimator, self.estimator_options).needs_prior_var and self.prior_source == "column"
                 and self.prior_var_column is None):
             raise ValueError(f"estimator {self.estimator!r} weights the prior by its variance: set prior_var_column "
-                             "(or use prior_source='value_model')")
+                             "(or use prior_source='value_model' or 'history')")
 
     def _check_verifier(self) -> None:
         check_bool(self.verifier_class_balance, "verifier_class_balance")

@@ -1,5 +1,6 @@
-"""Where the prior pass rate of each prompt comes from: a dataset column, any callable, or the shipped value model
-reading the policy's own outcomes (the same ``OutcomeHistory``/``ValueModelPrior`` as the CPU engine).
+"""Where the prior pass rate of each prompt comes from: a dataset column, any callable, the shipped value model
+reading the policy's own outcomes (the same ``OutcomeHistory``/``ValueModelPrior`` as the CPU engine), or each
+prompt's own past outcomes (``HistoryPrior``, no value model).
 
 Every source (a :class:`TrlPriorSource`) answers ``predict(table, step, pass_rate, counts) -> Prior``, row j for
 prompt j of a generation batch's M prompts (variance None where the source has none); ``pass_rate``/``counts``
@@ -16,6 +17,7 @@ import numpy as np
 from v05._validation import py
 from v05.baselines import Prior
 from v05.integrations.trl.rows import PromptTable
+from v05.value import HistoryPrior
 from v05.value.prior import OutcomeHistory, ValueModelPrior
 
 UNINFORMED = (0.5, 1.0 / 12.0)
@@ -117,12 +119,39 @@ class CallablePrior(TrlPriorSource):
         return Prior(*check_prior_values(mean, var, len(table), "prior_fn output", labels=table.texts))
 
 
-class ValueModelSource(TrlPriorSource):
+class OutcomeSource(TrlPriorSource):
+    """Base of the sources that read the policy's outcomes of this run: each generation batch's observed
+    (prompt, pass rate, completions) rows are appended to an :class:`~v05.value.prior.OutcomeHistory`, which
+    is checkpointed with the trainer."""
+
+    def __init__(self):
+        self.history = OutcomeHistory()
+
+    def observe(self, step, texts, pass_rate, counts):
+        seen = np.flatnonzero(counts > 0)
+        self.history.add(step, [texts[j] for j in seen], pass_rate[seen], counts[seen])
+
+    def state_dict(self) -> dict:
+        return {"history": self.history.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = OutcomeHistory.from_state_dict(state["history"])
+
+
+class HistorySource(OutcomeSource):
+    """Each prompt's Beta posterior of its own past outcomes in this run around a Beta prior fitted on all of
+    them (:class:`~v05.value.HistoryPrior`); prompts never seen get the fitted prior, and the first batch
+    (empty history) the uninformed Beta(1, 1)."""
+
+    def predict(self, table, step, pass_rate, counts):
+        return HistoryPrior().predict(self.history, step, table.texts)
+
+
+class ValueModelSource(OutcomeSource):
     """The shipped value model reading the policy's outcome history of this run.
 
-    Each generation batch's observed (prompt, pass rate, completions) rows are appended to an
-    :class:`~v05.value.prior.OutcomeHistory`; later batches are predicted from it (the most recent rows as the
-    policy's context, older ones as earlier checkpoints). **Cold start** (empty history, the first batch): the
+    Later batches are predicted from the run's outcome history (the most recent rows as the policy's
+    context, older ones as earlier checkpoints). **Cold start** (empty history, the first batch): the
     batch's own first round is the context, cross-fitted so that no prompt sees its own outcome: the prompts
     with a scorable completion are split into two halves by position and each half is predicted from the
     other (prompts without one from all of them); with fewer than two such prompts the prior is
@@ -130,9 +159,9 @@ class ValueModelSource(TrlPriorSource):
     """
 
     def __init__(self, model, *, context_size: int, history_steps: int, history_block: int):
+        super().__init__()
         self.reader = ValueModelPrior(model, context_size=context_size, history_steps=history_steps,
                                       history_block=history_block)
-        self.history = OutcomeHistory()
 
     def predict(self, table, step, pass_rate, counts):
         texts = table.texts
@@ -154,13 +183,3 @@ class ValueModelSource(TrlPriorSource):
             part = self.reader.predict(ctx, step, [texts[j] for j in targets])
             mean[targets], var[targets] = part.mean, part.var
         return Prior(mean, var)
-
-    def observe(self, step, texts, pass_rate, counts):
-        seen = np.flatnonzero(counts > 0)
-        self.history.add(step, [texts[j] for j in seen], pass_rate[seen], counts[seen])
-
-    def state_dict(self) -> dict:
-        return {"history": self.history.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.history = OutcomeHistory.from_state_dict(state["history"])

@@ -5,7 +5,7 @@ takes the same one):
 
 1. TRL generates and scores ``num_generations`` completions of each prompt (its own
    ``_generate_and_score_completions``, untouched); the gathered rewards are kept.
-2. The prior of each prompt (column, callable or value model) is computed once, on the main process, and
+2. The prior of each prompt (column, callable, value model or own history) is computed once, on the main process, and
    broadcast.
 3. Top-ups (``k_max`` or ``rollout_rule`` set, training only): a :class:`~v05.budget.RolloutPlan` asks for more completions of
    the prompts whose prior the rollouts contradict, in blocks; TRL generates and scores them by calling its
@@ -32,8 +32,8 @@ from v05.baselines import Prior, RewardScale
 from v05.budget import RolloutPlan
 from v05.integrations.trl.config import V05Config
 from v05.integrations.trl.internals import check_trl, log_metrics, show_advantages
-from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, TrlPriorSource, ValueModelSource,
-                                         check_prior_column)
+from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, HistorySource, TrlPriorSource,
+                                         ValueModelSource, check_prior_column)
 from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, portable_row, process_slice,
                                        scalar_rewards, top_up_rows)
 from v05.integrations.trl.scoring import (StepScore, check_rewards_in_scale, observed_pass_rates,
@@ -258,6 +258,8 @@ def build_prior_source(args: V05Config, prior_fn, train_dataset, eval_dataset) -
         for name, dataset in [("train_dataset", train_dataset), *evals]:
             check_prior_column(dataset, args.prior_column, args.prior_var_column, name)
         return ColumnPrior(args.prior_column, args.prior_var_column)
+    if args.prior_source == "history":
+        return HistorySource()
     from v05.value import ValueModel
 
     return ValueModelSource(ValueModel.load(args.value_model), context_size=args.context_size,
