@@ -30,6 +30,7 @@ from typing import Any
 from v05._validation import check_choice, check_known_keys, check_number, check_positive_int
 from v05.baselines import EstimatorSettings
 from v05.budget import OslaConfig
+from v05.budget.settings import build_rule, check_rule_choice, smallest_first_round
 from v05.rl.policy import PolicyConfig
 from v05.rl.settings import merge, nest, read_settings_file, render_toml
 from v05.rl.task import MAX_TERMS, MIN_TERMS
@@ -60,10 +61,21 @@ class MethodConfig(EstimatorSettings):
     max_resample_rounds: int = 8
     """'dynamic': at most this many extra draws of prompts_per_step prompts per step; if the batch is still
     short after them, the step trains on the groups kept."""
+    rollout_rule: str = "osla"
+    """The rule of allocation='osla''s rollout planner: 'osla' (the osla section), 'reinforce_ada', 'knapsack',
+    'cures' or 'dynamic' (docs/method.md 10; the same rules as TRL's rollout_rule and verl's +v05.rollouts.rule).
+    Read under allocation='osla' only. Under 'reinforce_ada' the estimator runs on each prompt's whole pool and
+    the update keeps the n rollouts a prompt the rule picks."""
+    rollout_rule_options: dict = field(default_factory=dict)
+    """That rule's options (e.g. {k_max = 16}); empty under 'osla', set by the osla section."""
 
     def __post_init__(self):
         super().__post_init__()
         check_choice(self.allocation, "allocation", ALLOCATIONS)
+        check_rule_choice(self.rollout_rule, self.rollout_rule_options, "rollout_rule", "rollout_rule_options")
+        if self.allocation != "osla" and (self.rollout_rule, self.rollout_rule_options) != ("osla", {}):
+            raise ValueError(f"rollout_rule {self.rollout_rule!r} is read only with allocation='osla' (the rollout "
+                             f"planner); allocation is {self.allocation!r}")
         if self.group_size is not None:
             check_positive_int(self.group_size, "group_size")
         check_positive_int(self.prompts_per_step, "prompts_per_step")
@@ -283,6 +295,9 @@ class TrainConfig:
         if not osla and self.osla != OslaConfig():
             raise ValueError(f"osla settings are read only with method.allocation='osla' "
                              f"(allocation is {self.method.allocation!r})")
+        if self.method.rollout_rule != "osla" and self.osla != OslaConfig():
+            raise ValueError(f"osla settings are read only with method.rollout_rule='osla' (the rule is "
+                             f"{self.method.rollout_rule!r}: set its options in method.rollout_rule_options)")
         if not osla and self.prior.osla_var_floor:
             raise ValueError("prior.osla_var_floor = true needs method.allocation='osla'")
         if self.prior.source == "none" and self.needs_prior:
@@ -309,10 +324,17 @@ class TrainConfig:
 
     @property
     def group_size(self) -> int:
-        """Rollouts every prompt gets in a step's first round (``osla.k_init`` under OSLA)."""
+        """Rollouts every prompt gets in a step's first round (``osla.k_init`` under OSLA; under another rollout
+        rule, its first-round option, or ``k_min`` for a split planned in one round)."""
         if self.method.allocation == "osla":
-            return self.osla.k_init
+            return smallest_first_round(self.plan_rule)
         return DEFAULT_GROUP_SIZE if self.method.group_size is None else self.method.group_size
+
+    @property
+    def plan_rule(self) -> OslaConfig | Any:
+        """What allocation='osla''s :class:`v05.budget.RolloutPlan` runs: the osla section under rollout_rule
+        'osla' (plans bit-identical to before rules had names), else the named rule with its options."""
+        return build_rule(self.method.rollout_rule, self.method.rollout_rule_options, self.osla)
 
     @property
     def rollouts_per_step_min(self) -> int:

@@ -14,6 +14,7 @@ Each reads the run's fixed parts from :class:`Run` and changes only :class:`Trai
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from v05.baselines import Baselines, Prior, compute
-from v05.budget import RolloutPlan
+from v05.budget import Allocation, RolloutPlan, make_rule
 from v05.rl.config import MethodConfig, TrainConfig
 from v05.rl.metrics import MetricsLog, PhaseTimer
 from v05.rl.policy import Policy
@@ -75,7 +76,8 @@ def draw_rollouts(run: Run, state: TrainState, prompts: PromptSet, prior: Prior 
     cfg = run.cfg
     sampler = Sampler(state.policy, prompts, state.generator, cfg.temperature)
     if cfg.method.allocation == "osla":
-        return collect(sampler, RolloutPlan(prior if cfg.prior.osla_var_floor else prior.without_var(), cfg.osla))
+        return collect(sampler, RolloutPlan(prior if cfg.prior.osla_var_floor else prior.without_var(),
+                                               cfg.plan_rule))
     if cfg.method.allocation == "dynamic":
         def fresh() -> Sampler:
             return Sampler(state.policy, next_prompts(run, state), state.generator, cfg.temperature)
@@ -88,13 +90,21 @@ def compute_baseline(method: MethodConfig, rollouts: Rollouts, prior: Prior | No
     """4. Baselines and advantages of the configured estimator; the rollouts' group ids are their prompts'
     indices, so the per-prompt prior goes in as it is (row j for prompt j).
 
-    A batch without rollouts (dynamic sampling that kept no group) gets empty results: no update.
+    A batch without rollouts (dynamic sampling that kept no group) gets empty results: no update. Under the
+    ``reinforce_ada`` rollout rule the estimator runs on each prompt's whole pool and the update keeps the ``n``
+    rows Reinforce-Ada down-samples (``ReinforceAda.update_rows``, ``docs/method.md`` 10.1).
     """
     if len(rollouts.rewards) == 0:
         empty = np.zeros(0)
         return Baselines(empty, empty, None, np.zeros(0, dtype=bool))
-    return compute(method.estimator, rollouts.rewards, rollouts.group, prior=prior, scale="binary",
-                   **method.estimator_options)
+    out = compute(method.estimator, rollouts.rewards, rollouts.group, prior=prior, scale="binary",
+                  **method.estimator_options)
+    if method.allocation == "osla" and method.rollout_rule == "reinforce_ada":
+        rule = make_rule(method.rollout_rule, method.rollout_rule_options)
+        pool = Allocation(rollouts.rewards, rollouts.group, np.zeros(len(rollouts.rewards), dtype=np.int64),
+                          rollouts.counts, rollouts.rounds)
+        out = dataclasses.replace(out, keep=out.keep & rule.update_rows(pool))
+    return out
 
 
 def update_policy(run: Run, state: TrainState, rollouts: Rollouts, baselines: Baselines) -> dict[str, float]:

@@ -9,6 +9,7 @@ so they are checked by the same code as in the engine and verl, before any model
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -20,9 +21,12 @@ from v05._fields import hf_field
 from v05._validation import check_bool, check_choice, check_number, check_positive_int
 from v05.baselines import EstimatorSettings, RewardScale, dry_run
 from v05.budget import OslaConfig, TopUpSettings
+from v05.budget.settings import check_rule_choice, refuse_engine_only
 from v05.value import ValuePriorSettings
 
 PRIOR_SOURCES = ("value_model", "column", "callable", "history", "none")
+OSLA_FIELDS = ("osla_cost", "osla_rule", "osla_variance", "osla_var_floor", "max_rounds")
+"""The fields read only by the OSLA rule."""
 
 
 @dataclass
@@ -84,6 +88,12 @@ class V05Config(GRPOConfig):
     osla_var_floor: bool = hf_field(ValuePriorSettings, "osla_var_floor")
     max_rounds: int | None = hf_field(OslaConfig, "max_rounds", prefix="OSLA: ")
     budget_per_prompt: float | None = hf_field(TopUpSettings, "budget_per_prompt", prefix="OSLA: ")
+    rollout_rule: str = hf_field(TopUpSettings, "rule", prefix="Top-ups (set it, or k_max, to turn them on): ")
+    rollout_rule_options: dict | str | None = hf_field(
+        TopUpSettings, "rule_options", default=None,
+        prefix="As a dict or a JSON string. The rule's first-round option (reinforce_ada's round_size, knapsack's and "
+               "cures' k_init, dynamic's k) is num_generations, which TRL generates first; k_max, when set, is the "
+               "rule's k_max. ")
     rollout_budget: int | None = field(
         default=None,
         metadata={"help": "Deprecated: the old name of a per-batch cap in completions; use budget_per_prompt = "
@@ -111,6 +121,12 @@ class V05Config(GRPOConfig):
             except json.JSONDecodeError as e:
                 raise ValueError(f"estimator_options = {self.estimator_options!r} is not valid JSON ({e})") from None
         self.estimator_options = {} if self.estimator_options is None else self.estimator_options
+        if isinstance(self.rollout_rule_options, str):
+            try:
+                self.rollout_rule_options = json.loads(self.rollout_rule_options)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"rollout_rule_options = {self.rollout_rule_options!r} is not valid JSON ({e})") from None
+        self.rollout_rule_options = {} if self.rollout_rule_options is None else self.rollout_rule_options
         self._renamed()
         EstimatorSettings(self.estimator, self.estimator_options)  # name and options, as in every trainer
         ValuePriorSettings(self.value_model, self.context_size, self.history_steps, self.history_block,
@@ -119,7 +135,9 @@ class V05Config(GRPOConfig):
         self._check_verifier()
         dry_run(self.estimator, self.estimator_options, group_size=self.num_generations,
                 n_prompts=self.prompts_per_generation, scale=self.reward_scale)
-        if self.k_max is not None:
+        check_rule_choice(self.rollout_rule, self.rollout_rule_options, "rollout_rule", "rollout_rule_options")
+        refuse_engine_only(self.rollout_rule, "rollout_rule")
+        if self.top_ups_on:
             self._check_top_ups()
 
     def _renamed(self) -> None:
@@ -146,8 +164,9 @@ class V05Config(GRPOConfig):
             raise ValueError(f"reward_scale = {self.reward_scale!r}: {e}") from None
         check_choice(self.prior_source, "prior_source", PRIOR_SOURCES)
         if self.prior_source == "none" and self.needs_prior:
-            why = (f"estimator={self.estimator!r} fuses a prior" if self.k_max is None
-                   else f"k_max={self.k_max} plans top-ups from a prior")
+            why = (f"estimator={self.estimator!r} fuses a prior" if not self.top_ups_on
+                   else f"k_max={self.k_max} plans top-ups from a prior" if self.k_max is not None
+                   else f"rollout_rule={self.rollout_rule!r} plans top-ups from a prior")
             raise ValueError(f"prior_source='none' gives no prior, but {why}; choose another prior_source (e.g. "
                              "'history') or an estimator without a prior (e.g. 'eb_batch', 'grpo') without k_max")
         if not isinstance(self.prior_column, str) or not self.prior_column:
@@ -172,16 +191,41 @@ class V05Config(GRPOConfig):
             raise ValueError("verifier_class_balance = True needs verifier_coef (the verifier is off)")
 
     def _check_top_ups(self) -> None:
-        check_positive_int(self.k_max, "k_max")
+        if self.k_max is not None:
+            check_positive_int(self.k_max, "k_max")
+        if self.rollout_rule != "osla":
+            self._check_rule()
+            return
         osla = self.top_ups.osla  # the budget layer's own checks: cost, rule, variance, max_rounds, the step cap
         if (osla.k_max - osla.k_init) % self.num_generations:
             raise ValueError(f"k_max ({self.k_max}) must be a multiple of num_generations ({self.num_generations}): "
                              "top-ups come in blocks of num_generations completions (TRL scores whole groups)")
 
+    def _check_rule(self) -> None:
+        """Another rollout rule than OSLA: no OSLA field changed, and the rule built and checked on a generation
+        batch (its prompts, the step cap, blocks of num_generations)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(V05Config)}
+        changed = [name for name in OSLA_FIELDS if getattr(self, name) != defaults[name]]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} set with rollout_rule = {self.rollout_rule!r}: those are OSLA's "
+                             "settings; give the rule's own in rollout_rule_options")
+        try:
+            self.plan_rule.check_plan(self.prompts_per_generation, self.step_budget, self.num_generations)
+        except (TypeError, ValueError) as e:
+            cap = "" if self.step_budget is None else (f" (budget = budget_per_prompt x prompts per generation batch = "
+                                                       f"{self.step_budget})")
+            raise type(e)(f"rollout_rule = {self.rollout_rule!r}, rollout_rule_options = "
+                          f"{self.rollout_rule_options!r}: {e}{cap}") from None
+
+    @property
+    def top_ups_on(self) -> bool:
+        """Whether training tops up: ``k_max`` is set, or a rollout rule other than OSLA is chosen."""
+        return self.k_max is not None or self.rollout_rule != "osla"
+
     @property
     def needs_prior(self) -> bool:
         """Whether a prior is computed: the estimator fuses one, or top-ups are on."""
-        return EstimatorSettings(self.estimator, self.estimator_options).uses_prior or self.k_max is not None
+        return EstimatorSettings(self.estimator, self.estimator_options).uses_prior or self.top_ups_on
 
     @property
     def prompts_per_generation(self) -> int:
@@ -201,10 +245,26 @@ class V05Config(GRPOConfig):
 
     @property
     def top_ups(self) -> TopUpSettings:
-        """The budget layer's top-up settings (the OSLA rule and ``budget_per_prompt``), checked when built."""
+        """The budget layer's top-up settings (the rule, OSLA's settings and ``budget_per_prompt``), checked when
+        built; under another rule than OSLA, ``k_max`` (when set) is the rule's."""
         osla = OslaConfig(k_init=self.num_generations, k_max=self.k_max or self.num_generations, cost=self.osla_cost,
                           variance=self.osla_variance, rule=self.osla_rule, max_rounds=self.max_rounds)
-        return TopUpSettings(osla, self.budget_per_prompt)
+        options = self.rollout_rule_options
+        if self.rollout_rule != "osla" and self.k_max is not None and isinstance(options, dict):
+            if options.get("k_max", self.k_max) != self.k_max:
+                raise ValueError(f"k_max ({self.k_max}) and rollout_rule_options k_max ({options['k_max']}) differ: "
+                                 "set one")
+            options = {**options, "k_max": self.k_max}
+        try:
+            return TopUpSettings(osla, self.budget_per_prompt, self.rollout_rule, options)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"rollout_rule = {self.rollout_rule!r}, rollout_rule_options = {options!r}: {e}") from None
+
+    @property
+    def plan_rule(self):
+        """What the trainer's :class:`v05.budget.RolloutPlan` runs: OSLA's config, or the chosen rule with its
+        first round at num_generations (TRL's own generation)."""
+        return self.top_ups.plan_rule(first_round=self.num_generations, first_name="num_generations")
 
     @property
     def step_budget(self) -> int | None:

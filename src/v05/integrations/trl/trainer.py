@@ -7,7 +7,7 @@ takes the same one):
    ``_generate_and_score_completions``, untouched); the gathered rewards are kept.
 2. The prior of each prompt (column, callable, value model or own history) is computed once, on the main process, and
    broadcast.
-3. Top-ups (``k_max`` set, training only): a :class:`~v05.budget.RolloutPlan` asks for more completions of
+3. Top-ups (``k_max`` or ``rollout_rule`` set, training only): a :class:`~v05.budget.RolloutPlan` asks for more completions of
    the prompts whose prior the rollouts contradict, in blocks; TRL generates and scores them by calling its
    own method again on copies of those rows; the outputs are merged row-wise. At most ``max_rounds`` passes.
 4. The estimator runs on all the batch's rewards grouped by prompt; each process keeps its own rows'
@@ -180,9 +180,9 @@ class V05GRPOTrainer(GRPOTrainer):
         """Run the rollout plan's top-up rounds after the first (``out``, ``rewards``, ``group``); returns the
         outputs, rewards and groups of every round, the first included, and the seconds TRL spent on top-ups."""
         parts, all_rewards, all_groups, seconds = [out], [rewards], [group], 0.0
-        if mode != "train" or self.args.k_max is None:
+        if mode != "train" or not self.args.top_ups_on:
             return parts, all_rewards, all_groups, seconds
-        plan = RolloutPlan(prior if self.args.osla_var_floor else prior.without_var(), self.args.osla,
+        plan = RolloutPlan(prior if self.args.osla_var_floor else prior.without_var(), self.args.plan_rule,
                            self.args.step_budget, scale=self._v05_scale, block=self.num_generations,
                            round_multiple=self.args.top_up_round_multiple)
         plan.request()  # the first round (num_generations of every prompt), generated above

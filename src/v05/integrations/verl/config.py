@@ -12,6 +12,8 @@ verl's ``algorithm`` section is a dataclass that refuses unknown keys, so V0.5 k
     +v05.rollouts.budget_per_prompt=null  # osla: a step's rollout cap, as a mean per prompt (null: only k_max)
     +v05.rollouts.block=1               # osla: top-ups come in multiples of this
     +v05.rollouts.osla.k_max=16         # any field of v05.budget.OslaConfig (max_rounds defaults to 2)
+    +v05.rollouts.rule=osla             # osla: the rollout rule of mode=osla's planner (knapsack, dynamic...)
+    +v05.rollouts.rule_options={k_max:16}  # that rule's options (docs/method.md 10); none under rule=osla
 
 The estimator itself is verl's own knob, ``algorithm.adv_estimator`` (``v05``, ``v05_eb``, ``v05_grpo``...);
 a ``v05``-prefixed name that is not one of ours is an error listing ours, verl's own names pass through.
@@ -32,6 +34,7 @@ import numpy as np
 from v05._validation import check_choice, check_known_keys, check_positive_int
 from v05.baselines import RewardScale, dry_run, get_estimator
 from v05.budget import OslaConfig, TopUpSettings
+from v05.budget.settings import refuse_engine_only, smallest_first_round
 from v05.budget.rule import K_MAX_LIMIT
 from v05.integrations.verl.estimator import PREFIX, our_name, verl_names
 
@@ -73,8 +76,8 @@ class RolloutSettings(TopUpSettings):
     ``v05.budget.TopUpSettings``, plus verl's modes."""
 
     mode: str = "fixed"
-    """'fixed': rollout.n each; 'static': a per-prompt count column; 'osla': k_init, then top-ups (needs the
-    V05ReplayBuffer sampler)."""
+    """'fixed': rollout.n each; 'static': a per-prompt count column; 'osla': the rollout planner, its first
+    round then top-ups under ``rule`` (OSLA's: k_init, then top-ups; needs the V05ReplayBuffer sampler)."""
     n_key: str = "rollout_n"
     """static: the dataset column holding each prompt's rollout count."""
     block: int = 1
@@ -100,6 +103,18 @@ class RolloutSettings(TopUpSettings):
         check_choice(self.mode, f"{where}.mode", MODES)
         _check_str(self.n_key, f"{where}.n_key")
         check_positive_int(self.block, f"{where}.block")
+        if self.rule == "osla":
+            return
+        if self.mode != "osla":
+            raise ValueError(f"{where}.rule={self.rule} is read only with {where}.mode=osla (the rollout planner); "
+                             f"mode is {self.mode!r}")
+        if self.osla != OslaConfig():
+            raise ValueError(f"{where}.osla is read only with {where}.rule=osla (the rule is {self.rule!r}: set its "
+                             f"options in {where}.rule_options)")
+        try:
+            self.plan_rule().check_plan(1, None, self.block)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{where}.rule={self.rule} with {where}.rule_options={self.rule_options}: {e}") from None
 
 
 RENAMED = {"budget": "budget_per_prompt"}
@@ -179,6 +194,7 @@ def estimator_name(adv_estimator) -> str | None:
 
 def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
     """How the group fits verl's own settings (each error names the verl key and what to set)."""
+    refuse_engine_only(v05.rollouts.rule, "v05.rollouts.rule")
     adv = str(verl_config.algorithm.adv_estimator)
     name = estimator_name(adv)
     mode = v05.rollouts.mode
@@ -224,7 +240,8 @@ def check_run(verl_config) -> V05VerlConfig:
     name = estimator_name(verl_config.algorithm.adv_estimator)
     if name is not None:
         mode = v05.rollouts.mode
-        k = {"osla": v05.rollouts.osla.k_init, "static": 2}.get(mode) or int(verl_config.actor_rollout_ref.rollout.n)
+        k = {"osla": smallest_first_round(v05.rollouts.plan_rule()), "static": 2}.get(mode) or \
+            int(verl_config.actor_rollout_ref.rollout.n)
         dry_run(name, v05.options, group_size=k, scale=v05.scale, options_key="v05.options")
     return v05
 

@@ -88,7 +88,9 @@ def verdict(config, v05: V05VerlConfig) -> str:
     name = our_name(adv)
     estimator = f"{adv} (v05.baselines {get_estimator(name).name!r})" if name else f"{adv} (verl's own)"
     r = v05.rollouts
-    if r.mode == "osla":
+    if r.mode == "osla" and r.rule != "osla":
+        rollouts = f"rule {r.rule} {r.plan_rule()}"
+    elif r.mode == "osla":
         rollouts = (f"osla k_init {r.osla.k_init} -> k_max {r.osla.k_max}, rule {r.osla.rule}, "
                     f"max_rounds {r.osla.max_rounds}")
     elif r.mode == "static":

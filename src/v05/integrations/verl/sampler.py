@@ -51,7 +51,7 @@ class V05ReplayBuffer(ReplayBuffer):
         """Plan a newly submitted batch of root prompts; returns each root's first-round rollout count."""
         self._require_bound()
         budget = self.settings.step_budget(len(roots))
-        scheduler = TopUpScheduler(roots, prior, self.settings.osla, budget=budget, prior_var=prior_var,
+        scheduler = TopUpScheduler(roots, prior, self.settings.plan_rule(), budget=budget, prior_var=prior_var,
                                    scale=self._scale, block=self.settings.block)
         self._active.append(scheduler)
         return scheduler.first_counts

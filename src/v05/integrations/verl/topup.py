@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from v05.budget import OslaConfig, RolloutPlan
+from v05.budget import OslaConfig, RolloutPlan, RolloutRule
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class TopUpScheduler:
     prior : Prior or array-like of shape (len(roots),)
         Their prior pass rates in [0, 1], row j for ``roots[j]`` (a :class:`v05.baselines.Prior` carries its
         variance: leave ``prior_var`` None then).
-    config : OslaConfig
+    config : OslaConfig or RolloutRule
+        The plan's rule (``RolloutSettings.plan_rule()``: OSLA's config, or a rule of ``v05.budget.make_rule``).
     budget : int, optional
         Rollouts allowed for the whole step (first round included).
     prior_var, scale, block
@@ -60,7 +61,7 @@ class TopUpScheduler:
     [FollowUp(uid='c', parent_uid='b', n=2)]
     """
 
-    def __init__(self, roots, prior, config: OslaConfig, *, budget: int | None = None, prior_var=None,
+    def __init__(self, roots, prior, config: OslaConfig | RolloutRule, *, budget: int | None = None, prior_var=None,
                  scale="binary", block: int = 1, make_uid: Callable[[], str] = new_uid):
         self.roots = [str(uid) for uid in roots]
         bad = [uid for uid in self.roots if "_" in uid]
