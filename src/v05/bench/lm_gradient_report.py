@@ -119,10 +119,11 @@ def plot(report: dict, path: Path) -> None:
 
     rows = _rows(report["cells"])
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
-    for key, color, style in PLOTTED:
+    for i, (key, color, style) in enumerate(PLOTTED):
         if key not in rows:
             continue
         ks = sorted(rows[key])
+        shift = (i - (len(PLOTTED) - 1) / 2) * 0.07  # side by side at each k, so no interval hides another
         for ax, field in zip(axes, ("rel_sq_error", "excess")):
             if field == "excess" and key == (FLOOR, None):
                 continue
@@ -131,8 +132,8 @@ def plot(report: dict, path: Path) -> None:
                 continue
             val = np.array([c[field] for c in cells])
             ci = np.array([c[f"{field}_ci"] for c in cells])
-            ax.errorbar(ks, val, yerr=[val - ci[:, 0], ci[:, 1] - val], fmt=style, color=color, marker="o",
-                        capsize=3, label=LABELS[key])
+            ax.errorbar(np.array(ks) + shift, val, yerr=[val - ci[:, 0], ci[:, 1] - val], fmt=style, color=color,
+                        marker="o", capsize=3, label=LABELS[key].replace("`", ""))
     axes[0].set(title=f"{report['policy']}: gradient error", xlabel="k (completions per prompt)",
                 ylabel="relative squared error (best scale)")
     axes[1].axhline(0, color="black", lw=0.8)
