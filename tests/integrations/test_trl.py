@@ -19,16 +19,9 @@ from v05.budget import RolloutPlan
 from v05.integrations.trl import V05Config, V05GRPOTrainer
 from v05.integrations.trl.state import FILE as STATE_FILE
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny model's matmuls are 10x slower when threads fight over shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Recording:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
-import torch
 from trl_helpers import char_tokenizer, dataset, parity_reward, tiny_qwen2, v05_args
 
 from v05.integrations.trl import V05GRPOTrainer
@@ -17,15 +16,9 @@ from v05.integrations.trl.priors import HistorySource
 from v05.integrations.trl.state import FILE as STATE_FILE
 from v05.value import HistoryPrior
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _trainer(args, data=None):

@@ -7,24 +7,17 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("trl", reason="needs the v05[trl] extra (trl, datasets, accelerate)")
-import torch
 from trl_helpers import char_tokenizer, dataset, tiny_qwen2, v05_args
 
 from v05.budget import OslaConfig
 from v05.budget.knapsack import knapsack_counts
 from v05.integrations.trl import V05GRPOTrainer
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 HIGH = {"what is 0+0?", "what is 0+2?"}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def alternating_on(high: set):

@@ -236,19 +236,26 @@ def v05_eb(batch: Batch, *, tau2: float | None = None) -> KernelOut:
     return _group_fusion(batch, bayes_weight(tau2, sigma2 / batch.counts))
 
 
-@register("v05_eb_loo", uses_prior=True, options={"tau2": TAU2})
-def v05_eb_loo(batch: Batch, *, tau2: float | None = None) -> KernelOut:
-    """Leave-one-out ``v05_eb``: mean of the other k-1 rollouts, tau2 and sigma2 fitted without the own group."""
-    v, k = _loo_means(batch)
-    d2, s2_g, informative = eb_gauss_terms(batch)
+def loo_tau2_sigma2(batch: Batch, tau2: float | None, name: str, instead: str,
+                    centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group (tau2, sigma2) of the leave-one-out EB forms: ``v05_eb``'s moments about ``centre`` (default:
+    the prior) fitted without each group's own rollouts; raises if some group leaves no group of >= 2."""
+    d2, s2_g, informative = eb_gauss_terms(batch, centre)
     n_other = informative.sum() - informative
     if tau2 is None and np.any(n_other <= 0):
         g = int(np.flatnonzero(n_other <= 0)[0])
         raise UndefinedError(
-            f"v05_eb_loo fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
-            "no group has >= 2 rollouts; pass tau2= or use v05_eb"
+            f"{name} fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
+            f"no group has >= 2 rollouts; pass tau2= or use {instead}"
         )
-    tau2, sigma2 = _tau2_sigma2(d2.sum() - d2, s2_g.sum() - s2_g, n_other, tau2, "the batch")
+    return _tau2_sigma2(d2.sum() - d2, s2_g.sum() - s2_g, n_other, tau2, "the batch")
+
+
+@register("v05_eb_loo", uses_prior=True, options={"tau2": TAU2})
+def v05_eb_loo(batch: Batch, *, tau2: float | None = None) -> KernelOut:
+    """Leave-one-out ``v05_eb``: mean of the other k-1 rollouts, tau2 and sigma2 fitted without the own group."""
+    v, k = _loo_means(batch)
+    tau2, sigma2 = loo_tau2_sigma2(batch, tau2, "v05_eb_loo", "v05_eb")
     with np.errstate(divide="ignore", invalid="ignore"):
         s2 = sigma2[batch.inv] / k
     return _rollout_fusion(batch, v, np.where(k > 0, bayes_weight(tau2[batch.inv], s2), 0.0))

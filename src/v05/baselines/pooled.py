@@ -24,7 +24,7 @@ import numpy as np
 
 from v05._validation import Number
 from v05.baselines.batch import Batch
-from v05.baselines.fused import TAU2, _loo_means, _tau2_sigma2, eb_gauss_terms
+from v05.baselines.fused import TAU2, _loo_means, _tau2_sigma2, eb_gauss_terms, loo_tau2_sigma2
 from v05.baselines.registry import KernelOut, UndefinedError, register
 from v05.baselines.shrinkage import (
     bayes_weight,
@@ -154,15 +154,7 @@ def v05_eb_reg_loo(batch: Batch, *, slope: float | None = None, intercept: float
     v, k = _loo_means(batch)
     if slope is not None and intercept is not None:  # a fixed line: v05_eb_loo's arithmetic about it
         centre = np.clip(intercept + slope * batch.prior, 0.0, 1.0)
-        d2, s2_g, informative = eb_gauss_terms(batch, centre)
-        n_other = informative.sum() - informative
-        if tau2 is None and np.any(n_other <= 0):
-            g = int(np.flatnonzero(n_other <= 0)[0])
-            raise UndefinedError(
-                f"v05_eb_reg_loo fits tau2 without each group's own rollouts, and without group {batch.label(g)!r} "
-                "no group has >= 2 rollouts; pass tau2= or use v05_eb_reg"
-            )
-        tau2_g, sigma2_g = _tau2_sigma2(d2.sum() - d2, s2_g.sum() - s2_g, n_other, tau2, "the batch")
+        tau2_g, sigma2_g = loo_tau2_sigma2(batch, tau2, "v05_eb_reg_loo", "v05_eb_reg", centre)
         through = np.zeros(batch.n_groups, dtype=bool)
     elif batch.n_groups < 2:
         raise UndefinedError("v05_eb_reg_loo fits the line without each group, and this batch has one group; "
