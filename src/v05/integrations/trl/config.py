@@ -115,18 +115,8 @@ class V05Config(GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if isinstance(self.estimator_options, str):
-            try:
-                self.estimator_options = json.loads(self.estimator_options)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"estimator_options = {self.estimator_options!r} is not valid JSON ({e})") from None
-        self.estimator_options = {} if self.estimator_options is None else self.estimator_options
-        if isinstance(self.rollout_rule_options, str):
-            try:
-                self.rollout_rule_options = json.loads(self.rollout_rule_options)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"rollout_rule_options = {self.rollout_rule_options!r} is not valid JSON ({e})") from None
-        self.rollout_rule_options = {} if self.rollout_rule_options is None else self.rollout_rule_options
+        self.estimator_options = _options(self.estimator_options, "estimator_options")
+        self.rollout_rule_options = _options(self.rollout_rule_options, "rollout_rule_options")
         self._renamed()
         EstimatorSettings(self.estimator, self.estimator_options)  # name and options, as in every trainer
         ValuePriorSettings(self.value_model, self.context_size, self.history_steps, self.history_block,
@@ -270,3 +260,13 @@ class V05Config(GRPOConfig):
     def step_budget(self) -> int | None:
         """Most completions of one generation batch, all processes and the first round included (None: no cap)."""
         return self.top_ups.step_budget(self.prompts_per_generation)
+
+
+def _options(value, name: str):
+    """An options field as given on the command line (JSON text) or in Python (a dict); None is no options."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name} = {value!r} is not valid JSON ({e})") from None
+    return {} if value is None else value
