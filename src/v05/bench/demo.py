@@ -35,6 +35,12 @@ class Method:
     color: str
 
 
+def uncapped(settings: dict) -> dict:
+    """``osla.max_rounds = None`` for an OSLA method's ``settings``: the RL comparisons were registered with the
+    uncapped planner, before the default cap of 2; their recorded settings stay as registered."""
+    return {"osla.max_rounds": None} if settings.get("method.allocation") == "osla" else {}
+
+
 METHOD_LIST = (
     Method("V0.5 k_init=4 + OSLA", "v05_osla",
            {"method.estimator": "v05", "method.allocation": "osla", "osla.k_init": 4, "osla.k_max": 16,

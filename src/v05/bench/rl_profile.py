@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from v05.stats import ci95
+from v05.bench.demo import uncapped
 from v05.bench.report_files import write_documents
 from v05.rl import TrainConfig, train
 
@@ -51,11 +52,6 @@ METHODS = (
 PHASES = ("value", "sample", "estimator", "update")
 
 
-def _uncapped(method: Method) -> dict:
-    """OSLA without a round cap unless the method names one, as registered before the default cap of 2."""
-    return {"osla.max_rounds": None} if method.settings.get("method.allocation") == "osla" else {}
-
-
 def configs(methods: list[str], seeds: list[int], rollouts: int, value_model: str) -> dict[tuple[str, int], TrainConfig]:
     """Every run's config by (method slug, seed), each checked now, before the first run trains.
 
@@ -68,7 +64,7 @@ def configs(methods: list[str], seeds: list[int], rollouts: int, value_model: st
     unknown = [s for s in methods if s not in by_slug]
     if unknown:
         raise ValueError(f"--methods: unknown method(s) {unknown}; known: {', '.join(by_slug)}")
-    return {(slug, seed): TrainConfig().with_settings({**_uncapped(by_slug[slug]), **by_slug[slug].settings,
+    return {(slug, seed): TrainConfig().with_settings({**uncapped(by_slug[slug].settings), **by_slug[slug].settings,
                                                        "seed": seed, "total_rollouts": rollouts,
                                                        "eval.every_rollouts": rollouts, "prior.value_model": value_model})
             for slug in methods for seed in seeds}

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from v05._validation import check_positive_int
-from v05.bench.demo import Method
+from v05.bench.demo import Method, uncapped
 from v05.bench.workers import run_in_workers
 from v05.rl.config import TrainConfig
 from v05.rl.loop import train
@@ -77,14 +77,9 @@ class RlvSettings:
     def jobs(self) -> list[tuple[Method, int, int, TrainConfig]]:
         """(method, budget, seed, config) of every run, each config checked now."""
         shared = {"eval.every_rollouts": self.eval_every_rollouts, "threads": 1, "prior.value_model": self.value_model}
-        return [(m, b, s, TrainConfig().with_settings({**shared, **m.settings, **_uncapped(m), "total_rollouts": b,
+        return [(m, b, s, TrainConfig().with_settings({**shared, **m.settings, **uncapped(m.settings), "total_rollouts": b,
                                                        "seed": s}))
                 for b in self.budgets for s in self.seeds for m in METHOD_LIST]
-
-
-def _uncapped(method: Method) -> dict:
-    """OSLA without a round cap, as the comparison was registered before the default cap of 2."""
-    return {"osla.max_rounds": None} if method.settings.get("method.allocation") == "osla" else {}
 
 
 def run_name(method: Method, budget: int, seed: int) -> str:
