@@ -1,6 +1,6 @@
 """verl custom reward (``reward.custom_reward_function.path=examples/verl/reward.py``): 1.0 when math-verify
 finds the response's final answer (its last ``\\boxed{}``) equal to the ground truth, else 0.0; the same
-checker as the evaluation (``v05.rl.math_reward``)."""
+checker as the evaluation (``v05.tasks.math_reward``)."""
 
 from v05.tasks.math_reward import math_reward
 
