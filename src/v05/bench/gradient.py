@@ -65,6 +65,10 @@ class GradientSettings:
     """Other pool prompts whose pass rates (4 rollouts each) form the value model's context."""
     value_model: str = "default"
     """The value model behind the 'value' prior."""
+    history: tuple[int, ...] = (4, 8)
+    """m of each 'history(m)' prior: m earlier rollouts of every batch and context prompt (docs/rl.md)."""
+    rule_k_init: tuple[int, ...] = (2, 4)
+    """k_init of the rollout-rule cells (k_max 4 k_init, budget RULE_BUDGET x k_init per prompt)."""
     seed: int = 0
 
     def __post_init__(self):
@@ -77,6 +81,12 @@ class GradientSettings:
                 raise ValueError(f"group size {k} exceeds pool ({self.pool}): a repeat draws k of the pool's rollouts")
         for n in self.snapshots:
             check_positive_int(n, "snapshot rollouts", minimum=0)
+        for m in self.history:
+            check_positive_int(m, "history rollouts")
+        for k in self.rule_k_init:
+            check_positive_int(k, "rule k_init", minimum=2)
+            if 4 * k > self.pool:
+                raise ValueError(f"rule k_init {k} needs a pool of k_max = 4 k_init = {4 * k} rollouts; pool is {self.pool}")
         check_number(self.noise_sd, "noise_sd", minimum=0.0)
         check_number(self.hallucination, "hallucination", minimum=0.0, maximum=1.0)
 
@@ -239,14 +249,11 @@ def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
     the squared bias plus the pool's finite-sample error (the floor's value measures the latter).
     """
     r = len(weights)
-    dot = weights @ pool.along  # (R,)
-    sq = np.einsum("ru,ru->r", weights @ pool.gram, weights)  # (R,)
-    scale = float(dot.sum() / sq.sum()) if sq.sum() > 0 else 0.0
+    dot, sq, scale, error = projections(weights, pool)
     mean_w = weights.mean(0)  # (U,)
     mean_sq, mean_dot = float(mean_w @ pool.gram @ mean_w), float(mean_w @ pool.along)
     spread = float(np.mean(sq - 2 * weights @ pool.gram @ mean_w + mean_sq))  # mean ||g_hat_r - mean||^2
     cosine = np.where(sq > 0, dot / np.sqrt(np.maximum(sq, 1e-300) * pool.g_sq), 0.0)
-    error = (scale**2 * sq - 2 * scale * dot + pool.g_sq) / pool.g_sq  # (R,)
     return {
         "cosine": float(cosine.mean()), "cosine_se": float(cosine.std(ddof=1) / np.sqrt(r)),
         "scale": scale, "rel_sq_error": float(error.mean()), "rel_sq_error_se": float(error.std(ddof=1) / np.sqrt(r)),
@@ -254,6 +261,23 @@ def cell_stats(weights: np.ndarray, pool: Pool) -> dict:
         "mean_along": mean_dot / pool.g_sq,
         "mean_rel_sq_error": (mean_sq - 2 * mean_dot + pool.g_sq - spread / (r - 1)) / pool.g_sq,
     }
+
+
+def projections(weights: np.ndarray, pool: Pool) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """For R estimates with row weights ``(R, U)``: <g_hat_r, g> ``(R,)``, ||g_hat_r||^2 ``(R,)``, the cell's
+    least-squares scale a, and each repeat's ||a g_hat_r - g||^2 / ||g||^2 ``(R,)`` (see :func:`cell_stats`)."""
+    dot = weights @ pool.along  # (R,)
+    sq = np.einsum("ru,ru->r", weights @ pool.gram, weights)  # (R,)
+    scale = float(dot.sum() / sq.sum()) if sq.sum() > 0 else 0.0
+    return dot, sq, scale, (scale**2 * sq - 2 * scale * dot + pool.g_sq) / pool.g_sq
+
+
+def paired_ratio(a: np.ndarray, b: np.ndarray) -> dict:
+    """mean(a) / mean(b) of paired per-repeat errors ``(R,)``, with a 95% interval by the delta method:
+    r +- 1.96 sd(a - r b) / (sqrt(R) mean(b))."""
+    ratio = float(a.mean() / b.mean())
+    half = 1.96 * float(np.std(a - ratio * b, ddof=1) / (np.sqrt(len(a)) * b.mean()))
+    return {"ratio": ratio, "low": ratio - half, "high": ratio + half}
 
 
 def estimate_cell(name: str, prior: Prior | None, pool: Pool, picks: np.ndarray) -> dict | None:
@@ -296,6 +320,22 @@ def value_prior(policy: Policy, batch: list[Problem], context: list[Problem], se
     return source.predict(history, 1, [p.prompt for p in batch])
 
 
+def history_prior(policy: Policy, batch: list[Problem], context: list[Problem], m: int,
+                  generator: torch.Generator, temperature: float) -> Prior:
+    """The history prior (:class:`v05.value.HistoryPrior`) on the batch from an outcome history of ``m`` earlier
+    rollouts of every batch and context prompt under the snapshot policy itself (one 'last epoch' without
+    policy drift: the bench has no earlier checkpoint per snapshot; docs/rl.md)."""
+    from v05.rl.sampler import pass_rates
+    from v05.value import HistoryPrior
+    from v05.value.prior import OutcomeHistory
+
+    seen = batch + context
+    rates = pass_rates(Sampler(policy, PromptSet.from_problems(seen), generator, temperature), m)
+    history = OutcomeHistory()
+    history.add(0, [p.prompt for p in seen], rates, np.full(len(seen), m))
+    return HistoryPrior().predict(history, 1, [p.prompt for p in batch])
+
+
 def priors(pass_rate: np.ndarray, value: Prior, settings: GradientSettings,
            rng: np.random.Generator) -> dict[str, Prior]:
     """The priors fused by V0.5 forms (mean and variance, row j for prompt j), by name."""
@@ -321,6 +361,71 @@ OSLA_CONFIGS = _osla_configs()
 """OSLA settings measured (k_max = 4 k_init; paper and eb rules; the paper rule also with max_rounds = 2)."""
 
 
+RULE_BUDGET = 2
+"""The rule cells' plan budget: RULE_BUDGET x k_init rollouts per prompt on average (at most)."""
+RULE_ESTIMATORS = (("v05_eb", "value"), ("rloo", None))
+"""(estimator, prior name) fused on every rule's rollouts; their fixed-k cells are the comparators."""
+
+
+def rule_configs(k: int) -> list[tuple[str, str, dict]]:
+    """(label, registered rule name, options) of every rule at k_init = k (k_max = 4 k; docs/rl.md)."""
+    return [("osla paper", "osla", {"rule": "paper", "k_init": k, "k_max": 4 * k, "max_rounds": None}),
+            ("osla eb", "osla", {"rule": "eb", "k_init": k, "k_max": 4 * k, "max_rounds": None}),
+            ("reinforce_ada balanced", "reinforce_ada", {"exit": "balanced", "round_size": k, "n": k, "k_max": 4 * k,
+                                                         "max_rounds": 3}),
+            ("reinforce_ada positive_focused", "reinforce_ada", {"exit": "positive_focused", "round_size": k, "n": k,
+                                                                 "k_max": 4 * k, "max_rounds": 3}),
+            ("knapsack", "knapsack", {"k_min": k, "k_max": 4 * k}),
+            ("cures", "cures", {"k_min": k, "k_max": 4 * k}),
+            ("dynamic", "dynamic", {"k": k, "k_max": 4 * k, "max_rounds": 3})]
+
+
+COMPARED = (("eb_batch", None), ("js_loo", None), ("rloo", None))
+"""Value-free rows the value-model prior's V0.5 is compared with (paired ratios), besides the history priors."""
+
+
+def paired_ratios(errors: dict[tuple[str, str | None, int], np.ndarray], history: list[str],
+                  ks: tuple[int, ...]) -> list[dict]:
+    """V0.5 with the value-model prior against the value-free rows and the history priors, and v05_eb_reg(_loo)
+    against it, at every k: :func:`paired_ratio` of the per-repeat errors ``errors[(estimator, prior, k)]``."""
+    pairs = [(("v05_eb", "value"), other) for other in COMPARED + tuple(("v05_eb", h) for h in history)]
+    pairs += [((reg, "value"), ("v05_eb", "value")) for reg in ("v05_eb_reg", "v05_eb_reg_loo")]
+    out = []
+    for k in ks:
+        for a, b in pairs:
+            if (*a, k) in errors and (*b, k) in errors:
+                out.append({"k": k, "estimator": a[0], "prior": a[1], "against": b[0], "against_prior": b[1],
+                            **paired_ratio(errors[(*a, k)], errors[(*b, k)])})
+    return out
+
+
+def interpolate(ks: list[int], err: list[float], se: list[float], x: float) -> tuple[float, float]:
+    """Fixed-k error at ``x`` mean rollouts per prompt on a log-log line through the neighbouring k cells
+    (extrapolated from the nearest segment outside them), and its relative standard error interpolated the
+    same way."""
+    lk, le = np.log(ks), np.log(err)
+    i = int(np.clip(np.searchsorted(lk, np.log(x)) - 1, 0, len(ks) - 2))
+    t = (np.log(x) - lk[i]) / (lk[i + 1] - lk[i])
+    rel = [s / e for s, e in zip(se, err)]
+    return float(np.exp(le[i] + t * (le[i + 1] - le[i]))), float(rel[i] + t * (rel[i + 1] - rel[i]))
+
+
+def against_fixed(cell: dict, fixed: dict[tuple[str, str | None], dict[int, dict]]) -> dict:
+    """A rule cell's error over each fixed-k estimator's at the same mean rollouts per prompt, with a 95%
+    interval by the delta method on the log ratio (independent draws)."""
+    out = {}
+    for name, prior in RULE_ESTIMATORS:
+        by_k = fixed[(name, prior)]
+        ks = sorted(by_k)
+        ref, ref_rel = interpolate(ks, [by_k[k]["rel_sq_error"] for k in ks], [by_k[k]["rel_sq_error_se"] for k in ks],
+                                   cell["rollouts_per_prompt"])
+        ratio = cell["rel_sq_error"] / ref
+        half = 1.96 * float(np.hypot(cell["rel_sq_error_se"] / cell["rel_sq_error"], ref_rel))
+        out[name] = {"fixed_err": ref, "ratio": ratio, "low": float(ratio * np.exp(-half)),
+                     "high": float(ratio * np.exp(half))}
+    return out
+
+
 def rows_to_run(prior_names: list[str]) -> list[tuple[str, str | None]]:
     """(estimator, prior name or None) for every row of the report: the floor, the optimal constant baseline,
     no baseline, then every
@@ -342,12 +447,19 @@ def measure_snapshot(label: str, policy: Policy, batch: list[Problem], context: 
     check = monte_carlo_check(policy, batch, g, settings.mc_rollouts, gen, temperature, pool.pass_rate)
     with torch.no_grad():
         value = value_prior(policy, batch, context, settings, gen, temperature)
+        history_gen = torch.Generator().manual_seed(int(np.random.default_rng([settings.seed, 11]).integers(2**62)))
+        histories = {f"history({m})": history_prior(policy, batch, context, m, history_gen, temperature)
+                     for m in settings.history}  # their own stream: the other cells do not move
     prior_by_name = priors(pool.pass_rate, value, settings, rng)
-    cells = []
+    cells, errors = [], {}
     for k in settings.group_sizes:
         picks = subsets(len(batch), settings.pool, k, settings.repeats, rng)
-        for name, prior_name in rows_to_run(list(prior_by_name)):
-            stats = estimate_cell(name, prior_by_name[prior_name] if prior_name else None, pool, picks)
+        for name, prior_name in rows_to_run(list(prior_by_name)) + [("v05_eb", h) for h in histories]:
+            prior = prior_by_name[prior_name] if prior_name in prior_by_name else histories.get(prior_name)
+            out = repeat_weights(name, prior, pool, picks)
+            stats = None if out is None else cell_stats(out[0], pool)
+            if out is not None:
+                errors[(name, prior_name, k)] = projections(out[0], pool)[3]
             cells.append({"snapshot": label, "estimator": name, "prior": prior_name, "k": k, **(stats or {})})
             tick(f"{label}: k={k} {name}", 1)
     for config in OSLA_CONFIGS:
@@ -362,9 +474,36 @@ def measure_snapshot(label: str, policy: Policy, batch: list[Problem], context: 
         if "rel_sq_error" in c and "osla" not in c:
             c["excess"] = c["rel_sq_error"] - floor[c["k"]]["rel_sq_error"]
             c["bias_sq"] = c["mean_rel_sq_error"] - floor[c["k"]]["mean_rel_sq_error"]
-    prior_mse = {n: float(np.mean((p.mean - pool.pass_rate) ** 2)) for n, p in prior_by_name.items()}
+    cells += rule_cells(label, prior_by_name["value"], pool, cells, settings, tick)
+    prior_mse = {n: float(np.mean((p.mean - pool.pass_rate) ** 2)) for n, p in {**prior_by_name, **histories}.items()}
     return {"label": label, "mean_pass_rate": float(pool.pass_rate.mean()), "grad_norm": float(np.sqrt(pool.g_sq)),
-            "distinct_rows": int(len(pool.along)), "monte_carlo": check, "prior_mse": prior_mse, "cells": cells}
+            "distinct_rows": int(len(pool.along)), "monte_carlo": check, "prior_mse": prior_mse, "cells": cells,
+            "ratios": paired_ratios(errors, list(histories), settings.group_sizes)}
+
+
+def rule_cells(label: str, value: Prior, pool: Pool, cells: list[dict], settings: GradientSettings,
+               tick: Callable[[str, int], None]) -> list[dict]:
+    """Every registered rule's cells (:func:`rule_configs`, each estimator of :data:`RULE_ESTIMATORS`) at the
+    plan budget RULE_BUDGET x k_init per prompt, planned on the value-model prior, with their ratios to the
+    fixed-k cells at the same mean rollouts (their own random stream)."""
+    from v05.budget import make_rule
+
+    rng = np.random.default_rng([settings.seed, 19])
+    fixed = {(n, p): {c["k"]: c for c in cells if c["estimator"] == n and c["prior"] == p and "osla" not in c}
+             for n, p in RULE_ESTIMATORS}
+    out = []
+    for k in settings.rule_k_init:
+        budget = RULE_BUDGET * k * len(pool.rewards)
+        for rule_label, rule_name, options in rule_configs(k):
+            rule = make_rule(rule_name, options)
+            for name, prior_name in RULE_ESTIMATORS:
+                stats = plan_cell(name, value if prior_name else None, value, pool, rule, settings.repeats, rng, budget)
+                cell = {"snapshot": label, "estimator": name, "prior": prior_name, "k": k,
+                        "rule": {"label": rule_label, "name": rule_name, "options": options,
+                                 "budget_per_prompt": RULE_BUDGET * k}, **stats}
+                out.append({**cell, "against_fixed": against_fixed(cell, fixed)})
+                tick(f"{label}: {rule_label} k_init={k} {name}", 1)
+    return out
 
 
 def snapshot_config(settings: GradientSettings, rollouts: int):
@@ -425,19 +564,34 @@ def run(settings: GradientSettings, out: Path, *, cache: Path | None = None,
 def cell_count(settings: GradientSettings) -> int:
     """Cells the run measures (the progress bar's total)."""
     per_snapshot = len(settings.group_sizes) * len(rows_to_run(["value", "oracle", "noisy", "halluc"]))
-    return len(settings.snapshots) * (per_snapshot + 2 * len(OSLA_CONFIGS))
+    per_snapshot += len(settings.group_sizes) * len(settings.history)
+    rules = len(settings.rule_k_init) * len(rule_configs(2)) * len(RULE_ESTIMATORS)
+    return len(settings.snapshots) * (per_snapshot + 2 * len(OSLA_CONFIGS) + rules)
 
 
 def osla_weights(name: str, prior: Prior, pool: Pool, config, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """One OSLA repeat: the planner draws each prompt's rollouts in a random order from its pool; returns the
-    estimate's row weights ``(U,)`` (each prompt's rollouts averaged, then the prompts: an unbiased estimate
-    of g's form) and the rollouts drawn."""
+    """One OSLA repeat (no budget): the estimate's row weights ``(U,)`` and the rollouts drawn (:func:`plan_weights`)."""
+    weights, drawn, _ = plan_weights(name, prior, prior, pool, config, rng)
+    return weights, drawn
+
+
+def plan_weights(name: str, prior: Prior | None, plan_prior: Prior, pool: Pool, rule, rng: np.random.Generator,
+                 budget: int | None = None) -> tuple[np.ndarray, int, int]:
+    """One repeat of a :class:`v05.budget.RolloutPlan` under ``rule`` (an ``OslaConfig`` or a registered rule),
+    planned on ``plan_prior`` without its variance: the planner draws each prompt's rollouts in a random order
+    from its pool; returns the estimate's row weights ``(U,)`` (each prompt's rollouts in the update averaged,
+    then the prompts: an unbiased estimate of g's form), the rollouts drawn and the generation rounds.
+
+    Under ``reinforce_ada`` the engine's rule is mirrored (``v05/rl/step.py``): the estimator runs on each
+    prompt's whole drawn pool and only ``ReinforceAda.update_rows`` enter the update.
+    """
     from v05.budget import RolloutPlan
+    from v05.budget.reinforce_ada import ReinforceAda
 
     m, n = pool.rewards.shape
     order = np.argsort(rng.random((m, n)), axis=1)  # (M, n)
     taken = np.zeros(m, dtype=np.int64)
-    plan, rows = RolloutPlan(prior.without_var(), config), []  # the rule without the variance floor
+    plan, rows = RolloutPlan(plan_prior.without_var(), rule, budget), []  # the rule without the variance floor
     while round_ := plan.request():
         picks = [order[j, taken[j] : taken[j] + c] for j, c in round_]
         taken[round_.index] += round_.n
@@ -446,8 +600,14 @@ def osla_weights(name: str, prior: Prior, pool: Pool, config, rng: np.random.Gen
         rows.append(np.concatenate([pool.row[j, p] for (j, _), p in zip(round_, picks)]))
     alloc = plan.result()
     out = compute(name, alloc.rewards, alloc.group, prior=prior)
-    adv = np.where(out.keep, out.advantage, 0.0) / (m * alloc.counts[alloc.group])
-    return np.bincount(np.concatenate(rows), weights=adv, minlength=len(pool.along)), int(alloc.counts.sum())
+    if isinstance(rule, ReinforceAda):
+        used = rule.update_rows(alloc)  # (N,)
+        per_prompt = np.bincount(alloc.group[used], minlength=m)
+        adv = np.where(out.keep & used, out.advantage, 0.0) / (m * np.maximum(per_prompt[alloc.group], 1))
+    else:
+        adv = np.where(out.keep, out.advantage, 0.0) / (m * alloc.counts[alloc.group])
+    weights = np.bincount(np.concatenate(rows), weights=adv, minlength=len(pool.along))
+    return weights, int(alloc.counts.sum()), alloc.rounds
 
 
 def osla_cell(name: str, prior: Prior, pool: Pool, config, repeats: int, rng: np.random.Generator) -> dict:
@@ -455,3 +615,14 @@ def osla_cell(name: str, prior: Prior, pool: Pool, config, repeats: int, rng: np
     results = [osla_weights(name, prior, pool, config, rng) for _ in range(repeats)]
     weights = np.stack([w for w, _ in results])  # (R, U)
     return {**cell_stats(weights, pool), "rollouts_per_prompt": float(np.mean([n for _, n in results])) / len(pool.rewards)}
+
+
+def plan_cell(name: str, prior: Prior | None, plan_prior: Prior, pool: Pool, rule, repeats: int,
+              rng: np.random.Generator, budget: int | None) -> dict:
+    """Figures of ``repeats`` plan-allocated estimates (:func:`plan_weights`), their mean rollouts per prompt and
+    mean generation rounds."""
+    results = [plan_weights(name, prior, plan_prior, pool, rule, rng, budget) for _ in range(repeats)]
+    weights = np.stack([w for w, _, _ in results])  # (R, U)
+    return {**cell_stats(weights, pool),
+            "rollouts_per_prompt": float(np.mean([n for _, n, _ in results])) / len(pool.rewards),
+            "rounds": float(np.mean([r for _, _, r in results]))}
