@@ -116,13 +116,22 @@ def test_subsets_draw_without_replacement():
 
 
 def test_a_snapshot_measures_every_cell_and_reports(policy, problems, tmp_path):
-    settings = gb.GradientSettings(prompts=6, pool=8, repeats=5, group_sizes=(2, 4), mc_rollouts=16, context=8)
+    settings = gb.GradientSettings(prompts=6, pool=8, repeats=5, group_sizes=(2, 4), mc_rollouts=16, context=8,
+                                   history=(4,), rule_k_init=(2,))
     context = make_problems(8, np.random.default_rng(5), max_terms=3)
     ticks = []
     snap = gb.measure_snapshot("tiny", policy, problems, context, settings, 1.0, lambda text, n: ticks.append(n))
-    assert sum(ticks) == len(snap["cells"]) == 2 * len(gb.rows_to_run(["a", "b", "c", "d"])) + 2 * len(gb.OSLA_CONFIGS)
-    assert {c["prior"] for c in snap["cells"]} == {None, "value", "oracle", "noisy(0.5)", "halluc(0.1)"}
+    assert sum(ticks) == len(snap["cells"]) == gb.cell_count(
+        gb.GradientSettings(**{**settings.__dict__, "snapshots": (0,)}))
+    assert len(snap["cells"]) == 2 * (len(gb.rows_to_run(["a", "b", "c", "d"])) + 1) + 2 * len(gb.OSLA_CONFIGS) \
+        + 7 * 2
+    assert {c["prior"] for c in snap["cells"]} == {None, "value", "oracle", "noisy(0.5)", "halluc(0.1)", "history(4)"}
     assert all(np.isfinite(c["rel_sq_error"]) for c in snap["cells"])
+    rules = [c for c in snap["cells"] if "rule" in c]
+    assert all(0 < c["against_fixed"][n]["low"] <= c["against_fixed"][n]["ratio"] <= c["against_fixed"][n]["high"]
+               for c in rules for n in ("v05_eb", "rloo"))
+    assert {(r["against"], r["against_prior"]) for r in snap["ratios"]} == {
+        ("eb_batch", None), ("js_loo", None), ("rloo", None), ("v05_eb", "history(4)"), ("v05_eb", "value")}
     report = {"settings": {**settings.__dict__, "temperature": 1.0}, "snapshots": [snap]}
     paths = write_report(report, tmp_path)
     assert json.loads(paths["json"].read_text())["snapshots"][0]["label"] == "tiny"
@@ -133,6 +142,8 @@ def test_a_snapshot_measures_every_cell_and_reports(policy, problems, tmp_path):
     ({"group_sizes": (1,)}, "group size == 1, must be >= 2"),
     ({"group_sizes": (8,), "pool": 4}, r"group size 8 exceeds pool \(4\)"),
     ({"hallucination": 1.5}, "hallucination"),
+    ({"rule_k_init": (4,), "pool": 8}, r"rule k_init 4 needs a pool of k_max = 4 k_init = 16"),
+    ({"history": (0,)}, "history rollouts"),
 ])
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -144,6 +155,10 @@ def test_cli_rejects_bad_settings_in_one_line(tmp_path):
     one_red_line(res, "--k: 'x' is not an integer")
     res = CliRunner().invoke(app, ["bench", "gradient", "--out", str(tmp_path), "--k", "1"])
     one_red_line(res, "group size == 1, must be >= 2")
+    res = CliRunner().invoke(app, ["bench", "gradient", "--out", str(tmp_path), "--rule-k-init", "1"])
+    one_red_line(res, "rule k_init == 1, must be >= 2")
+    res = CliRunner().invoke(app, ["bench", "gradient", "--out", str(tmp_path), "--history", "4,x"])
+    one_red_line(res, "--history: 'x' is not an integer")
 
 
 def test_the_optimal_constant_baseline_has_the_least_raw_error(pool):
@@ -178,3 +193,86 @@ def test_osla_repeats_follow_the_planner_and_average_each_prompt(pool):
         for i in range(16):
             ref[pl.row[j, i]] += (r[i] - r.mean()) / (6 * 16)
     assert np.allclose(w, ref)
+
+
+def test_history_prior_is_the_beta_posterior_of_m_earlier_draws(policy, problems):
+    """The history prior equals each batch prompt's Beta posterior around the Beta prior fitted by moments on
+    every prompt of the history (batch and context), formed here from the same draws."""
+    from v05.rl.prompts import PromptSet
+    from v05.rl.sampler import Sampler, pass_rates
+    from v05.value.history import beta_moments, fit_beta_prior
+
+    context = make_problems(5, np.random.default_rng(7), max_terms=3)
+    with torch.no_grad():
+        got = gb.history_prior(policy, problems, context, 4, torch.Generator().manual_seed(3), 1.0)
+        rates = pass_rates(Sampler(policy, PromptSet.from_problems(problems + context),
+                                   torch.Generator().manual_seed(3), 1.0), 4)
+    a0, b0 = fit_beta_prior(rates * 4, np.full(len(rates), 4.0))
+    mean, var = beta_moments(a0 + rates[:6] * 4, b0 + 4 - rates[:6] * 4)
+    assert np.allclose(got.mean, mean) and np.allclose(got.var, var)
+
+
+def test_paired_ratio_and_its_interval():
+    rng = np.random.default_rng(0)
+    b = rng.gamma(2.0, size=300)
+    exact = gb.paired_ratio(0.7 * b, b)  # a fixed multiple: no spread, a zero-width interval
+    assert exact["ratio"] == pytest.approx(0.7) and exact["high"] - exact["low"] == pytest.approx(0, abs=1e-12)
+    a = 0.9 * b + rng.normal(0, 0.1, 300)
+    got = gb.paired_ratio(a, b)
+    ratio = a.mean() / b.mean()
+    half = 1.96 * np.sqrt(sum((x - ratio * y - (a - ratio * b).mean()) ** 2 for x, y in zip(a, b)) / 299) \
+        / (np.sqrt(300) * b.mean())
+    assert got["ratio"] == pytest.approx(ratio) and got["high"] - got["ratio"] == pytest.approx(half)
+
+
+def test_interpolation_of_the_fixed_k_cells_is_log_log():
+    ks, err, se = [2, 4, 8], [0.4, 0.2, 0.1], [0.04, 0.01, 0.01]
+    assert gb.interpolate(ks, err, se, 4) == pytest.approx((0.2, 0.05))
+    assert gb.interpolate(ks, err, se, np.sqrt(8))[0] == pytest.approx(np.sqrt(0.4 * 0.2))  # geometric midpoint
+    assert gb.interpolate(ks, err, se, 16)[0] == pytest.approx(0.05)  # the last segment's line, extended
+    assert gb.interpolate(ks, err, se, 1)[0] == pytest.approx(0.8)
+
+
+def test_every_registered_rule_is_measured_within_its_budget(pool):
+    from v05.budget import make_rule, rule_names
+
+    pl, _ = pool
+    assert {name for _, name, _ in gb.rule_configs(2)} == set(rule_names())
+    prior = Prior(np.clip(pl.pass_rate + 0.2, 0, 1))
+    for label, name, options in gb.rule_configs(2):
+        rule = make_rule(name, options)
+        weights, drawn, rounds = gb.plan_weights("rloo", None, prior, pl, rule, np.random.default_rng(1), 4 * 6)
+        assert 2 * 6 <= drawn <= 4 * 6 and rounds >= 1 and weights.shape == pl.along.shape, label
+
+
+def test_reinforce_ada_mirrors_the_engine(pool):
+    """The estimator runs on each prompt's whole drawn pool; only update_rows enter the estimate, each prompt's
+    kept rows averaged (reference: the same draws replayed by hand, rollout by rollout)."""
+    from v05.baselines import compute
+    from v05.budget import make_rule
+    from v05.budget.plan import Allocation
+
+    pl, _ = pool
+    rule = make_rule("reinforce_ada", {"round_size": 2, "n": 2, "k_max": 8, "max_rounds": 3})
+    weights, drawn, rounds = gb.plan_weights("mean", None, Prior(pl.pass_rate), pl, rule, np.random.default_rng(4))
+    order = np.argsort(np.random.default_rng(4).random((6, 16)), axis=1)
+    group, rewards, rows, taken = [], [], [], np.zeros(6, dtype=int)
+    for r in range(rounds):  # replay: every prompt still short of its exit draws 2 more
+        alloc = Allocation(np.array(rewards), np.array(group, dtype=int), np.zeros(len(group)),
+                           np.bincount(group, minlength=6), r)
+        pos, neg = rule.outcomes(alloc.rewards, alloc.group, 6)
+        active = ~rule.exited(pos, neg) if r else np.ones(6, bool)
+        for j in np.flatnonzero(active & (taken < 8)):
+            for i in order[j, taken[j] : taken[j] + 2]:
+                group.append(j), rewards.append(pl.rewards[j, i]), rows.append(pl.row[j, i])
+            taken[j] += 2
+    assert drawn == len(group)
+    alloc = Allocation(np.array(rewards), np.array(group), np.zeros(len(group)), np.bincount(group, minlength=6), rounds)
+    keep = rule.update_rows(alloc)
+    adv = compute("mean", alloc.rewards, alloc.group).advantage  # the whole pool's mean as baseline
+    ref = np.zeros_like(weights)
+    for u, j, a, kept in zip(rows, group, adv, keep):
+        if kept:
+            ref[u] += a / (6 * keep[alloc.group == j].sum())
+    assert np.allclose(weights, ref)
+    assert all(keep[alloc.group == j].sum() == 2 for j in range(6))

@@ -11,6 +11,11 @@ are drawn once, ``pool`` per prompt; every repeat is a k-subset of each prompt's
 With s_u the score gradient of the u-th distinct (prompt, response) row of the pool, every repeat's
 g_hat = sum_u w_u s_u, so its inner products come from the Gram matrix G = S S^T and c = S g: no gradient is
 formed per repeat. The exact identity is checked against a many-rollout Monte Carlo estimate per snapshot.
+
+Besides the fixed-k cells of every estimator and prior (issue 11), V0.5 fuses history priors (each prompt's
+Beta posterior of m earlier rollouts of the same policy), V0.5 with the value model is compared with the
+value-free and history rows by paired ratios, and every registered rollout rule drives a RolloutPlan at a
+fixed budget, compared with fixed k at the same mean rollouts (issues 18 and 19; conditions in docs/rl.md).
 """
 
 from __future__ import annotations

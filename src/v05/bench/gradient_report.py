@@ -1,4 +1,5 @@
-"""The gradient benchmark's report: ``gradient.json``, ``gradient.md`` and ``gradient.png``."""
+"""The gradient benchmark's report: ``gradient.json``, ``gradient.md``, ``gradient.png`` (fixed k) and
+``gradient_rules.png`` (every rollout rule against fixed k at the same mean rollouts)."""
 
 from __future__ import annotations
 
@@ -17,20 +18,35 @@ PLOTTED = ((FLOOR, None, "b = true pass rate (pass-rate floor)", "black", "-"),
            ("v05_eb", "value", "V0.5 (v05_eb), value-model prior", "tab:red", "-"),
            ("v05_eb", "oracle", "V0.5, oracle prior", "tab:orange", "--"),
            ("v05_eb", "halluc", "V0.5, hallucination prior", "tab:purple", "-."),
-           ("v05_eb_mix", "halluc", "v05_eb_mix, hallucination prior", "tab:pink", ":"))
+           ("v05_eb_mix", "halluc", "v05_eb_mix, hallucination prior", "tab:pink", ":"),
+           ("eb_batch", None, "eb_batch (value-free EB)", "tab:olive", "--"),
+           ("v05_eb", "history(8)", "V0.5, history prior (8 earlier rollouts)", "tab:brown", "--"))
 """(estimator, prior name prefix, label, colour, line style) of the plotted rows."""
 
 
 def write_report(report: dict, out: Path) -> dict[str, Path]:
-    """Write gradient.json, gradient.md and gradient.png into ``out``; returns their paths."""
+    """Write gradient.json, gradient.md, gradient.png and (with rule cells) gradient_rules.png into ``out``;
+    returns their paths."""
     json_path, md_path = write_documents(out, {"gradient.json": report, "gradient.md": markdown(report)}).values()
     paths = {"json": json_path, "markdown": md_path, "png": Path(out) / "gradient.png"}
     plot(report, paths["png"])
+    if any("rule" in c for snap in report["snapshots"] for c in snap["cells"]):
+        paths["rules_png"] = Path(out) / "gradient_rules.png"
+        plot_rules(report, paths["rules_png"])
     return paths
 
 
 def _f(x, digits=3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def fixed_k(cells: list[dict]) -> list[dict]:
+    """The cells at a fixed k (not OSLA's nor a rule's allocations)."""
+    return [c for c in cells if "osla" not in c and "rule" not in c]
+
+
+def _interval(r: dict) -> str:
+    return f"{r['ratio']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
 
 
 def _rows(cells: list[dict]) -> dict[tuple[str, str | None], dict[int, dict]]:
@@ -54,7 +70,7 @@ def snapshot_markdown(snap: dict, ks: list[int]) -> list[str]:
              "", "Cosine to the exact gradient (mean over repeats) and relative squared error after the best scale:", "",
              "| estimator | prior | " + " | ".join(f"cos k={k} | err k={k}" for k in ks) + " |",
              "|---|---|" + "---:|---:|" * len(ks)]
-    rows = _rows([c for c in snap["cells"] if "osla" not in c])
+    rows = _rows(fixed_k(snap["cells"]))
     for (name, prior), by_k in rows.items():
         vals = " | ".join(f"{_f(by_k[k].get('cosine'))} | {_f(by_k[k].get('rel_sq_error'))}" for k in ks)
         lines.append(f"| {name} | {prior or ''} | {vals} |")
@@ -77,6 +93,24 @@ def snapshot_markdown(snap: dict, ks: list[int]) -> list[str]:
             lines.append(f"| {o['rule']} | {o['k_init']} | {o['k_max']} "
                          f"| {o['max_rounds'] if o['max_rounds'] is not None else '-'} | "
                          f"{c['prior']} | {c['rollouts_per_prompt']:.2f} | {_f(c['cosine'])} | {_f(c['rel_sq_error'])} |")
+    if snap.get("ratios"):
+        lines += ["", "Paired error ratios over the shared repeats, 95% interval (delta method):", "",
+                  "| k | estimator | prior | against | its prior | ratio [95% interval] |", "|---:|---|---|---|---|---:|"]
+        for r in snap["ratios"]:
+            lines.append(f"| {r['k']} | {r['estimator']} | {r['prior'] or ''} | {r['against']} | "
+                         f"{r['against_prior'] or ''} | {_interval(r)} |")
+    rules = [c for c in snap["cells"] if "rule" in c]
+    if rules:
+        lines += ["", "Every rollout rule at the plan budget (mean rollouts per prompt at most the budget; planned on the "
+                  "value-model prior): error and its ratio to each fixed-k estimator at the same mean rollouts "
+                  "(log-log interpolation), 95% interval:", "",
+                  "| rule | k_init | budget per prompt | estimator | rollouts per prompt | rounds | err | "
+                  "vs V0.5 fixed k | vs RLOO fixed k |", "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for c in rules:
+            vs = c["against_fixed"]
+            lines.append(f"| {c['rule']['label']} | {c['k']} | {c['rule']['budget_per_prompt']} | {c['estimator']} | "
+                         f"{c['rollouts_per_prompt']:.2f} | {c['rounds']:.2f} | {_f(c['rel_sq_error'])} | "
+                         f"{_interval(vs['v05_eb'])} | {_interval(vs['rloo'])} |")
     return lines + [""]
 
 
@@ -89,7 +123,8 @@ def markdown(report: dict) -> str:
              f"seed {st['seed']}. Estimates use the sequence-level score function; 'err' is "
              "mean ||a g_hat - g||^2 / ||g||^2 with one least-squares scale a per cell. "
              f"Priors: value model (unseen prompts, context of {st['context']} other prompts), oracle (exact p), "
-             f"noisy oracle (logit SD {st['noise_sd']:g}), hallucination ({st['hallucination']:g} mirrored).", ""]
+             f"noisy oracle (logit SD {st['noise_sd']:g}), hallucination ({st['hallucination']:g} mirrored), "
+             "history(m) (each prompt's Beta posterior of m earlier rollouts of the same policy, docs/rl.md).", ""]
     for snap in report["snapshots"]:
         lines += snapshot_markdown(snap, list(st["group_sizes"]))
     return "\n".join(lines)
@@ -105,7 +140,7 @@ def plot(report: dict, path: Path) -> None:
     snaps = report["snapshots"]
     fig, axes = plt.subplots(len(snaps), 2, figsize=(10, 3.4 * len(snaps)), squeeze=False)
     for row, snap in zip(axes, snaps):
-        rows = _rows([c for c in snap["cells"] if "osla" not in c])
+        rows = _rows(fixed_k(snap["cells"]))
         for name, prior, label, color, style in PLOTTED:
             key = next((kp for kp in rows if kp[0] == name and (prior is None or (kp[1] or "").startswith(prior))), None)
             if key is None:
@@ -126,5 +161,44 @@ def plot(report: dict, path: Path) -> None:
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_rules(report: dict, path: Path) -> None:
+    """Each rule's error over the same estimator's at fixed k with the same mean rollouts (95% intervals): one row of panels per snapshot, one panel per k_init."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    snaps = report["snapshots"]
+    ks = sorted({c["k"] for c in snaps[0]["cells"] if "rule" in c})
+    fig, axes = plt.subplots(len(snaps), len(ks), figsize=(6 * len(ks), 3.4 * len(snaps) + 0.5), squeeze=False)
+    styles = {"v05_eb": ("V0.5 (value prior) vs V0.5 fixed k", "tab:red", -0.15),
+              "rloo": ("RLOO vs RLOO fixed k", "tab:blue", 0.15)}
+    for row, snap in zip(axes, snaps):
+        for ax, k in zip(row, ks):
+            cells = [c for c in snap["cells"] if "rule" in c and c["k"] == k]
+            labels = list(dict.fromkeys(c["rule"]["label"] for c in cells))
+            for name, (label, color, shift) in styles.items():
+                mine = {c["rule"]["label"]: c for c in cells if c["estimator"] == name}
+                y = np.arange(len(labels)) + shift
+                r = np.array([mine[lb]["against_fixed"][name]["ratio"] for lb in labels])
+                lo = np.array([mine[lb]["against_fixed"][name]["low"] for lb in labels])
+                hi = np.array([mine[lb]["against_fixed"][name]["high"] for lb in labels])
+                ax.errorbar(r, y, xerr=[r - lo, hi - r], fmt="o", color=color, label=label, capsize=2)
+            names = [f"{lb.replace('_focused', '')} ({np.mean([c['rollouts_per_prompt'] for c in cells if c['rule']['label'] == lb]):.1f})"
+                     for lb in labels]
+            ax.set_yticks(np.arange(len(labels)), names, fontsize=7)
+            ax.invert_yaxis()
+            ax.axvline(1, color="black", lw=0.8)
+            ax.set_title(f"{snap['label']}: k_init={k}, budget {cells[0]['rule']['budget_per_prompt']}/prompt", fontsize=9)
+            ax.set_xlabel("error / fixed-k error at the same mean rollouts (95% interval)", fontsize=8)
+            ax.grid(alpha=0.3, axis="x")
+    handles, legend = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, legend, loc="lower center", ncol=2, fontsize=8,
+               title="rule (mean rollouts drawn per prompt)", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -163,6 +163,10 @@ def gradient(
     noise_sd: float = typer.Option(0.5, help="Logit-noise SD of the noisy oracle prior. Built-in only."),
     hallucination: float = typer.Option(0.1, help="Share of mirrored priors in the hallucination prior. Built-in only."),
     value_model: str = typer.Option("default", help="Value model for the 'value' prior: 'default' or a directory."),
+    history: str = typer.Option("4,8", help="m of each history(m) prior (m earlier rollouts of every prompt), "
+                                "comma-separated integers >= 1. Built-in only."),
+    rule_k_init: str = typer.Option("2,4", help="k_init of the rollout-rule cells (k_max 4 k_init, budget 2 k_init "
+                                    "per prompt), comma-separated integers >= 2. Built-in only."),
     warmup_cache: Path = typer.Option(None, help="Folder of cached warm-ups (default: <out>/warmup). Built-in only."),
     seed: int = typer.Option(0, min=0, help="Random seed (prompts, rollouts, repeats, GRPO run)."),
 ) -> None:
@@ -184,7 +188,9 @@ def gradient(
             prompts=prompts or 48, pool=pool or 64, repeats=repeats, mc_rollouts=mc_rollouts, noise_sd=noise_sd,
             hallucination=hallucination, value_model=value_model, seed=seed,
             group_sizes=tuple(parse_list(k, "--k", "int>=1")),
-            snapshots=tuple(parse_list(snapshots, "--snapshots", "int>=0")))
+            snapshots=tuple(parse_list(snapshots, "--snapshots", "int>=0")),
+            history=tuple(parse_list(history, "--history", "int>=1")),
+            rule_k_init=tuple(parse_list(rule_k_init, "--rule-k-init", "int>=1")))
     with user_errors("--value-model"):
         ValueModel.load(value_model)  # a missing model fails now, not after the first snapshot
     prepare_out(out)
