@@ -147,8 +147,8 @@ def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None,
 @app.command("gradient")
 @handles_user_errors
 def gradient(
-    out: Path = typer.Option(None, help="Folder for gradient.json, gradient.md and gradient.png (default: "
-                             "runs/gradient, or runs/gradient-smollm2 with --policy smollm2)."),
+    out: Path = typer.Option(None, help="Folder for gradient.json, gradient.md, gradient.png and (built-in) "
+                             "gradient_rules.png (default: runs/gradient, or runs/gradient-smollm2 with --policy smollm2)."),
     policy: str = typer.Option("builtin", help="'builtin' (the built-in task's GRU, exact gradient) or 'smollm2' "
                                "(SmolLM2-135M-Instruct, against a split-half reference; caches in <out>/cache)."),
     quick: bool = typer.Option(False, help="--policy smollm2 only: a few-minute run (4 prompts x 8 completions)."),
@@ -171,7 +171,8 @@ def gradient(
     seed: int = typer.Option(0, min=0, help="Random seed (prompts, rollouts, repeats, GRPO run)."),
 ) -> None:
     """Every estimator's policy-gradient error at k = 2, 4, 8: against the exact gradient (teacher forcing) on the
-    built-in task, or against a split-half reference on SmolLM2 (docs/rl.md)."""
+    built-in task (with history priors and every rollout rule at equal budget), or against a split-half
+    reference on SmolLM2 (docs/rl.md)."""
     from v05.value import ValueModel
 
     check_choice(policy, "--policy", ("builtin", "smollm2"))
