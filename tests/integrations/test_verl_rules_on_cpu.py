@@ -89,8 +89,8 @@ def test_the_rule_composes_from_the_command_line():
      r"v05.rollouts.rule=dynamic with .*must be a multiple of block \(2\)"),
     (["algorithm.adv_estimator=v05_rloo", *OSLA, "+v05.rollouts.rule=dynamic", "+v05.rollouts.rule_options={k:1}"],
      ValueError, r"estimator 'rloo' is not defined on groups of 1 rollout"),  # the dry run on the rule's first round
-    ([*OSLA, "+v05.rollouts.rule=reinforce_ada"], ValueError,
-     "v05.rollouts.rule = 'reinforce_ada' is not supported in this trainer yet"),
+    ([*OSLA, "+v05.rollouts.rule=reinforce_ada", "+v05.rollouts.rule_options={exit:positive}"], ValueError,
+     r"v05.rollouts.rule_options: reinforce_ada: exit='positive'"),
 ])
 def test_bad_rules_fail_before_training_naming_the_key(overrides, exc, match):
     with pytest.raises(exc, match=match):
