@@ -186,6 +186,8 @@ def gather_output(accelerator, out: dict, pad_token_id: int) -> dict:
             continue
         if value is None:
             gathered[key] = None
+        elif key in ROW_KEYS:
+            gathered[key] = accelerator.gather(value)
         elif key in LEFT_PADDED or key in RIGHT_PADDED:
             left = key in LEFT_PADDED
             fill = (LEFT_PADDED if left else RIGHT_PADDED)[key]
