@@ -122,7 +122,7 @@ class TopUpScheduler:
         self.rounds += bool(out)
         return out
 
-    def left_out(self) -> list[tuple[str | None, str, float]]:
+    def left_out(self) -> list[tuple[str, str, float]]:
         """The rollouts of the complete plan that stay out of the update, as (trajectory key, root uid, reward):
         under Reinforce-Ada all but its ``n`` a root (``v05.budget.settings.update_rows``), else none. Their
         rewards still belong to their root's pool, which the estimator reads."""
@@ -130,7 +130,11 @@ class TopUpScheduler:
         keep = update_rows(self.rule, pool, self.plan.scale)
         if keep is None:
             return []
-        return [(self._keys[i], self.roots[pool.group[i]], float(pool.rewards[i])) for i in np.flatnonzero(~keep)]
+        out = [(self._keys[i], self.roots[pool.group[i]], float(pool.rewards[i])) for i in np.flatnonzero(~keep)]
+        if any(key is None for key, _, _ in out):
+            raise ValueError(f"rule {self.rule.name} trains on part of the rollouts: record(uid, rewards, keys) needs "
+                             "their trajectory keys")
+        return out
 
     def counts(self) -> dict[str, int]:
         """Rollouts recorded per root so far."""
