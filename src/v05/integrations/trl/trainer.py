@@ -11,7 +11,9 @@ takes the same one):
    the prompts whose prior the rollouts contradict, in blocks; TRL generates and scores them by calling its
    own method again on copies of those rows; the outputs are merged row-wise. At most ``max_rounds`` passes.
 4. The estimator runs on all the batch's rewards grouped by prompt; each process keeps its own rows'
-   advantages; the V0.5 metrics go to TRL's own logs; the observed pass rates feed the value model's history.
+   advantages (under Reinforce-Ada only the ``n`` rows a prompt of its update, the others dropped before the
+   loss and the kept ones shared evenly over the processes); the V0.5 metrics go to TRL's own logs; the observed
+   pass rates feed the value model's history.
 
 ``docs/trl.md`` explains the design, the settings and the metrics.
 """
@@ -208,8 +210,9 @@ class V05GRPOTrainer(GRPOTrainer):
         out = merge_outputs(parts, self._v05_pad_token_id)
         sizes = [len(r) for r in rewards]
         where = (self.accelerator.process_index, self.accelerator.num_processes)
-        mine = local_rows(np.arange(sum(sizes)), sizes, *where)  # (n_local,) global row of each local row
-        if keep is not None:
+        if keep is None:
+            mine = local_rows(np.arange(sum(sizes)), sizes, *where)  # (n_local,) global row of each local row
+        else:
             out, mine = self._v05_keep(out, sizes, keep)
         device = out["completion_ids"].device
         out["advantages"] = torch.as_tensor(score.advantage[mine], dtype=torch.float32, device=device)
