@@ -115,6 +115,27 @@ def test_reinforce_ada_trains_on_n_rows_a_prompt_with_the_whole_pool_as_baseline
                                             rel=1e-5, abs=1e-7), loss_type
 
 
+def test_reinforce_ada_counts_an_unscorable_completion_as_its_prior(tmp_path):
+    unscorable = {"what is 0+0?", "what is 0+1?"}  # priors 0.9 (above the threshold 0.7) and 0.1
+
+    def reward(prompts, completions, **kwargs):
+        return [None if p in unscorable else float(i % 2 == 0) for i, p in enumerate(prompts)]
+
+    args = v05_args(tmp_path, prior_source="column", estimator="v05_paper", max_steps=1, per_device_train_batch_size=16,
+                    rollout_rule="reinforce_ada",
+                    rollout_rule_options={"exit": "positive_focused", "n": 2, "k_max": 12, "max_rounds": 2})
+    trainer = V05GRPOTrainer(model=tiny_qwen2(), reward_funcs=reward, args=args, processing_class=char_tokenizer(),
+                             train_dataset=dataset(4, prior_value=[0.9, 0.1, 0.5, 0.5]))
+    trainer.train()
+    last = trainer.v05_last_step
+    counts = {p: int((last.group == j).sum()) for j, p in enumerate(last.prompts)}
+    assert counts == {"what is 0+0?": 4, "what is 0+1?": 12, "what is 0+2?": 4, "what is 0+3?": 4}
+    (inputs,) = trainer._buffered_inputs
+    assert len(inputs["advantages"]) == 8  # n = 2 of each prompt
+    assert int(torch.isnan(inputs["v05_rewards"]).sum()) == 4 and (inputs["advantages"][torch.isnan(
+        inputs["v05_rewards"])] == 0).all()  # the unscorable rows kept train with advantage 0
+
+
 @pytest.mark.parametrize(("config", "message"), [
     ({"rollout_rule": "knapsak"}, "rollout_rule == 'knapsak'; known rollout rules: osla, reinforce_ada"),
     ({"rollout_rule": "knapsack", "rollout_rule_options": {"k_init": 8}},
