@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from v05.budget import OslaConfig
 from v05.integrations.trl import V05Config
-from v05.integrations.verl.config import check_run
+from v05.integrations.verl.config import SAMPLER_NAME, SAMPLER_PATH, check_run
 from v05.integrations.verl.main import CONFIG_DIR
 from v05.rl import TrainConfig
 
@@ -56,3 +56,33 @@ def test_the_three_trainers_share_the_round_cap_and_value_prior_defaults(tmp_pat
     cfg, args = TrainConfig().prior, trl("v05", {}, 4, tmp_path)
     assert (cfg.value_model, cfg.context_size, cfg.history_steps, cfg.history_block) == (
         args.value_model, args.context_size, args.history_steps, args.history_block)
+
+
+def engine_rule(rule, options):
+    return TrainConfig().with_settings({"method.allocation": "osla", "method.rollout_rule": rule,
+                                        "method.rollout_rule_options": options})
+
+
+def trl_rule(rule, options, tmp_path):
+    return V05Config(output_dir=str(tmp_path), use_cpu=True, bf16=False, num_generations=4,
+                     per_device_train_batch_size=8, rollout_rule=rule, rollout_rule_options=options)
+
+
+def verl_rule(rule, options):
+    overrides = ["algorithm.adv_estimator=v05", "trainer.v1.trainer_mode=v05_sync", "+v05.rollouts.mode=osla",
+                 f"trainer.v1.sampler.custom_sampler.path={SAMPLER_PATH}",
+                 f"trainer.v1.sampler.custom_sampler.name={SAMPLER_NAME}", f"+v05.rollouts.rule={rule}",
+                 *(f"+v05.rollouts.rule_options.{o}={v}" for o, v in options.items())]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return check_run(compose(config_name="ppo_trainer", overrides=overrides))
+
+
+def test_reinforce_ada_is_one_setting_in_every_trainer_and_a_bad_option_fails_the_same_way(tmp_path):
+    options = {"n": 2, "round_size": 4}
+    assert engine_rule("reinforce_ada", options).method.rollout_rule == "reinforce_ada"
+    assert trl_rule("reinforce_ada", options, tmp_path).plan_rule == verl_rule("reinforce_ada", options).rollouts.plan_rule()
+    for build in (lambda: engine_rule("reinforce_ada", {"exit": "positive"}),
+                  lambda: trl_rule("reinforce_ada", {"exit": "positive"}, tmp_path),
+                  lambda: verl_rule("reinforce_ada", {"exit": "positive"})):
+        with pytest.raises(ValueError, match=r"rule_options: reinforce_ada: exit='positive'; expected one of"):
+            build()

@@ -93,15 +93,18 @@ def _manual_verify_loss(model, tok, inputs, yes, no):
     return total / weights
 
 
-@pytest.mark.parametrize("balance", [False, True])
-def test_the_loss_path_adds_the_verification_loss_of_each_completion(tmp_path, balance):
+REINFORCE_ADA = {"rollout_rule": "reinforce_ada", "rollout_rule_options": {"n": 2, "k_max": 8, "max_rounds": 1}}
+
+
+@pytest.mark.parametrize("balance, rule", [(False, {}), (True, {}), (False, REINFORCE_ADA)])
+def test_the_loss_path_adds_the_verification_loss_of_each_completion(tmp_path, balance, rule):
     tok = printable_tokenizer(chat=True)
     prompts = [[{"role": "user", "content": f"what is {a}+{b}?"}] for a in range(4) for b in range(4)]
     from datasets import Dataset
 
     model = qwen2(len(tok))
     args = v05_args(tmp_path, verifier_coef=0.5, verifier_class_balance=balance, max_steps=2,
-                    gradient_accumulation_steps=2, per_device_train_batch_size=4)
+                    gradient_accumulation_steps=2, per_device_train_batch_size=4, **rule)
     trainer = V05GRPOTrainer(model=model, reward_funcs=chat_parity, args=args,
                              train_dataset=Dataset.from_dict({"prompt": prompts}), processing_class=tok)
     _, yes, no = verdict_tokens(tok)
@@ -126,7 +129,7 @@ def test_the_loss_path_adds_the_verification_loss_of_each_completion(tmp_path, b
 
     trainer.compute_loss = compute_loss
     trainer.train()
-    assert checked == [4, 4, 4, 4]
+    assert checked == ([2, 2, 2, 2] if rule else [4, 4, 4, 4])  # Reinforce-Ada: n = 2 of each prompt's 4 or 8
     logged = trainer.state.log_history[0]
     for key in ("verifier/loss", "verifier/accuracy", "verifier/p_yes_mean"):
         assert np.isfinite(logged[key]), key

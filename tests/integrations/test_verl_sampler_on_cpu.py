@@ -158,3 +158,22 @@ def test_validation_is_sampled_as_verl_does(monkeypatch):
 def test_scheduler_refuses_uids_verl_cannot_split():
     with pytest.raises(ValueError, match="contain no '_'"):
         TopUpScheduler(["a_b"], [0.5], OslaConfig())
+
+
+def test_scheduler_names_the_rollouts_reinforce_ada_leaves_out():
+    rule = RolloutSettings.from_mapping({"mode": "osla", "rule": "reinforce_ada",
+                                         "rule_options": {"n": 2, "round_size": 4, "k_max": 4}}).plan_rule()
+    scheduler = TopUpScheduler(["a", "b"], [0.5, 0.5], rule)
+    scheduler.record("a", [1, 1, 0, 1], keys=[f"a_{s}_0" for s in range(4)])
+    scheduler.record("b", [0, 0, 0, 0], keys=[f"b_{s}_0" for s in range(4)])
+    assert scheduler.next_round() == [] and scheduler.done  # k_max reached
+    assert scheduler.left_out() == [("a_1_0", "a", 1.0), ("a_3_0", "a", 1.0), ("b_2_0", "b", 0.0), ("b_3_0", "b", 0.0)]
+    unnamed = TopUpScheduler(["a"], [0.5], rule)
+    unnamed.record("a", [1, 1, 0, 1])
+    unnamed.next_round()
+    with pytest.raises(ValueError, match="needs their trajectory keys"):
+        unnamed.left_out()
+    osla = TopUpScheduler(["a"], [0.5], OslaConfig(k_init=4, k_max=4))
+    osla.record("a", [1, 1, 0, 1])
+    osla.next_round()
+    assert osla.left_out() == []  # every other rule trains on every rollout

@@ -148,3 +148,26 @@ def test_a_failed_request_through_a_real_transfer_queue_is_forfeited(partition):
     rollout.stop()
     parents = [rollout.parent[split_key(k)[0]] for k in batch.keys]
     assert parents.count(roots[2]) == 0 and parents.count(roots[0]) == 4 and parents.count(roots[1]) > 4
+
+
+def test_reinforce_ada_through_a_real_transfer_queue_keeps_n_a_prompt_and_clears_the_rest(partition):
+    roots = [uuid.uuid4().hex for _ in range(3)]
+    settings = RolloutSettings.from_mapping({"mode": "osla", "rule": "reinforce_ada",
+                                             "rule_options": {"n": 2, "round_size": 4, "k_max": 8}})
+    rewards = {roots[0]: [1.0, 1.0, 0.0, 1.0], roots[1]: [0.0] * 8, roots[2]: [1.0] * 4 + [0.0, 1.0, 1.0, 1.0]}
+    rollout = Rollout(partition, rewards)
+    buffer = make_buffer(settings, rollout)
+    first = buffer.begin(roots, [0.5, 0.5, 0.5])
+    rollout.submit([(r, r, first[r]) for r in roots])
+    batch, _ = buffer.sample(global_steps=1, partition_id=partition, batch_size=3)
+    rollout.stop()
+    assert rollout.drawn == {roots[0]: 4, roots[1]: 8, roots[2]: 8}
+    parents = [rollout.parent[split_key(k)[0]] for k in batch.keys]
+    scores = tq.kv_batch_get(keys=batch.keys, partition_id=partition, select_fields=["rm_scores"])["rm_scores"]
+    kept = sorted((p, float(s.sum())) for p, s in zip(parents, scores))
+    assert kept == sorted([(roots[0], 1.0), (roots[0], 0.0), (roots[1], 0.0), (roots[1], 0.0),
+                           (roots[2], 1.0), (roots[2], 0.0)])  # one of each where the pool has both
+    left_out = buffer.pop_left_out()
+    assert sorted(left_out) == sorted([(roots[0], 1.0), (roots[0], 1.0)] + [(roots[1], 0.0)] * 6
+                                      + [(roots[2], 1.0)] * 6)
+    assert sorted(tq.kv_list(partition_id=partition)[partition]) == sorted(batch.keys)  # the rest is cleared

@@ -21,7 +21,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from v05._validation import check_number
+from v05.budget.plan import Allocation
+from v05.budget.reinforce_ada import ReinforceAda
 from v05.budget.rule import OslaConfig
 from v05.budget.rule_base import RolloutRule
 from v05.budget.rules import check_rule_options, make_rule, rule_names
@@ -107,16 +111,12 @@ def build_rule(rule: str, options, osla: OslaConfig, first_round: int | None = N
     return make_rule(rule, options)
 
 
-ENGINE_ONLY = {"reinforce_ada": "its update on n rollouts a prompt with the pool's mean as baseline "
-                                "(ReinforceAda.update_rows) needs row masking in the loss, which only the CPU engine has "
-                                "so far"}
-"""Rules a trainer without that support refuses (rule -> why)."""
-
-
-def refuse_engine_only(rule: str, key: str) -> None:
-    """Raise ``ValueError`` naming ``key`` if ``rule`` needs what only the CPU engine does (:data:`ENGINE_ONLY`)."""
-    if rule in ENGINE_ONLY:
-        raise ValueError(f"{key} = {rule!r} is not supported in this trainer yet: {ENGINE_ONLY[rule]}")
+def update_rows(rule: OslaConfig | RolloutRule, pool: Allocation, scale="binary") -> np.ndarray | None:
+    """(N,) True for the rollouts of a step's ``pool`` (a plan's :class:`~v05.budget.Allocation`) that enter the
+    loss under ``rule`` (a built one), or None when all of them do. Only Reinforce-Ada keeps fewer: its ``n``
+    a prompt (``ReinforceAda.update_rows``, ``docs/method.md`` 10.1); the estimator still runs on the whole pool.
+    Every trainer calls this, so the engine, TRL and verl train on the same rows."""
+    return rule.update_rows(pool, scale) if isinstance(rule, ReinforceAda) else None
 
 
 def smallest_first_round(rule: OslaConfig | RolloutRule) -> int:

@@ -23,6 +23,7 @@ import torch
 
 from v05.baselines import Baselines, Prior, compute
 from v05.budget import Allocation, RolloutPlan, make_rule
+from v05.budget.settings import update_rows
 from v05.rl.config import MethodConfig, TrainConfig
 from v05.rl.metrics import MetricsLog, PhaseTimer
 from v05.rl.policy import Policy
@@ -99,11 +100,12 @@ def compute_baseline(method: MethodConfig, rollouts: Rollouts, prior: Prior | No
         return Baselines(empty, empty, None, np.zeros(0, dtype=bool))
     out = compute(method.estimator, rollouts.rewards, rollouts.group, prior=prior, scale="binary",
                   **method.estimator_options)
-    if method.allocation == "osla" and method.rollout_rule == "reinforce_ada":
-        rule = make_rule(method.rollout_rule, method.rollout_rule_options)
+    if method.allocation == "osla":
         pool = Allocation(rollouts.rewards, rollouts.group, np.zeros(len(rollouts.rewards), dtype=np.int64),
                           rollouts.counts, rollouts.rounds)
-        out = dataclasses.replace(out, keep=out.keep & rule.update_rows(pool))
+        keep = update_rows(make_rule(method.rollout_rule, method.rollout_rule_options), pool)
+        if keep is not None:
+            out = dataclasses.replace(out, keep=out.keep & keep)
     return out
 
 

@@ -21,7 +21,7 @@ from v05._fields import hf_field
 from v05._validation import check_bool, check_choice, check_number, check_positive_int
 from v05.baselines import EstimatorSettings, RewardScale, dry_run
 from v05.budget import OslaConfig, TopUpSettings
-from v05.budget.settings import check_rule_choice, refuse_engine_only
+from v05.budget.settings import check_rule_choice
 from v05.value import ValuePriorSettings
 
 PRIOR_SOURCES = ("value_model", "column", "callable", "history", "none")
@@ -126,7 +126,6 @@ class V05Config(GRPOConfig):
         dry_run(self.estimator, self.estimator_options, group_size=self.num_generations,
                 n_prompts=self.prompts_per_generation, scale=self.reward_scale)
         check_rule_choice(self.rollout_rule, self.rollout_rule_options, "rollout_rule", "rollout_rule_options")
-        refuse_engine_only(self.rollout_rule, "rollout_rule")
         if self.top_ups_on:
             self._check_top_ups()
 
@@ -206,6 +205,21 @@ class V05Config(GRPOConfig):
                                                        f"{self.step_budget})")
             raise type(e)(f"rollout_rule = {self.rollout_rule!r}, rollout_rule_options = "
                           f"{self.rollout_rule_options!r}: {e}{cap}") from None
+        if self.rollout_rule == "reinforce_ada":
+            self._check_update_rows(self.plan_rule.n)
+
+    def _check_update_rows(self, n: int) -> None:
+        """Reinforce-Ada trains on n completions a prompt: n <= num_generations (so every prompt has n), and the
+        n x prompts kept rows split evenly over the processes and their steps_per_generation micro-steps."""
+        if n > self.num_generations:
+            raise ValueError(f"rollout_rule = 'reinforce_ada': rollout_rule_options n ({n}) must be <= num_generations "
+                             f"({self.num_generations}), its first round: the loss takes n completions of every prompt")
+        kept, parts = n * self.prompts_per_generation, self.world_size * self.steps_per_generation
+        if kept % parts:
+            raise ValueError(f"rollout_rule = 'reinforce_ada': the loss takes n ({n}) completions of each of the "
+                             f"{self.prompts_per_generation} prompts of a generation batch, {kept} rows, which do not "
+                             f"split evenly over processes x steps_per_generation ({parts}): choose n or "
+                             "per_device_train_batch_size so that they do")
 
     @property
     def top_ups_on(self) -> bool:

@@ -156,6 +156,56 @@ def local_rows(values, sizes: list[int], process_index: int, num_processes: int)
     return np.concatenate(parts)
 
 
+def kept_share(keep: np.ndarray, sizes: list[int], process_index: int,
+               num_processes: int) -> tuple[np.ndarray, np.ndarray]:
+    """This process's share of the kept rows (``keep``, (n_rows,) bool over the global rows laid out as in
+    :func:`local_rows`): the kept rows in global order, split evenly over the processes. Returns their positions
+    among the rows gathered from every process (process 0's local rows, then process 1's...) and their global
+    indices.
+
+    Examples
+    --------
+    >>> kept_share(np.array([1, 0, 1, 1, 0, 1], dtype=bool), [4, 2], 1, 2)  # round 0: rows 0-1 on process 0
+    (array([4, 5]), array([3, 5]))
+    """
+    n = sum(sizes)
+    order = np.concatenate([local_rows(np.arange(n), sizes, p, num_processes) for p in range(num_processes)])
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)  # where each global row sits once gathered
+    kept = np.flatnonzero(keep)
+    mine = kept[process_slice(len(kept), process_index, num_processes)]
+    return position[mine], mine
+
+
+def gather_output(accelerator, out: dict, pad_token_id: int) -> dict:
+    """Every process's rows of a ``_generate_and_score_completions`` output, process after process (padded to
+    the widest process with TRL's values); ``num_items_in_batch`` is left out (the caller recounts it)."""
+    gathered = {}
+    for key, value in out.items():
+        if key == "num_items_in_batch":
+            continue
+        if value is None:
+            gathered[key] = None
+        elif key in ROW_KEYS:
+            gathered[key] = accelerator.gather(value)
+        elif key in LEFT_PADDED or key in RIGHT_PADDED:
+            left = key in LEFT_PADDED
+            fill = (LEFT_PADDED if left else RIGHT_PADDED)[key]
+            value = accelerator.pad_across_processes(value, dim=1, pad_index=pad_token_id if fill == "pad" else fill,
+                                                     pad_first=left)
+            gathered[key] = accelerator.gather(value)
+        else:
+            raise NotImplementedError(f"cannot share the output {key!r} out over the processes (multimodal inputs)")
+    return gathered
+
+
+def take_rows(out: dict, rows: np.ndarray) -> dict:
+    """The given rows of an output (every row-wise tensor indexed; None and scalars kept)."""
+    index = torch.as_tensor(rows, dtype=torch.long)
+    return {key: value[index.to(value.device)] if isinstance(value, torch.Tensor) and value.dim() else value
+            for key, value in out.items()}
+
+
 def top_up_rows(rows: list[dict], index: np.ndarray, n: np.ndarray) -> tuple[list[dict], np.ndarray]:
     """The rows of one top-up round in global order: ``n[j]`` copies of prompt ``index[j]``'s row, prompt by
     prompt, so every block of ``num_generations`` rows is one prompt (as TRL and vLLM's server mode expect).

@@ -11,7 +11,9 @@ takes the same one):
    the prompts whose prior the rollouts contradict, in blocks; TRL generates and scores them by calling its
    own method again on copies of those rows; the outputs are merged row-wise. At most ``max_rounds`` passes.
 4. The estimator runs on all the batch's rewards grouped by prompt; each process keeps its own rows'
-   advantages; the V0.5 metrics go to TRL's own logs; the observed pass rates feed the value model's history.
+   advantages (under Reinforce-Ada only the ``n`` rows a prompt of its update, the others dropped before the
+   loss and the kept ones shared evenly over the processes); the V0.5 metrics go to TRL's own logs; the observed
+   pass rates feed the value model's history.
 
 ``docs/trl.md`` explains the design, the settings and the metrics.
 """
@@ -30,12 +32,13 @@ from trl import GRPOTrainer
 
 from v05.baselines import Prior, RewardScale
 from v05.budget import RolloutPlan
+from v05.budget.settings import update_rows
 from v05.integrations.trl.config import V05Config
 from v05.integrations.trl.internals import check_trl, log_metrics, show_advantages
 from v05.integrations.trl.priors import (CallablePrior, ColumnPrior, HistorySource, TrlPriorSource,
                                          ValueModelSource, check_prior_column)
-from v05.integrations.trl.rows import (PromptTable, local_rows, merge_outputs, portable_row, process_slice,
-                                       scalar_rewards, top_up_rows)
+from v05.integrations.trl.rows import (PromptTable, gather_output, kept_share, local_rows, merge_outputs,
+                                       portable_row, process_slice, scalar_rewards, take_rows, top_up_rows)
 from v05.integrations.trl.scoring import (StepScore, check_rewards_in_scale, observed_pass_rates,
                                           planner_rewards, score_step, step_metrics)
 from v05.integrations.trl.state import read_state_or_older, write_state
@@ -103,13 +106,13 @@ class V05GRPOTrainer(GRPOTrainer):
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
         table, first_group = PromptTable.from_rows(gather_object(rows), group_size)
         prior = self._v05_predict(table, first_group, first_rewards)
-        parts, rewards, groups, trl_seconds = self._v05_top_ups(mode, table, out, first_rewards, first_group,
-                                                                prior)  # one entry per round
+        parts, rewards, groups, trl_seconds, keep = self._v05_top_ups(mode, table, out, first_rewards, first_group,
+                                                                      prior)  # one entry per round
         score = score_step(np.concatenate(rewards), np.concatenate(groups), len(table), estimator=self.args.estimator,
                            options=self.args.estimator_options, scale=self._v05_scale, prior=prior)
-        out = self._v05_output(parts, rewards, score)
+        out, mine = self._v05_output(parts, rewards, score, keep)
         if self._v05_verifier is not None:
-            out.update(self._v05_verify_inputs(table, groups, rewards, out))
+            out.update(self._v05_verify_inputs(table, np.concatenate(groups), np.concatenate(rewards), mine, out))
         self._v05_record(mode, table, groups, rewards, score, prior)
         log_metrics(self, mode, {"v05/overhead_s": time.perf_counter() - start - trl_seconds})
         return out
@@ -178,10 +181,11 @@ class V05GRPOTrainer(GRPOTrainer):
 
     def _v05_top_ups(self, mode, table, out, rewards, group, prior: Prior):
         """Run the rollout plan's top-up rounds after the first (``out``, ``rewards``, ``group``); returns the
-        outputs, rewards and groups of every round, the first included, and the seconds TRL spent on top-ups."""
+        outputs, rewards and groups of every round, the first included, the seconds TRL spent on top-ups, and
+        which rows (all rounds, global order) enter the loss (``v05.budget.settings.update_rows``; None: all)."""
         parts, all_rewards, all_groups, seconds = [out], [rewards], [group], 0.0
         if mode != "train" or not self.args.top_ups_on:
-            return parts, all_rewards, all_groups, seconds
+            return parts, all_rewards, all_groups, seconds, None
         plan = RolloutPlan(prior if self.args.osla_var_floor else prior.without_var(), self.args.plan_rule,
                            self.args.step_budget, scale=self._v05_scale, block=self.num_generations,
                            round_multiple=self.args.top_up_round_multiple)
@@ -196,19 +200,38 @@ class V05GRPOTrainer(GRPOTrainer):
             all_rewards.append(new_rewards)
             all_groups.append(new_group)
             seconds += took
-        return parts, all_rewards, all_groups, seconds
+        return parts, all_rewards, all_groups, seconds, update_rows(self.args.plan_rule, plan.result(), self._v05_scale)
 
-    def _v05_output(self, parts: list[dict], rewards: list[np.ndarray], score: StepScore) -> dict:
-        """The merged output with this process's advantages and rewards; TRL's completion log shows ours."""
+    def _v05_output(self, parts: list[dict], rewards: list[np.ndarray], score: StepScore,
+                    keep: np.ndarray | None) -> tuple[dict, np.ndarray]:
+        """The merged output with this process's advantages and rewards, and the global index of each of its rows;
+        TRL's completion log shows our advantages. With ``keep`` (Reinforce-Ada), only the kept rows remain, split
+        evenly over the processes (:meth:`_v05_keep`)."""
         out = merge_outputs(parts, self._v05_pad_token_id)
         sizes = [len(r) for r in rewards]
         where = (self.accelerator.process_index, self.accelerator.num_processes)
+        if keep is None:
+            mine = local_rows(np.arange(sum(sizes)), sizes, *where)  # (n_local,) global row of each local row
+        else:
+            out, mine = self._v05_keep(out, sizes, keep)
         device = out["completion_ids"].device
-        out["advantages"] = torch.as_tensor(local_rows(score.advantage, sizes, *where), dtype=torch.float32, device=device)
-        out["v05_rewards"] = torch.as_tensor(local_rows(np.concatenate(rewards), sizes, *where), dtype=torch.float32,
-                                             device=device)
+        out["advantages"] = torch.as_tensor(score.advantage[mine], dtype=torch.float32, device=device)
+        out["v05_rewards"] = torch.as_tensor(np.concatenate(rewards)[mine], dtype=torch.float32, device=device)
         show_advantages(self, score.advantage)  # TRL logged its own GRPO advantages for these rows
-        return out
+        return out, mine
+
+    def _v05_keep(self, out: dict, sizes: list[int], keep: np.ndarray) -> tuple[dict, np.ndarray]:
+        """Only the rows that enter the loss (``keep``, global order), this process holding an equal share of them;
+        the others are dropped before TRL's loss, so they weigh in no normaliser, and ``num_items_in_batch``
+        counts the kept rows' tokens."""
+        where = (self.accelerator.process_index, self.accelerator.num_processes)
+        positions, mine = kept_share(keep, sizes, *where)
+        if self.accelerator.num_processes > 1:
+            out = gather_output(self.accelerator, out, self._v05_pad_token_id)
+        out = take_rows(out, positions)
+        mask = out["completion_mask"] if out.get("tool_mask") is None else out["completion_mask"] * out["tool_mask"]
+        out["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
+        return out, mine
 
     def _v05_record(self, mode, table, groups, rewards, score, prior: Prior | None) -> None:
         """Log the V0.5 metrics, keep the step for inspection, and feed the outcome history (training)."""
@@ -223,13 +246,11 @@ class V05GRPOTrainer(GRPOTrainer):
                 self.v05_prior.observe(self.v05_generation, table.texts, score.pass_rate, score.counts)
             self.v05_generation += 1
 
-    def _v05_verify_inputs(self, table: PromptTable, groups: list[np.ndarray], rewards: list[np.ndarray],
+    def _v05_verify_inputs(self, table: PromptTable, group: np.ndarray, rewards: np.ndarray, mine: np.ndarray,
                            out: dict) -> dict:
-        """RL^V's verification prompts and labels for this process's rows of ``out`` (every round's)."""
-        sizes = [len(r) for r in rewards]
-        where = (self.accelerator.process_index, self.accelerator.num_processes)
-        problems = local_rows(np.asarray(table.texts, dtype=object)[np.concatenate(groups)], sizes, *where)
-        correct = local_rows(np.concatenate(rewards), sizes, *where) > (self._v05_scale.lo + self._v05_scale.hi) / 2
+        """RL^V's verification prompts and labels for this process's rows of ``out`` (global rows ``mine``)."""
+        problems = np.asarray(table.texts, dtype=object)[group[mine]]
+        correct = rewards[mine] > (self._v05_scale.lo + self._v05_scale.hi) / 2
         return self._v05_verifier.inputs(list(problems), out["completion_ids"], out["completion_mask"], correct)
 
     @property

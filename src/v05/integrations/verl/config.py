@@ -34,7 +34,7 @@ import numpy as np
 from v05._validation import check_choice, check_known_keys, check_positive_int
 from v05.baselines import RewardScale, dry_run, get_estimator
 from v05.budget import OslaConfig, TopUpSettings
-from v05.budget.settings import refuse_engine_only, smallest_first_round
+from v05.budget.settings import smallest_first_round
 from v05.budget.rule import K_MAX_LIMIT
 from v05.integrations.verl.estimator import PREFIX, our_name, verl_names
 
@@ -194,7 +194,6 @@ def estimator_name(adv_estimator) -> str | None:
 
 def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
     """How the group fits verl's own settings (each error names the verl key and what to set)."""
-    refuse_engine_only(v05.rollouts.rule, "v05.rollouts.rule")
     adv = str(verl_config.algorithm.adv_estimator)
     name = estimator_name(adv)
     mode = v05.rollouts.mode

@@ -5,8 +5,11 @@ Select it with ``trainer.v1.sampler.custom_sampler.path=pkg://v05.integrations.v
 run's settings). For each submitted batch the trainer calls :meth:`V05ReplayBuffer.begin`, which plans round 0
 (``k_init`` each); :meth:`V05ReplayBuffer.sample` then polls TransferQueue, feeds every finished request's
 rewards to that step's :class:`~v05.integrations.verl.topup.TopUpScheduler`, submits the top-ups it asks for,
-and holds every group back until its plan is done. The decisions live in ``topup``; this module only reads
-and clears TransferQueue. The validation partition is sampled exactly as verl's buffer does.
+and holds every group back until its plan is done. Under Reinforce-Ada only each root's ``n`` rollouts
+(``v05.budget.settings.update_rows``) enter the batch; the others are cleared from TransferQueue and their
+rewards handed to the trainer (:meth:`V05ReplayBuffer.pop_left_out`), whose estimator reads the whole pool. The
+decisions live in ``topup``; this module only reads and clears TransferQueue. The validation partition is
+sampled exactly as verl's buffer does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 import transfer_queue as tq
+from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 
 from v05.integrations.verl.config import RolloutSettings
@@ -41,6 +45,8 @@ class V05ReplayBuffer(ReplayBuffer):
         self._active: list[TopUpScheduler] = []
         self._ready: list[str] = []  # roots whose groups are complete, oldest first
         self._requests: dict[str, list[str]] = {}  # root -> every request uid of its group
+        self._left_out: dict[str, list[tuple[str, float]]] = {}  # root -> (key, reward) of its rollouts not trained on
+        self._taken_left_out: list[tuple[str, float]] = []
         self._metrics: dict = {}
 
     def bind(self, settings: RolloutSettings, scale, submit: Submit) -> None:
@@ -80,8 +86,8 @@ class V05ReplayBuffer(ReplayBuffer):
         moved = False
         for scheduler in list(self._active):
             finished = scheduler.waiting & terminal
-            for uid, rewards in self._request_rewards(partition_id, finished).items():
-                scheduler.record(uid, rewards)
+            for uid, (keys, rewards) in self._request_rewards(partition_id, finished).items():
+                scheduler.record(uid, rewards, keys)
             moved |= bool(finished)
             if scheduler.waiting:
                 continue
@@ -93,19 +99,21 @@ class V05ReplayBuffer(ReplayBuffer):
             moved = True
         return moved
 
-    def _request_rewards(self, partition_id: str, uids: set[str]) -> dict[str, list[float]]:
-        """Each finished request's rewards, one per session (its final output's summed ``rm_scores``)."""
+    def _request_rewards(self, partition_id: str, uids: set[str]) -> dict[str, tuple[list[str], list[float]]]:
+        """Each finished request's final-output keys and rewards, one per session (the summed ``rm_scores``)."""
         final: dict[tuple[str, str], tuple[int, str]] = {}
         for key in self.partitions[partition_id]:
             uid, session, index = split_key(key)
             if uid in uids and final.get((uid, session), (-1, ""))[0] < index:
                 final[(uid, session)] = (index, key)
-        out: dict[str, list[float]] = {uid: [] for uid in uids}
+        out: dict[str, tuple[list[str], list[float]]] = {uid: ([], []) for uid in uids}
         keys = [key for _, key in final.values()]
         if keys:
             data = tq.kv_batch_get(keys=keys, partition_id=partition_id, select_fields=["rm_scores"])
             for key, scores in zip(keys, data["rm_scores"], strict=True):
-                out[split_key(key)[0]].append(float(scores.sum()))
+                keys_of, rewards_of = out[split_key(key)[0]]
+                keys_of.append(key)
+                rewards_of.append(float(scores.sum()))
         return out
 
     def _complete(self, scheduler: TopUpScheduler) -> None:
@@ -113,6 +121,8 @@ class V05ReplayBuffer(ReplayBuffer):
         self._ready.extend(scheduler.roots)
         for uid, root in scheduler.parent.items():
             self._requests.setdefault(root, []).append(uid)
+        for key, root, reward in scheduler.left_out():
+            self._left_out.setdefault(root, []).append((key, reward))
         counts = np.array(list(scheduler.counts().values()), dtype=np.float64)
         first = np.array(list(scheduler.first_counts.values()), dtype=np.float64)
         self._metrics = record({}, {
@@ -127,10 +137,31 @@ class V05ReplayBuffer(ReplayBuffer):
         roots, self._ready = self._ready[:batch_size], self._ready[batch_size:]
         uids = [uid for root in roots for uid in self._requests.pop(root)]
         batch = self._materialize_batch(partition_id, uids, dict(self.partitions[partition_id]))
+        batch = self._leave_out(batch, roots)
         if len(batch) == 0:
             raise RuntimeError("V05ReplayBuffer selected groups with no trajectories (every generation failed)")
         metrics, self._metrics = self._metrics, {}
         return batch, metrics
+
+    def _leave_out(self, batch: KVBatchMeta, roots: list[str]) -> KVBatchMeta:
+        """``batch`` without the sessions of ``roots`` that stay out of the update (every output of such a
+        session), which are cleared from TransferQueue; their (root, reward) wait for :meth:`pop_left_out`."""
+        left = [(key, root, reward) for root in roots for key, reward in self._left_out.pop(root, [])]
+        self._taken_left_out = [(root, reward) for _, root, reward in left]
+        if not left:
+            return batch
+        sessions = {split_key(key)[:2] for key, _, _ in left}
+        out = [i for i, key in enumerate(batch.keys) if split_key(key)[:2] in sessions]
+        tq.kv_clear(partition_id=batch.partition_id, keys=[batch.keys[i] for i in out])
+        stay = sorted(set(range(len(batch))) - set(out))
+        return KVBatchMeta(partition_id=batch.partition_id, keys=[batch.keys[i] for i in stay],
+                           tags=[batch.tags[i] for i in stay], fields=batch.fields, extra_info=batch.extra_info)
+
+    def pop_left_out(self) -> list[tuple[str, float]]:
+        """The (root uid, reward) of every rollout of the last sampled batch that stays out of its update (see
+        :meth:`_leave_out`), once: the trainer's estimator adds them to their roots' pools."""
+        out, self._taken_left_out = self._taken_left_out, []
+        return out
 
     def _require_bound(self) -> None:
         if self._submit is None:

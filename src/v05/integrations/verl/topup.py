@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from v05.budget import OslaConfig, RolloutPlan, RolloutRule
+from v05.budget.settings import update_rows
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class TopUpScheduler:
             raise ValueError("root uids must be distinct and contain no '_' (verl splits keys on it); "
                              f"got {bad[:3] or 'duplicates'}")
         self.plan = RolloutPlan(prior, config, budget, prior_var=prior_var, scale=scale, block=block)
+        self.rule = config
+        self._keys: list[str | None] = []  # the trajectory key of every recorded rollout, in recording order
         self._make_uid = make_uid
         first = self.plan.request()
         self.first_counts = dict(zip(self.roots, first.n.tolist()))
@@ -89,16 +92,21 @@ class TopUpScheduler:
         """True once the plan asks for nothing more: every root's group is complete."""
         return self.plan.done
 
-    def record(self, uid: str, rewards) -> None:
-        """The rewards of a finished request, one per session. Fewer than asked means sessions failed: the rest
-        are forfeited (:meth:`v05.budget.RolloutPlan.forfeit`)."""
+    def record(self, uid: str, rewards, keys=None) -> None:
+        """The rewards of a finished request, one per session (and the trajectory key each was read from, which
+        :meth:`left_out` names). Fewer than asked means sessions failed: the rest are forfeited
+        (:meth:`v05.budget.RolloutPlan.forfeit`)."""
         if uid not in self._waiting:
             raise ValueError(f"request {uid!r} is not waiting in round {self.rounds - 1} (unknown or already recorded)")
         rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
+        keys = [None] * len(rewards) if keys is None else list(keys)
         j, n = self._waiting[uid]
         if len(rewards) > n:
             raise ValueError(f"request {uid!r} returned {len(rewards)} rewards for {n} rollouts")
+        if len(keys) != len(rewards):
+            raise ValueError(f"request {uid!r}: {len(keys)} keys for {len(rewards)} rewards")
         self.plan.record(j, rewards)
+        self._keys += keys
         if len(rewards) < n:
             self.plan.forfeit(j)
         del self._waiting[uid]
@@ -112,6 +120,20 @@ class TopUpScheduler:
         self._waiting = {f.uid: (j, f.n) for f, (j, _) in zip(out, round_)}
         self.parent.update({f.uid: f.parent_uid for f in out})
         self.rounds += bool(out)
+        return out
+
+    def left_out(self) -> list[tuple[str, str, float]]:
+        """The rollouts of the complete plan that stay out of the update, as (trajectory key, root uid, reward):
+        under Reinforce-Ada all but its ``n`` a root (``v05.budget.settings.update_rows``), else none. Their
+        rewards still belong to their root's pool, which the estimator reads."""
+        pool = self.plan.result()
+        keep = update_rows(self.rule, pool, self.plan.scale)
+        if keep is None:
+            return []
+        out = [(self._keys[i], self.roots[pool.group[i]], float(pool.rewards[i])) for i in np.flatnonzero(~keep)]
+        if any(key is None for key, _, _ in out):
+            raise ValueError(f"rule {self.rule.name} trains on part of the rollouts: record(uid, rewards, keys) needs "
+                             "their trajectory keys")
         return out
 
     def counts(self) -> dict[str, int]:

@@ -11,7 +11,9 @@ What it changes, and nothing else:
   kept for the top-ups, which the ``V05ReplayBuffer`` sampler asks for through :meth:`_submit_follow_ups`.
 - **Advantage.** With one of our estimators, :meth:`_compute_advantage` also reads the prior (and its variance)
   and ``v05_parent_uid`` from TransferQueue, groups rollouts by parent, leaves verl's padding rows out, scores
-  each session's final output and calls the estimator registered in verl. verl's own estimators run unchanged.
+  each session's final output and calls the estimator registered in verl. Under Reinforce-Ada the sampler has
+  left all but ``n`` rollouts a prompt out of the batch; their rewards join their prompt's pool for the estimator
+  only. verl's own estimators run unchanged.
 
 verl 0.9.1 keys sync behaviour on the literal mode name ``"sync"`` (``trainer_base.py``: replay-buffer choice,
 dataloader fetch size, checkpointing of TransferQueue); :attr:`trainer_mode` therefore reads ``"sync"``.
@@ -181,10 +183,13 @@ class V05SyncTrainer(PPOTrainerSync):
         picked = rows[final]  # (n_sessions,) batch rows scored
         extra = self._advantage_fields(batch, picked)
         scores = data.batch["token_level_rewards"][torch.as_tensor(picked)].sum(-1, keepdim=True)  # (n_sessions, 1)
+        if self.v05.rollouts.mode == "osla":
+            extra, scores = with_left_out(extra, scores, self.replay_buffer.pop_left_out())
         fn = get_adv_estimator_fn(str(self.config.algorithm.adv_estimator))
         scalar, _ = fn(scores, torch.ones_like(scores), index=extra[PARENT_KEY], config=self.config.algorithm,
                        prior=extra.get(self.v05.prior_key), prior_var=extra.get(self.v05.prior_var_key),
                        scale=self.v05.scale, options=self.v05.options)
+        scalar = scalar[:len(picked)]  # the batch's sessions (the left-out rollouts only shaped the baselines)
         mask = data.batch["response_mask"]
         per_row = torch.zeros(len(real), dtype=scores.dtype)
         per_row[torch.as_tensor(rows)] = scalar[:, 0][torch.as_tensor(session)].to(per_row.dtype)
@@ -203,3 +208,28 @@ class V05SyncTrainer(PPOTrainerSync):
         for name in names[1:]:
             out[name] = np.asarray(list(data[name]), dtype=np.float64)
         return out
+
+
+def with_left_out(fields: dict[str, np.ndarray], scores: torch.Tensor,
+                  left_out: list[tuple[str, float]]) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+    """The estimator's inputs for the batch's sessions (``fields``: parent uid, prior... one entry each; ``scores``
+    (n, 1)) followed by the rollouts left out of the batch, ``(root uid, reward)``, each with its root's fields:
+    each prompt's whole pool, the batch's sessions first.
+
+    Examples
+    --------
+    >>> fields, scores = with_left_out({PARENT_KEY: np.array(["a", "b"]), "prior": np.array([0.2, 0.9])},
+    ...                                torch.tensor([[1.0], [0.0]]), [("b", 1.0)])
+    >>> fields[PARENT_KEY].tolist(), fields["prior"].tolist(), scores[:, 0].tolist()
+    (['a', 'b', 'b'], [0.2, 0.9, 0.9], [1.0, 0.0, 1.0])
+    """
+    if not left_out:
+        return fields, scores
+    first = {parent: i for i, parent in reversed(list(enumerate(fields[PARENT_KEY])))}
+    unknown = sorted({root for root, _ in left_out} - set(first))
+    if unknown:
+        raise RuntimeError(f"rollouts of {unknown[:3]} were left out of the update, but none of theirs is in the batch")
+    rows = np.array([first[root] for root, _ in left_out])
+    extended = {key: np.concatenate([value, value[rows]]) for key, value in fields.items()}
+    rewards = torch.as_tensor([[reward] for _, reward in left_out], dtype=scores.dtype, device=scores.device)
+    return extended, torch.cat([scores, rewards])
