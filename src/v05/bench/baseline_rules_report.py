@@ -46,16 +46,22 @@ def ratio_at(result: dict, row: dict, estimator: str = REFERENCE) -> tuple[float
 
 
 def winners(rows: list[dict], metric: str) -> list[str]:
-    """The rules that win ``metric`` (:data:`METRICS`) among ``rows``: the best and every rule tied with it."""
+    """The rules that win ``metric`` (:data:`METRICS`) among ``rows``: the best first, then every rule tied with it."""
     sign = -1.0 if METRICS[metric] == "highest" else 1.0
     best = min(rows, key=lambda r: sign * r[metric])
     tied = []
-    for r in rows:
+    for r in [best] + [r for r in rows if r is not best]:
         diff = sign * (np.asarray(r["seeds"][metric]) - np.asarray(best["seeds"][metric]))
         half = ci95(diff)
         if r is best or (half is not None and diff.mean() - half <= 0) or (half is None and diff.mean() <= 0):
             tied.append(r["rule"])
     return tied
+
+
+def _winners(rows: list[dict], metric: str) -> str:
+    """The winners of a cell, the best in bold."""
+    first, *rest = winners(rows, metric)
+    return ", ".join([f"**{first}**"] + rest)
 
 
 def _num(value: float | None, half: float | None, digits: int = 2, scale: float = 1.0) -> str:
@@ -111,27 +117,46 @@ def winner_table(result: dict) -> list[str]:
     fused = _fused(result)
     heads = [f"lowest {est} MSE" for est in fused + [REFERENCE]] + ["most groups with a gradient", "fewest rounds"]
     lines = ["### Which rule wins, per regime", "",
-             "The best pooled value among the rules and `fixed`, with every rule whose per-seed differences to it "
-             "have a 95% interval containing 0 (tied).", "",
+             "The best pooled value among the rules and `fixed` (bold), then every rule whose per-seed differences to "
+             "it have a 95% interval containing 0 (tied).", "",
              "| prior | k_init | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(heads)]
     for prior in _order_priors(result):
         for k in cfg["k_inits"]:
             cells = []
             for est in fused + [REFERENCE]:
                 rows = _rows(result, est, prior, k)
-                cells.append(", ".join(winners(rows, "mse")) if rows else "-")
+                cells.append(_winners(rows, "mse") if rows else "-")
             rows = _rows(result, REFERENCE, prior, k)
             if not rows:
                 continue
-            cells += [", ".join(winners(rows, "mixed")), ", ".join(winners(rows, "rounds"))]
+            cells += [_winners(rows, "mixed"), _winners(rows, "rounds")]
             lines.append(f"| {prior} | {k} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
+RATIO_TICKS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+COARSE_TICKS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+"""Ticks of a ratio axis spanning more than a factor 3 (the fine ones would overlap)."""
+
+
+def _ratio_axis(ax) -> None:
+    """A log axis of ratios with plain tick labels and a line at 1."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="black", lw=0.8)
+    low, high = ax.get_ylim()
+    ticks = COARSE_TICKS if high / low > 3 else RATIO_TICKS
+    ax.yaxis.set_major_locator(FixedLocator([t for t in ticks if low <= t <= high]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(lambda y, _: f"{y:g}")
+
+
 def plot_rules(result: dict, path: Path) -> None:
-    """Columns: k_init; rows: the default estimator's MSE, the plain mean's MSE, the share of groups with a
-    gradient and the generation rounds per batch, against the prior (worse to the right), a marker per rule
-    with its 95% interval over seeds."""
+    """Columns: k_init; rows: the default estimator's and the plain mean's MSE over the same estimator's under
+    ``fixed`` (below 1: the rule beats drawing the budget evenly), the share of groups with a gradient and the
+    generation rounds per batch, against the prior (worse to the right), a marker per rule with its 95% interval
+    over seeds (of the per-seed ratios for the MSE)."""
     from matplotlib.figure import Figure
 
     cfg = result["config"]["rules"]
@@ -139,29 +164,33 @@ def plot_rules(result: dict, path: Path) -> None:
     priors = [p for p in _order_priors(result) if any(r["prior"] == p for r in result["rule_rows"])]
     rules = [FIXED] + cfg["rules"]
     ests = _fused(result)[:1] + [REFERENCE]
-    panels = [(f"{e} MSE", e, "mse", 1e3) for e in ests] + [("share of groups with a gradient", REFERENCE, "mixed", 1.0),
-                                                           ("generation rounds per batch", REFERENCE, "rounds", 1.0)]
+    panels = [(f"{e} MSE / {e} MSE of {FIXED}", e, "mse") for e in ests] + [
+        ("share of groups with a gradient", REFERENCE, "mixed"), ("generation rounds per batch", REFERENCE, "rounds")]
     fig = Figure(figsize=(5.2 * len(k_inits), 2.9 * len(panels)))
     axes = fig.subplots(len(panels), len(k_inits), squeeze=False, sharex=True)
     width = 0.8 / len(rules)
     for col, k in enumerate(k_inits):
-        for row, (label, est, metric, scale) in enumerate(panels):
+        for row, (label, est, metric) in enumerate(panels):
             ax = axes[row, col]
             for i, rule in enumerate(rules):
                 xs, ys, errs = [], [], []
                 for x, prior in enumerate(priors):
-                    r = next((r for r in _rows(result, est, prior, k) if r["rule"] == rule), None)
-                    if r is None:
+                    cell = {r["rule"]: r for r in _rows(result, est, prior, k)}
+                    if rule not in cell:
                         continue
+                    values = np.asarray(cell[rule]["seeds"][metric])
+                    pooled = cell[rule][metric]
+                    if metric == "mse":
+                        pooled, values = pooled / cell[FIXED]["mse"], values / np.asarray(cell[FIXED]["seeds"]["mse"])
                     xs.append(x - 0.4 + width * (i + 0.5))
-                    ys.append(scale * r[metric])
-                    errs.append(scale * (ci95(r["seeds"][metric]) or 0.0))
+                    ys.append(pooled)
+                    errs.append(ci95(values) or 0.0)
                 style = {"color": "black", "marker": "s"} if rule == FIXED else {"color": f"C{i % 10}", "marker": "o"}
                 ax.errorbar(xs, ys, yerr=errs, ls="none", ms=4, capsize=2, label=rule, **style)
-            ax.set_title(f"k_init = {k}: {label}" + (" x 1e3" if metric == "mse" else ""), fontsize=9)
+            ax.set_title(f"k_init = {k}: {label}", fontsize=9)
             if metric == "mse":
-                ax.set_yscale("log")
-            ax.grid(alpha=0.3, which="both", axis="y")
+                _ratio_axis(ax)
+            ax.grid(alpha=0.3, axis="y")
             ax.set_xticks(range(len(priors)), [f"{p}\n({1e3 * result['prior_mse'][p]:.1f})" for p in priors],
                           fontsize=8)
     for ax in axes[-1]:
