@@ -3,7 +3,7 @@
 Each rule of :mod:`v05.budget.rules` runs through the same :class:`v05.budget.RolloutPlan` on every batch of M
 prompts with
 
-- the same budget, ``floor(budget_per_prompt x M)`` rollouts, first round included (``RolloutPlan(budget=)``:
+- the same budget, ``budget_per_prompt x M`` rollouts, first round included (``RolloutPlan(budget=)``:
   OSLA, Reinforce-Ada and dynamic sampling stop at it or before; Knapsack RL and CurES split all of it);
 - the same first round, ``k_init`` rollouts for every prompt, set as a trainer sets it
   (:func:`v05.budget.settings.build_rule`: the rule's first-round option); every other option at its default.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from v05._validation import check_positive_int
-from v05.budget import Allocation, OslaConfig, RolloutPlan, rule_names
+from v05.budget import Allocation, OslaConfig, RolloutRule, allocate, rule_names
 from v05.budget.dynamic import all_equal
 from v05.budget.osla import OslaRule
 from v05.budget.settings import build_rule
@@ -61,7 +61,7 @@ class RuleSpec:
                              f"{', '.join(VARIANTS)}")
         return cls(name, variant or None)
 
-    def build(self, k_init: int):
+    def build(self, k_init: int) -> OslaConfig | RolloutRule:
         """The rule with its first round at ``k_init``, its variant, every other option at its default."""
         if self.name == "osla":
             return OslaConfig(k_init=k_init, **({} if self.variant is None else {"rule": self.variant}))
@@ -108,7 +108,8 @@ class RulesConfig:
                     raise ValueError(f"{spec.label} at k_init={k} with budget_per_prompt={self.budget_per_prompt}: "
                                      f"{e}") from None
 
-    def rule(self, spec: RuleSpec, k_init: int):
+    def rule(self, spec: RuleSpec, k_init: int) -> OslaConfig | RolloutRule:
+        """``spec`` built at ``k_init``; an error names both."""
         try:
             return spec.build(k_init)
         except (ValueError, TypeError) as e:
@@ -126,11 +127,7 @@ class RulesConfig:
         yield FIXED, None, fixed_allocation(rewards, self.budget_per_prompt)
         for k in self.k_inits:
             for spec in self.specs:
-                plan = RolloutPlan(prior, self.rule(spec, k), budget)
-                generate = replay(rewards)
-                while round_ := plan.request():
-                    plan.record(np.repeat(round_.index, round_.n), generate(round_.index, round_.n))
-                yield spec.label, k, plan.result()
+                yield spec.label, k, allocate(replay(rewards), prior, config=self.rule(spec, k), budget=budget)
 
     def as_dict(self) -> dict:
         return {"rules": [s.label for s in self.specs], "k_inits": list(self.k_inits),
