@@ -28,6 +28,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --seeds 5 --osla --osla-rule paper,eb --osla-max-rounds none,1,2,4 --out runs/bench/v0_demo
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior-noise 0.25,0.5,1,2,4 --seeds 5 --osla --osla-rule paper,eb --osla-max-rounds none,1,2,4 --out runs/bench/mmlupro
+	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 0.25,1,4 --k 2,4,8 --seeds 5 --estimators v05 --rules osla:paper,osla:eb,reinforce_ada,reinforce_ada:positive_focused,knapsack,cures,dynamic --k-init 2,4 --budget-per-prompt 8 --out runs/bench/rules_value_v0_demo
+	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,1,4 --k 2,4,8 --seeds 5 --estimators v05 --rules osla:paper,osla:eb,reinforce_ada,reinforce_ada:positive_focused,knapsack,cures,dynamic --k-init 2,4 --budget-per-prompt 8 --out runs/bench/rules_value_mmlupro
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_v0_demo
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,v05_eb,v05_eb_mix,v05_paper --out runs/bench/limit_mmlupro
 	$(BIN)/v05 bench speed --out runs/bench/speed

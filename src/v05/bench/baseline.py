@@ -8,13 +8,16 @@ posterior mean under the true distribution of pass rates given the prior, the li
 as ``oracle``. With OSLA configs given, the fused estimators are also scored
 on rollouts drawn by the rollout planner (k_init, top-ups in rounds to k_max), with the rollouts and the
 generation rounds spent; such rows carry the rule's name in ``osla`` (``None`` for fixed k) and the round cap
-in ``max_rounds`` (``None``: no cap).
+in ``max_rounds`` (``None``: no cap). With ``rules`` (:mod:`v05.bench.baseline_rules`), every rollout rule runs
+at equal compute (one budget, one first round) and the plain mean and the fused estimators are scored on its
+rollouts, in ``rule_rows``.
 
 Random numbers: seed s has one stream that shuffles the rows into batches and draws, in a fixed order (prior
 source, then each k, then each OSLA rule), every fixed-k and every uncapped OSLA rollout, so these cells do
 not depend on which estimators are scored. A round-capped run replays, prompt by prompt, the rewards its
 rule's uncapped run drew (common random numbers) and draws any rollout beyond them from a stream of its own:
-caps never change another cell, and the differences between caps are the planner's, not the dice's.
+caps never change another cell, and the differences between caps are the planner's, not the dice's. The
+rules draw from streams of their own too (:mod:`v05.bench.baseline_rules`: common random numbers across rules).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rich.progress import Progress
 from v05._validation import check_number, check_positive_int
 from v05.baselines import DEFAULT, Prior, UndefinedError, compute, get_estimator, list_estimators
 from v05.stats import ci95
+from v05.bench.baseline_rules import STREAM, RuleCells, RulesConfig, replay
 from v05.bench.oracle import ORACLE, BinnedTruth, LogitNoiseTruth, TruthModel, clipped_logit, oracle_baseline
 from v05.budget import RULES, Allocation, OslaConfig, allocate
 from v05.data import PassRateTable
@@ -64,7 +68,8 @@ class BenchConfig:
 
     ``estimators`` may use aliases (``"v05"``); they are stored under their registered names, once each, with
     the plain mean added when missing. ``oslas`` are the uncapped OSLA runs (one per rule); each
-    ``max_rounds`` cap adds a capped twin of every one of them.
+    ``max_rounds`` cap adds a capped twin of every one of them. ``rules``: every rollout rule at equal compute,
+    scored with the plain mean and the fused estimators.
     """
 
     ks: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -75,6 +80,7 @@ class BenchConfig:
     max_rounds: tuple[int, ...] = ()
     oracle: bool = True
     """Also score the Bayes oracle (the limit, :mod:`v05.bench.oracle`) at every fixed k."""
+    rules: RulesConfig | None = None
 
     def __post_init__(self):
         if not self.ks:
@@ -102,6 +108,10 @@ class BenchConfig:
         if self.oslas and not any(get_estimator(e).uses_prior for e in self.estimators):
             raise ValueError(f"OSLA runs score the estimators that fuse a prior, and none of {list(self.estimators)} "
                              "does (add e.g. v05)")
+        if self.rules is not None:
+            if not isinstance(self.rules, RulesConfig):
+                raise TypeError(f"rules must be a RulesConfig; got {type(self.rules).__name__}")
+            self.rules.check(self.batch_size)
 
 
 def noise_prior(pass_rate: np.ndarray, sd: float, rng: np.random.Generator) -> BenchPrior:
@@ -282,16 +292,14 @@ def replay_rewards(alloc: Allocation, p: np.ndarray, k_max: int, rng: np.random.
     return out
 
 
-def _replay(rewards: np.ndarray):
-    """``generate(idx, n)`` handing out each prompt's next rewards from a (M, k_max) table."""
-    taken = np.zeros(len(rewards), dtype=np.int64)
-
-    def generate(idx, n):
-        out = np.concatenate([rewards[i, taken[i] : taken[i] + m] for i, m in zip(idx.tolist(), n.tolist())])
-        taken[idx] += n
-        return out
-
-    return generate
+def _rules(cells: RuleCells, s: int, rules: RulesConfig, batches, truth, source: BenchPrior, estimators,
+           stream: list[int]) -> None:
+    """Every rule's allocation of every batch (one common-random-number table per batch), the estimators scored."""
+    for b, rows in enumerate(batches):
+        prior = source.batch(rows)
+        for label, k_init, alloc in rules.allocations(prior, truth[rows], np.random.default_rng([*stream, b, STREAM])):
+            scores = {name: _score(name, truth[rows], alloc.rewards, alloc.group, prior) for name in estimators}
+            cells.add((label, k_init, source.name), s, alloc, scores)
 
 
 def run(table: PassRateTable, sources: list[BenchPrior], config: BenchConfig, *, seed: int = 0,
@@ -299,8 +307,9 @@ def run(table: PassRateTable, sources: list[BenchPrior], config: BenchConfig, *,
     """Run the benchmark; returns ``{"rows": [...], "default": ..., "prior_mse": {...}, ...}``."""
     truth = table.pass_rate
     fused = [e for e in config.estimators if get_estimator(e).uses_prior]
-    cells = Cells()
-    steps = config.seeds * len(sources) * (len(config.ks) + len(config.oslas) * (1 + len(config.max_rounds)))
+    cells, rule_cells = Cells(), RuleCells()
+    steps = config.seeds * len(sources) * (len(config.ks) + len(config.oslas) * (1 + len(config.max_rounds))
+                                           + (config.rules is not None))
     oracles = [truth_model(src, truth) if config.oracle else None for src in sources]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("baseline MSE", total=steps)
@@ -320,9 +329,12 @@ def run(table: PassRateTable, sources: list[BenchPrior], config: BenchConfig, *,
                                for b, (a, rows) in enumerate(zip(allocations, batches))] if config.max_rounds else []
                     for cap in config.max_rounds:
                         capped = dataclasses.replace(osla, max_rounds=cap)
-                        _osla(cells, s, capped, batches, truth, source, fused, [_replay(r) for r in replays])
+                        _osla(cells, s, capped, batches, truth, source, fused, [replay(r) for r in replays])
                         bar.advance(task)
-    return {
+                if config.rules is not None:
+                    _rules(rule_cells, s, config.rules, batches, truth, source, [REFERENCE] + fused, [seed, s, j])
+                    bar.advance(task)
+    result = {
         "rows": cells.rows(),
         "default": DEFAULT,
         "prior_mse": {s.name: float(np.mean((s.prior - truth) ** 2)) for s in sources},
@@ -333,3 +345,7 @@ def run(table: PassRateTable, sources: list[BenchPrior], config: BenchConfig, *,
                    "n_rows": len(truth), "osla": [vars(c) for c in config.oslas],
                    "max_rounds": list(config.max_rounds), "oracle": config.oracle},
     }
+    if config.rules is not None:  # only then, so that a run without rules reproduces earlier reports byte for byte
+        result["rule_rows"] = rule_cells.rows()
+        result["config"]["rules"] = config.rules.as_dict()
+    return result

@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from v05.stats import ci95
+from v05.bench.baseline_lookup import mean_at
+from v05.bench.baseline_lookup import order_priors as _order_priors
+from v05.bench.baseline_rules_report import plot_rules, rules_markdown
 from v05.bench.oracle import ORACLE
 from v05.bench.report_files import write_documents
 
@@ -35,10 +38,6 @@ def _fixed(idx: dict, est: str, k: int, prior: str) -> dict | None:
     return idx.get((est, k, prior, False, None))
 
 
-def _order_priors(result: dict) -> list[str]:
-    return sorted(result["prior_mse"], key=lambda name: result["prior_mse"][name])
-
-
 def _estimators(result: dict) -> list[str]:
     """The estimators in the rows: the mean first, the oracle last."""
     return sorted({r["estimator"] for r in result["rows"]}, key=lambda e: (e == ORACLE, e != "mean", e))
@@ -49,18 +48,6 @@ def _name(est: str, default: str, note: bool = True) -> str:
     if est == default:
         return f"**{est}**" + (" (default)" if note else "")
     return "*oracle* (limit)" if est == ORACLE else est
-
-
-def mean_at(result: dict, prior: str, rollouts: float, seed: int | None = None) -> float | None:
-    """The plain mean's MSE at a (fractional) number of rollouts, interpolated log-log between simulated k
-    (pooled over seeds, or of one seed's run)."""
-    pts = sorted((r["k"], r["mse"] if seed is None else r["seeds"]["mse"][seed]) for r in result["rows"]
-                 if r["estimator"] == "mean" and r["prior"] == prior and r["osla"] is None)
-    pts = [p for p in pts if p[1] > 0]
-    if len(pts) < 2 or not pts[0][0] <= rollouts <= pts[-1][0]:
-        return None
-    ks, mses = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-    return float(np.exp(np.interp(np.log(rollouts), ks, mses)))
 
 
 def _ratio_ci(row: dict, refs: list[float | None]) -> float | None:
@@ -268,6 +255,8 @@ def markdown(result: dict, title: str) -> str:
         lines += ["Undefined (left out): " + "; ".join(result["undefined"]), ""]
     if result.get("partly_undefined"):
         lines += ["Partly undefined: " + "; ".join(result["partly_undefined"]), ""]
+    if "rule_rows" in result:
+        lines += rules_markdown(result)
     return "\n".join(lines)
 
 
@@ -441,7 +430,7 @@ def plot_osla_rounds(result: dict, path: Path) -> None:
 
 def write_report(result: dict, out: Path, title: str) -> dict[str, Path]:
     """Write baseline.json, baseline.md, mse_vs_k.png, mse_vs_prior.png (and osla_rounds.png when round caps
-    were run) under ``out``; returns their paths."""
+    were run, rules.png when rules were) under ``out``; returns their paths."""
     out = Path(out)
     json_path, md_path = write_documents(out, {"baseline.json": result, "baseline.md": markdown(result, title)}).values()
     paths = {"json": json_path, "markdown": md_path, "mse_vs_k": out / "mse_vs_k.png", "mse_vs_prior": out / "mse_vs_prior.png"}
@@ -450,4 +439,7 @@ def write_report(result: dict, out: Path, title: str) -> dict[str, Path]:
     if result["config"].get("max_rounds"):
         paths["osla_rounds"] = out / "osla_rounds.png"
         plot_osla_rounds(result, paths["osla_rounds"])
+    if "rule_rows" in result:
+        paths["rules"] = out / "rules.png"
+        plot_rules(result, paths["rules"])
     return paths

@@ -77,12 +77,21 @@ def baseline(
         None, help="Hallucination priors to add, comma-separated fractions in [0, 1]: good priors (logit noise 0.5) "
         "with that share mirrored (confidently wrong), e.g. 0.1,0.25."),
     oracle: bool = typer.Option(True, help="Also score the Bayes oracle (the limit; not a runnable estimator)."),
-    osla: bool = typer.Option(False, help="Also score fused estimators on OSLA-allocated rollouts."),
+    osla: bool = typer.Option(False, help="Also score fused estimators on OSLA-allocated rollouts (uncapped, no "
+                              "budget; --rules compares every rule at equal compute)."),
     osla_rule: str = typer.Option("paper", help="OSLA rules to run with --osla, comma-separated: paper, eb."),
     osla_max_rounds: str = typer.Option(
         None, help="With --osla: round caps (planner max_rounds) to run beside the uncapped planner, comma-separated "
         "integers >= 0 or 'none' (e.g. none,1,2,4); each capped run replays its uncapped run's rewards."),
-    k_init: int = typer.Option(4, min=1, help="OSLA: initial rollouts per prompt."),
+    rules: str = typer.Option(
+        None, help="Rollout rules to compare at equal compute, comma-separated name[:variant]: osla[:paper|eb], "
+        "reinforce_ada[:balanced|positive_focused], knapsack, cures, dynamic. Each gets --budget-per-prompt and the "
+        "first round --k-init; the mean and the fused estimators are scored on its rollouts."),
+    budget_per_prompt: int = typer.Option(
+        None, min=1, help="With --rules: every batch's rollout budget as rollouts per prompt, first round included "
+        "(default 8); 'fixed' draws exactly this many for every prompt."),
+    k_init: str = typer.Option("4", help="First-round rollouts per prompt: one integer >= 1 for --osla; with --rules, "
+                               "comma-separated integers >= 1 (each a regime)."),
     k_max: int = typer.Option(16, min=1, help="OSLA: most rollouts per prompt."),
     cost: float = typer.Option(0.0039, help="OSLA: cost per rollout (squared +-1 reward units)."),
     batch_size: int = typer.Option(128, min=1, help="Prompts per batch (the empirical-Bayes fit is per batch)."),
@@ -102,7 +111,7 @@ def baseline(
     fractions = parse_list(hallucination, "--hallucination", "fraction") if hallucination else []
     config = bench_config(k=k, seeds=seeds, batch_size=batch_size, estimators=estimators, osla=osla,
                           osla_rule=osla_rule, osla_max_rounds=osla_max_rounds, k_init=k_init, k_max=k_max, cost=cost,
-                          oracle=oracle)
+                          oracle=oracle, rules=rules, budget_per_prompt=budget_per_prompt)
     prepare_out(out)
     with user_errors("--table"):  # a TableError names the file, row and column
         data = load_any(table, mmlupro_view=mmlupro_view)
@@ -123,24 +132,36 @@ def baseline(
 
 
 def bench_config(*, k: str, seeds: int, batch_size: int, estimators: str | None, osla: bool, osla_rule: str,
-                 osla_max_rounds: str | None, k_init: int, k_max: int, cost: float, oracle: bool = True):
+                 osla_max_rounds: str | None, k_init: str, k_max: int, cost: float, oracle: bool = True,
+                 rules: str | None = None, budget_per_prompt: int | None = None):
     """The benchmark's settings from the command line, each error naming its option."""
     from v05.baselines import get_estimator
     from v05.bench.baseline import BenchConfig
+    from v05.bench.baseline_rules import RuleSpec, RulesConfig
     from v05.budget import OslaConfig
 
     ks = tuple(parse_list(k, "--k", "int>=1"))
+    k_inits = tuple(parse_list(k_init, "--k-init", "int>=1"))
     caps = [] if osla_max_rounds is None else parse_list(osla_max_rounds, "--osla-max-rounds", "int>=0|none")
     if caps and not osla:
         fail("--osla-max-rounds caps the OSLA planner's rounds: add --osla")
+    if osla and len(k_inits) != 1:
+        fail(f"--k-init {k_init!r}: --osla runs one first round; give one integer >= 1 (several only with --rules)")
+    if budget_per_prompt is not None and not rules:
+        fail(f"--budget-per-prompt {budget_per_prompt}: the budget of the --rules runs; add --rules")
     with user_errors("OSLA settings"):
-        oslas = tuple(OslaConfig(k_init=k_init, k_max=k_max, cost=cost, rule=r, max_rounds=None)
+        oslas = tuple(OslaConfig(k_init=k_inits[0], k_max=k_max, cost=cost, rule=r, max_rounds=None)
                       for r in parse_list(osla_rule, "--osla-rule", "name")) if osla else ()
+    rules_config = None
+    if rules is not None:
+        with user_errors("--rules"):
+            specs = tuple(RuleSpec.parse(r) for r in parse_list(rules, "--rules", "name"))
+            rules_config = RulesConfig(specs, k_inits, 8 if budget_per_prompt is None else budget_per_prompt)
     names = {}
     if estimators:
         with user_errors("--estimators"):
             names = {"estimators": tuple(get_estimator(e).name for e in parse_list(estimators, "--estimators", "name"))}
-    return BenchConfig(ks=ks, seeds=seeds, batch_size=batch_size, oslas=oslas, oracle=oracle,
+    return BenchConfig(ks=ks, seeds=seeds, batch_size=batch_size, oslas=oslas, oracle=oracle, rules=rules_config,
                        max_rounds=tuple(c for c in dict.fromkeys(caps) if c is not None), **names)
 
 
