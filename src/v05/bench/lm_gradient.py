@@ -43,9 +43,15 @@ from v05.bench.gradient import FLOOR, NO_BASELINE, OPTIMAL, Pool, cell_stats, op
 
 QUESTION = "What is {expr}? Put the final answer in \\boxed{{}}."
 ROWS = ((FLOOR, None), (OPTIMAL, None), (NO_BASELINE, None), ("grpo", None), ("rloo", None), ("mean", None),
-        ("v05_eb", "value"), ("v05_eb", "oracle"), ("v05_paper", "value"), ("v05_paper", "oracle"))
+        ("v05_eb", "value"), ("v05_eb", "oracle"), ("v05_paper", "value"), ("v05_paper", "oracle"),
+        ("eb_batch", None), ("js_loo", None), ("v05_eb", "history"), ("v05_eb_reg", "value"))
 """(estimator, prior) of every row: b = p(x) (the floor), the variance-optimal constant, no baseline, GRPO, RLOO,
-the group mean, and V0.5 (``v05_eb`` and the paper form) with the value model's prior and the oracle prior."""
+the group mean, and V0.5 (``v05_eb`` and the paper form) with the value model's prior and the oracle prior (the
+registered rows of issue 20); then the value-free rows of issue 18, added afterwards: ``eb_batch``, ``js_loo``,
+V0.5 with the history prior (each prompt's screening completions as its past outcomes) and ``v05_eb_reg`` (EB
+toward a line of the group means on the value prior fitted on the batch)."""
+VALUE_FREE = (("eb_batch", None), ("js_loo", None), ("rloo", None), ("v05_eb", "history"))
+"""The rows that need no value model, each compared with V0.5 on the value model's prior."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +389,13 @@ def measure(rewards: np.ndarray, row: np.ndarray, gram: np.ndarray, priors: dict
                 c["excess_removed_vs_rloo_ci"] = interval(1 - (mine - floor) / (rloo - floor))
                 c["rollouts_vs_rloo"] = cell_rloo["nsr"] / c["nsr"]
                 c["rollouts_vs_rloo_ci"] = interval(noise_to_signal(rloo) / noise_to_signal(mine))
+        value = boots[("v05_eb", "value")]
+        for c in cells:  # what the value model adds: the rollouts a value-free row needs for V0.5's noise
+            if c["k"] == k and (c["estimator"], c["prior"]) in VALUE_FREE:
+                free = boots[(c["estimator"], c["prior"])]
+                value_cell = next(d for d in cells if d["k"] == k and (d["estimator"], d["prior"]) == ("v05_eb", "value"))
+                c["value_prior_worth"] = c["nsr"] / value_cell["nsr"]
+                c["value_prior_worth_ci"] = interval(noise_to_signal(free) / noise_to_signal(value))
     return {"reference": quality, "cells": cells}
 
 
@@ -486,7 +499,8 @@ def run(settings: LMGradientSettings, out: Path, *, policy=None, reward=None,
     tick("priors", 0)
     value = value_prior(settings, [qs[i][0] for i in context], rates[context], [qs[i][0] for i in batch])
     p_ref = rewards[:, n // 2 :].mean(1)
-    priors = {"value": value, "oracle": Prior(p_ref, p_ref * (1 - p_ref) / (n // 2))}
+    priors = {"value": value, "oracle": Prior(p_ref, p_ref * (1 - p_ref) / (n // 2)),
+              "history": screening_history_prior([q for q, _ in qs], rates, settings.screen, batch)}
     result = measure(rewards, row, gram, priors, settings, tick)
     lengths = [len(c) for c in completions]
     return {"settings": asdict(settings), "policy": "SmolLM2-135M-Instruct" if policy is None else type(model).__name__,
@@ -500,6 +514,17 @@ def run(settings: LMGradientSettings, out: Path, *, policy=None, reward=None,
                 for c in completions])),
             "prior_mse": {name: float(np.mean((p.mean - p_ref) ** 2)) for name, p in priors.items()},
             "wall_seconds": time.perf_counter() - start, "loadavg": list(os.getloadavg()), **result}
+
+
+def screening_history_prior(questions: list[str], rates: np.ndarray, screen: int, batch) -> Prior:
+    """The history prior (:class:`v05.value.HistoryPrior`) of the batch prompts from every candidate's screening
+    completions, taken as its past outcomes (one earlier 'epoch' of the same policy; no value model)."""
+    from v05.value import HistoryPrior
+    from v05.value.prior import OutcomeHistory
+
+    history = OutcomeHistory()
+    history.add(0, questions, np.asarray(rates, dtype=float), np.full(len(questions), screen))
+    return HistoryPrior().predict(history, 1, [questions[i] for i in batch])
 
 
 def sketch_gram(model, prompts, completions, settings: LMGradientSettings, cache: Path, key: dict,
@@ -556,7 +581,7 @@ def reference_check(policy, problems, n: int, group_sizes, repeats: int, tempera
     for k in group_sizes:
         picks = subsets(len(problems), h, k, repeats, rng)
         for name, prior_name in ROWS:
-            if prior_name == "value":
+            if prior_name not in (None, "oracle"):
                 continue
             # b = p(x) and the oracle prior: the exact p against the exact g, half B's rate against U_B.
             pair = [estimate_cell(name, Prior(pool.pass_rate, np.zeros(len(problems))) if prior_name else None,

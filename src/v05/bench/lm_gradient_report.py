@@ -14,7 +14,9 @@ LABELS = {(FLOOR, None): "b = p(x) (reference half's pass rate): the rewards' ow
           ("grpo", None): "GRPO", ("rloo", None): "RLOO", ("mean", None): "group mean",
           ("v05_eb", "value"): "V0.5 `v05_eb`, value-model prior", ("v05_eb", "oracle"): "V0.5 `v05_eb`, oracle prior",
           ("v05_paper", "value"): "V0.5 paper form, value-model prior",
-          ("v05_paper", "oracle"): "V0.5 paper form, oracle prior"}
+          ("v05_paper", "oracle"): "V0.5 paper form, oracle prior", ("eb_batch", None): "`eb_batch` (no prior)",
+          ("js_loo", None): "`js_loo` (no prior)", ("v05_eb", "history"): "V0.5 `v05_eb`, history prior (screening)",
+          ("v05_eb_reg", "value"): "`v05_eb_reg`, value-model prior"}
 PLOTTED = (((FLOOR, None), "black", "-"), ((OPTIMAL, None), "tab:green", "-"), ((NO_BASELINE, None), "grey", ":"),
            (("rloo", None), "tab:blue", "-"),
            (("grpo", None), "tab:cyan", "--"), (("v05_eb", "value"), "tab:red", "-"),
@@ -94,6 +96,13 @@ def markdown(report: dict) -> str:
         if all("excess_removed_vs_rloo" in by_k[k] for k in ks):
             lines.append(f"| {LABELS.get(key, key)} | " + " | ".join(
                 f"{_ci(by_k[k], 'excess_removed_vs_rloo', 2)} | {_ci(by_k[k], 'rollouts_vs_rloo', 2)}" for k in ks) + " |")
+    lines += ["", "What the value model adds: each value-free row's nsr over V0.5's with the value-model prior (the "
+              "rollouts that row would need for V0.5's noise, if nsr falls as 1/k; above 1 the value model helps):", "",
+              "| value-free row | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for key, by_k in rows.items():
+        if all("value_prior_worth" in by_k[k] for k in ks):
+            lines.append(f"| {LABELS.get(key, key)} | "
+                         + " | ".join(_ci(by_k[k], "value_prior_worth", 2) for k in ks) + " |")
     lines += ["", "Share of groups that carry no gradient (every advantage 0), cosine to g (mean over repeats; "
               "its denominator uses the estimate of ||g||^2) and the mean estimate's scale along g:", "",
               "| estimator | " + " | ".join(f"silent k={k} | cos k={k} | E-scale k={k}" for k in ks) + " |",
