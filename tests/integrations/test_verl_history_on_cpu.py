@@ -120,12 +120,17 @@ def test_verl_trl_and_the_engine_give_the_same_history_prior(monkeypatch):
     first = {"u0": [1, 1, 0, 0], "u1": [0, 0, 0, 0], "u2": [1, 1, 1, 0], "u3": [1, 1, 1, 1]}
     texts = ["q0", "q1", "q2", "q3"]
     sent = submit(trainer, 1, texts, list(first))
-    trainer._compute_advantage(store(tq, sent, first, {})[0], metrics := {})
+    batch, keys = store(tq, sent, first, {})
+    trainer._compute_advantage(batch, {})
     trl = HistorySource()
     table = PromptTable.from_rows([{"prompt": t} for t in texts for _ in range(4)], 4)[0]
     rates, counts = np.array([0.5, 0.0, 0.75, 1.0]), np.full(4, 4)
     cold = trl.predict(table, 0, rates, counts)
-    assert metrics["v05/prior/mean"] == pytest.approx(cold.mean.mean())
+    assert len(set(cold.mean.tolist())) > 1  # an informed, per-prompt cold start
+    group = np.repeat(np.arange(4), 4)
+    expected = compute("v05", np.concatenate(list(first.values())).astype(float), group, prior=cold.mean[group],
+                       prior_var=cold.var[group])
+    np.testing.assert_allclose(advantages(tq, keys), expected.advantage, atol=1e-6)
     trl.observe(0, table.texts, rates, counts)
     end_step(trainer)
 
