@@ -4,8 +4,8 @@ prompt's own past outcomes (``HistoryPrior``, no value model).
 
 Every source (a :class:`TrlPriorSource`) answers ``predict(table, step, pass_rate, counts) -> Prior``, row j for
 prompt j of a generation batch's M prompts (variance None where the source has none); ``pass_rate``/``counts``
-are the first round's outcomes, which only the value model's cold start reads. Every source is asked after the
-first round and before any top-up.
+are the first round's outcomes, which only the cold starts (value model, history) read. Every source is asked
+after the first round and before any top-up.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ class RunHistory:
         self.history = OutcomeHistory()
         self._texts: dict[str, str] = {}  # root uid -> prompt text, until its outcomes are observed
         self._cold: dict[str, int] = {}  # root uid -> position in its submitted batch, if submitted cold
+        # (a prompt whose every rollout failed is never observed: its entries stay, a few bytes each)
 
     def submit(self, step: int, uids: list[str], raw_prompts) -> Prior:
         """The prior of a submitted batch's prompts (row j for ``uids[j]``) from the rows before ``step``."""
@@ -65,7 +66,8 @@ class RunHistory:
         rates = np.bincount(index, weights=unit_rewards, minlength=len(roots)) / counts
         unknown = [r for r in roots if r not in self._texts]
         if unknown:
-            raise RuntimeError(f"v05 history: outcomes of prompt uid {unknown[0]!r}, which was not submitted this step")
+            raise RuntimeError(f"v05 history: outcomes of prompt uid {unknown[0]!r}, which was never submitted or "
+                               "was already observed")
         cold = np.array([r in self._cold for r in roots], dtype=bool)
         if cold.any() and prior is not None:
             mean, var = self._cold_prior(roots, cold, index, parents == requests, unit_rewards)
@@ -88,11 +90,6 @@ class RunHistory:
         mean, var = np.full(len(roots), np.nan), np.full(len(roots), np.nan)
         mean[at], var[at] = prior.mean, prior.var
         return mean, var
-
-    def end_step(self) -> None:
-        """Forget the prompts of the finished step (those with no trained rollout were never observed)."""
-        self._texts.clear()
-        self._cold.clear()
 
     def state_dict(self) -> dict:
         """JSON-able state to checkpoint: the history."""

@@ -177,8 +177,6 @@ class V05SyncTrainer(PPOTrainerSync):
     def on_step_end(self):
         super().on_step_end()
         self._kept_rows.clear()  # every group of the step has been trained on
-        if self.run_history is not None:
-            self.run_history.end_step()
 
     # -- checkpoint -------------------------------------------------------------------------------------
 
@@ -246,7 +244,7 @@ class V05SyncTrainer(PPOTrainerSync):
         scores = data.batch["token_level_rewards"][torch.as_tensor(picked)].sum(-1, keepdim=True)  # (n_sessions, 1)
         prior, prior_var = extra.get(self.v05.prior_key), extra.get(self._prior_var_field)
         if self.run_history is not None:
-            unit = RewardScale.parse(self.v05.scale).to_unit(scores[:, 0].to(torch.float64).numpy())
+            unit = RewardScale.parse(self.v05.scale).to_unit(scores[:, 0].detach().to("cpu", torch.float64).numpy())
             requests = data.non_tensor_batch["uid"][picked]
             prior, prior_var = self.run_history.observe(self.global_steps, extra[PARENT_KEY], requests, unit,
                                                         prior, prior_var)
