@@ -5,7 +5,7 @@ TransferQueue, no Ray: the trainer hands it the prompts it submits and the outco
 **Key.** A prompt is recorded under its text (:func:`prompt_text`), not its uid: verl draws a fresh ``uuid4``
 uid for every dataloader fetch (``trainer_base._fetch_one_gen_batch``), so a recurring prompt (next epoch,
 after a resume) never meets its uid again, while its text (``raw_prompt``, in every batch verl submits) is the
-same, and is the key an offline table uses (``examples/verl/prepare_data.py --prior history``).
+same each time; two dataset rows with the same prompt share one history.
 
 **Timing.** A step's prior is computed when its prompts are submitted, from the rows of the steps before
 (:meth:`RunHistory.submit`); the step's outcomes join the history when its advantages are computed
@@ -28,8 +28,8 @@ from v05.value import HistoryPrior, OutcomeHistory
 
 
 def prompt_text(raw_prompt) -> str:
-    """The history's key of a prompt: a one-message chat's content (the text ``prepare_data.py`` writes), a
-    plain string as it is, any other chat as its messages in JSON."""
+    """The history's key of a prompt: a one-message chat's content, a plain string as it is, any other chat as
+    its messages in JSON."""
     if isinstance(raw_prompt, str):
         return raw_prompt
     messages = [dict(m) for m in raw_prompt]
