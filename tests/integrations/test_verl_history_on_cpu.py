@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("verl", reason="needs the v05[verl] extra (verl[verl-core]==0.9.1)")
 import torch
@@ -22,7 +24,7 @@ from verl.utils import tensordict_utils as tu
 from v05.baselines import compute
 from v05.integrations.state import FILE
 from v05.integrations.verl.config import check_run
-from v05.integrations.verl.history import prompt_text
+from v05.integrations.verl.history import RunHistory, prompt_text
 from v05.integrations.verl.trainer import PARENT_KEY, PRIOR_VAR_FIELD, V05SyncTrainer
 from v05.value import HistoryPrior, OutcomeHistory
 
@@ -229,3 +231,33 @@ def test_history_gives_the_variance_an_estimator_weights_by():
         == "history"
     with pytest.raises(ValueError, match="set v05.prior_var_key .or use v05.prior_source=history"):
         check_run(verl_config("algorithm.adv_estimator=v05_prior_var"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.lists(st.integers(0, 1), min_size=1, max_size=5),
+                          st.lists(st.integers(0, 1), max_size=4)), min_size=1, max_size=6),
+       st.randoms(use_true_random=False), st.booleans())
+def test_observe_matches_a_slow_loop(groups, rnd, cold):
+    """Sessions in any order (first round under the root's uid, top-ups under another): each root's row is its
+    pass rate over every session; a cold batch's estimator prior is the cold start of the first round, in
+    submission order; a warm one's is the prior as submitted."""
+    run = RunHistory()
+    if not cold:
+        run.history.add(0, ["seen"], [0.5], [4])
+    uids = [f"r{j}" for j in range(len(groups))]
+    run.submit(1, uids, [[{"role": "user", "content": f"p{j}"}] for j in range(len(groups))])
+    sessions = [(f"r{j}", f"r{j}", r) for j, (first, _) in enumerate(groups) for r in first]
+    sessions += [(f"r{j}", f"t{j}", r) for j, (_, more) in enumerate(groups) for r in more]
+    rnd.shuffle(sessions)
+    parents, requests, rewards = (np.array(c, dtype=object) for c in zip(*sessions))
+    submitted = rnd.random() * np.ones(len(sessions))
+    prior, _ = run.observe(1, parents, requests, rewards.astype(float), submitted, submitted)
+    rows = dict(zip(run.history.prompt[-len(groups):], zip(run.history.pass_rate[-len(groups):],
+                                                            run.history.n_samples[-len(groups):])))
+    for j, (first, more) in enumerate(groups):
+        assert rows[f"p{j}"] == pytest.approx((np.mean(first + more), len(first + more)))
+    if not cold:
+        np.testing.assert_array_equal(prior, submitted)
+        return
+    expected = HistoryPrior().cold_start([np.mean(f) for f, _ in groups], [len(f) for f, _ in groups])
+    np.testing.assert_allclose(prior, [expected.mean[int(p[1:])] for p in parents])
