@@ -13,7 +13,8 @@ rows). Measure it by sampling the starting policy on a few hundred training prom
 value model: the table's rows (with their rollout counts) are the outcome history, and each training prompt gets
 the Beta posterior of its own rows matched by text around a Beta prior fitted on all of them
 (``v05.value.HistoryPrior``; prompts without a row get the fitted prior), e.g. the pass rates of a previous
-epoch. ``--benchmarks`` writes
+epoch; the same prior from the run's own outcomes needs no column (``+v05.prior_source=history``,
+``docs/verl.md``). ``--benchmarks`` writes
 ``val.parquet`` from the six evaluation benchmarks (AIME24, AIME25, AMC23, MATH500, Minerva Math, OlympiadBench).
 
 Each row has verl's columns (``data_source``, ``prompt`` as chat messages, ``ability``, ``reward_model`` with

@@ -86,3 +86,44 @@ def test_reinforce_ada_is_one_setting_in_every_trainer_and_a_bad_option_fails_th
                   lambda: verl_rule("reinforce_ada", {"exit": "positive"})):
         with pytest.raises(ValueError, match=r"rule_options: reinforce_ada: exit='positive'; expected one of"):
             build()
+
+def _prior_source_builds(source, estimator, tmp_path, top_ups=False):
+    """The engine, TRL and verl built with one prior source and estimator (with top-ups when asked)."""
+    engine_settings = {"prior.source": source, "method.estimator": estimator}
+    engine_settings.update({"method.allocation": "osla"} if top_ups else {})
+    trl_top_ups = {"k_max": 8} if top_ups else {}
+    verl_overrides = [f"+v05.prior_source={source}", f"algorithm.adv_estimator=v05_{estimator}"
+                      if not estimator.startswith("v05") else f"algorithm.adv_estimator={estimator}",
+                      "trainer.v1.trainer_mode=v05_sync"]
+    if top_ups:
+        verl_overrides += ["+v05.rollouts.mode=osla", f"trainer.v1.sampler.custom_sampler.path={SAMPLER_PATH}",
+                           f"trainer.v1.sampler.custom_sampler.name={SAMPLER_NAME}"]
+
+    def build_verl():
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+            return check_run(compose(config_name="ppo_trainer", overrides=verl_overrides))
+
+    return [lambda: TrainConfig().with_settings(engine_settings),
+            lambda: V05Config(output_dir=str(tmp_path), use_cpu=True, bf16=False, estimator=estimator,
+                              num_generations=4, per_device_train_batch_size=8, prior_source=source, **trl_top_ups),
+            build_verl]
+
+
+@pytest.mark.parametrize("source, estimator, top_ups, message", [
+    ("bogus", "v05", False, r"prior[._]source='bogus'; expected one of \(.*'history', 'none'\)"),
+    ("none", "v05", False, r"prior[._]source='none' gives no prior, but (method\.|algorithm\.adv_)?estimator='v05' "
+                           r"fuses a prior; choose another (v05\.)?prior[._]source \(e\.g\. 'history'\) or an "
+                           r"estimator without a prior"),
+    ("none", "grpo", True, r"prior[._]source='none' gives no prior, but .* plans top-ups from a prior; choose another "
+                           r"(v05\.)?prior[._]source \(e\.g\. 'history'\)"),
+])
+def test_the_same_bad_prior_source_fails_the_same_way_in_every_trainer(tmp_path, source, estimator, top_ups, message):
+    for build in _prior_source_builds(source, estimator, tmp_path, top_ups):
+        with pytest.raises(ValueError, match=message):
+            build()
+
+
+def test_history_with_a_variance_weighted_estimator_runs_in_every_trainer(tmp_path):
+    """The history prior carries its own variance: v05_prior_var needs no variance column or setting."""
+    for build in _prior_source_builds("history", "v05_prior_var", tmp_path):
+        build()

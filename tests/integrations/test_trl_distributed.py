@@ -54,7 +54,7 @@ def test_reinforce_ada_shares_the_kept_rows_evenly_over_the_processes(tmp_path):
     kept = [sorted(int(i) for i in rank["kept_rows"]) for rank in ranks]
     assert len(kept[0]) == len(kept[1]) == 4 and kept[0][-1] < kept[1][0]  # the kept rows in order, 4 each
     assert np.bincount(group[kept[0] + kept[1]]).tolist() == [2] * 4  # n = 2 a prompt
-    for r, rank in enumerate(ranks):
+    for rank in ranks:
         assert all(row == pool[int(i)] for i, row in rank["kept_rows"].items())  # moved across processes intact
         np.testing.assert_allclose(rank["local_advantages"], adv[[int(i) for i in rank["kept_rows"]]], rtol=1e-6)
     tokens = sum(len(row) for rank in ranks for row in rank["kept_rows"].values())

@@ -27,19 +27,21 @@ def _trainer(args, data=None):
 
 
 def test_history_prior_reads_each_prompts_own_outcomes_and_is_checkpointed(tmp_path):
-    """Two prompts recurring over 2 batches: the first batch has no history (Beta(1, 1): mean 1/2), the second
-    gets each prompt's posterior from the first batch's outcomes; the prior metrics are logged, and the
-    history is saved with the checkpoint and restored on resume."""
+    """Two prompts recurring over 2 batches: the first batch has no history (each prompt gets the Beta fitted on
+    the other's first round: the cold start), the second gets each prompt's posterior from the first batch's
+    outcomes; the prior metrics are logged, and the history is saved with the checkpoint and restored on
+    resume."""
     args = v05_args(tmp_path, prior_source="history", estimator="v05", max_steps=2, save_strategy="steps",
                     save_steps=1)
     trainer = _trainer(args, dataset(2))
     trainer.train()
     assert isinstance(trainer.v05_prior, HistorySource)
     logged = [h for h in trainer.state.log_history if "v05/prior_mean" in h]
-    assert len(logged) == 2 and logged[0]["v05/prior_mean"] == 0.5
-    assert all(np.isfinite(h["v05/prior_mse"]) for h in logged)
+    assert len(logged) == 2 and all(np.isfinite(h["v05/prior_mse"]) for h in logged)
     history = trainer.v05_prior.history
     assert history.step == [0, 0, 1, 1]
+    cold = HistoryPrior().cold_start(history.pass_rate[:2], history.n_samples[:2])  # no top-ups: round 1 = all
+    assert logged[0]["v05/prior_mean"] == pytest.approx(float(cold.mean.mean()))
     last = trainer.v05_last_step
     expected = HistoryPrior().predict(history, 1, list(last.prompts))
     np.testing.assert_allclose(last.prior.mean, expected.mean)

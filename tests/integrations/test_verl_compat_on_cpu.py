@@ -112,3 +112,22 @@ def test_metrics_go_through_one_checked_writer():
         record(metrics, {"v05/rollouts/per_prompt": float("nan")})
     text = DOCS.read_text()
     assert all(f"`{name}`" in text for name in METRICS)
+
+
+def test_the_v05_group_table_names_every_key():
+    """docs/verl.md's `+v05` table has a row for every setting of the group (a nested one as `key` or `key.*`)."""
+    import dataclasses
+
+    from v05.integrations.verl.config import V05VerlConfig
+
+    def keys(obj, prefix):
+        for f in dataclasses.fields(obj):
+            if f.name == "rollouts":
+                yield from keys(getattr(obj, f.name), f"{prefix}.rollouts")
+            else:
+                yield f"{prefix}.{f.name}"
+
+    text = DOCS.read_text()
+    table = text[text.index("## The `+v05` group"):text.index("## The `v05_sync` trainer")]
+    rows = {key.removesuffix(".*") for key in re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)}
+    assert set(keys(V05VerlConfig(), "v05")) == rows

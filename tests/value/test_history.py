@@ -115,3 +115,43 @@ def test_a_prompts_posterior_counts_its_own_rows_before_the_step_only():
     prior = HistoryPrior().predict(h, 2, ["a"])
     a0, b0 = fit_beta_prior(np.array([6.0, 0.0]), np.array([8.0, 4.0]))
     assert prior.mean[0] == pytest.approx((a0 + 6) / (a0 + b0 + 8))
+
+
+def _cold_reference(pass_rate, counts):
+    """Slow loop: each scored prompt's prior is the moment fit of the other half (by position among the scored
+    ones), an unscored prompt's the fit of all scored ones; under two scored prompts, Beta(1, 1)."""
+    seen = [j for j, n in enumerate(counts) if n > 0]
+    out = [(0.5, 1 / 12)] * len(counts)
+    if len(seen) < 2:
+        return np.array(out).reshape(-1, 2).T
+    for j in range(len(counts)):
+        if counts[j] > 0:
+            half = seen.index(j) % 2
+            others = [i for k, i in enumerate(seen) if k % 2 != half]
+        else:
+            others = seen
+        h = OutcomeHistory()
+        h.add(0, [f"p{i}" for i in others], [pass_rate[i] for i in others], [counts[i] for i in others])
+        prior = HistoryPrior().predict(h, 1, ["cold"])
+        out[j] = (float(prior.mean[0]), float(prior.var[0]))
+    return np.array(out).T
+
+
+@PROPS
+@given(st.lists(st.tuples(st.integers(0, 6), st.data()), min_size=0, max_size=12))
+def test_a_cold_batch_gets_the_cross_fitted_batch_level_prior(draws):
+    counts = [n for n, _ in draws]
+    pass_rate = [d.draw(st.integers(0, n)) / n if n else 0.0 for n, d in draws]
+    prior = HistoryPrior().cold_start(pass_rate, counts)
+    mean, var = _cold_reference(pass_rate, counts)
+    np.testing.assert_allclose(prior.mean, mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(prior.var, var, rtol=1e-10, atol=1e-12)
+
+
+def test_a_cold_batch_never_reads_its_own_outcome():
+    counts = [4, 4, 4, 4]
+    base = HistoryPrior().cold_start([0.0, 1.0, 0.25, 0.5], counts)
+    moved = HistoryPrior().cold_start([1.0, 1.0, 0.25, 0.5], counts)  # prompt 0's own outcome changes
+    assert moved.mean[0] == base.mean[0] and moved.mean[2] == base.mean[2]  # same half: unchanged
+    assert moved.mean[1] > base.mean[1] and moved.mean[3] > base.mean[3]  # the other half reads it
+    assert HistoryPrior().cold_start([0.5], [4]).mean.tolist() == [0.5]  # one prompt: Beta(1, 1)

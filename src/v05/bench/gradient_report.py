@@ -166,7 +166,8 @@ def plot(report: dict, path: Path) -> None:
 
 
 def plot_rules(report: dict, path: Path) -> None:
-    """Each rule's error over the same estimator's at fixed k with the same mean rollouts (95% intervals): one row of panels per snapshot, one panel per k_init."""
+    """Each rule's error over the same estimator's at fixed k with the same mean rollouts (95% intervals): one
+    row of panels per snapshot, one panel per k_init."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,8 +189,8 @@ def plot_rules(report: dict, path: Path) -> None:
                 lo = np.array([mine[lb]["against_fixed"][name]["low"] for lb in labels])
                 hi = np.array([mine[lb]["against_fixed"][name]["high"] for lb in labels])
                 ax.errorbar(r, y, xerr=[r - lo, hi - r], fmt="o", color=color, label=label, capsize=2)
-            names = [f"{lb.replace('_focused', '')} ({np.mean([c['rollouts_per_prompt'] for c in cells if c['rule']['label'] == lb]):.1f})"
-                     for lb in labels]
+            drawn = {lb: np.mean([c["rollouts_per_prompt"] for c in cells if c["rule"]["label"] == lb]) for lb in labels}
+            names = [f"{lb.replace('_focused', '')} ({drawn[lb]:.1f})" for lb in labels]
             ax.set_yticks(np.arange(len(labels)), names, fontsize=7)
             ax.invert_yaxis()
             ax.axvline(1, color="black", lw=0.8)

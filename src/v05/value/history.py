@@ -16,6 +16,12 @@ The fit (:func:`fit_beta_prior`), over the P prompts of the history, each with s
 
 Each prompt's prior is then Beta(alpha + s_p, beta + n_p - s_p): its mean and its variance; a prompt with no
 row (cold) gets the fitted Beta(alpha, beta) itself.
+
+**Cold batch** (:meth:`HistoryPrior.cold_start`: a trainer whose history is still empty, once the batch's first
+round is scored): the batch-level prior is fitted on that first round, cross-fitted so that no prompt's prior
+reads its own outcomes: the prompts with a scored rollout are split into two halves by position and each half
+gets the Beta fitted on the other half; prompts without one get the Beta fitted on all of them; with fewer
+than two such prompts, Beta(1, 1).
 """
 
 from __future__ import annotations
@@ -72,4 +78,19 @@ class HistoryPrior:
         s_t = np.where(pick >= 0, np.append(s, 0.0)[pick], 0.0)  # pick == -1 (cold) reads the appended 0
         n_t = np.where(pick >= 0, np.append(n, 0.0)[pick], 0.0)
         mean, var = beta_moments(alpha0 + s_t, beta0 + n_t - s_t)
+        return Prior(mean, var)
+
+    def cold_start(self, pass_rate, counts) -> Prior:
+        """The prior of a batch met with an empty history, from its own first round (``pass_rate`` in [0, 1] and
+        ``counts`` scored rollouts, one entry per prompt of the batch): cross-fitted batch-level Beta priors
+        (module docstring), or Beta(1, 1) with fewer than two prompts scored."""
+        pass_rate, counts = np.asarray(pass_rate, float), np.asarray(counts, int)
+        mean, var = beta_moments(np.ones(len(counts)), np.ones(len(counts)))
+        seen = np.flatnonzero(counts > 0)
+        if len(seen) < 2:
+            return Prior(mean, var)
+        halves = (seen[0::2], seen[1::2])
+        for targets, fitted_on in ((halves[0], halves[1]), (halves[1], halves[0]), (np.flatnonzero(counts <= 0), seen)):
+            alpha0, beta0 = fit_beta_prior(pass_rate[fitted_on] * counts[fitted_on], counts[fitted_on])
+            mean[targets], var[targets] = beta_moments(alpha0, beta0)
         return Prior(mean, var)

@@ -4,8 +4,8 @@ prompt's own past outcomes (``HistoryPrior``, no value model).
 
 Every source (a :class:`TrlPriorSource`) answers ``predict(table, step, pass_rate, counts) -> Prior``, row j for
 prompt j of a generation batch's M prompts (variance None where the source has none); ``pass_rate``/``counts``
-are the first round's outcomes, which only the value model's cold start reads. Every source is asked after the
-first round and before any top-up.
+are the first round's outcomes, which only the cold starts (value model, history) read. Every source is asked
+after the first round and before any top-up.
 """
 
 from __future__ import annotations
@@ -140,11 +140,14 @@ class OutcomeSource(TrlPriorSource):
 
 class HistorySource(OutcomeSource):
     """Each prompt's Beta posterior of its own past outcomes in this run around a Beta prior fitted on all of
-    them (:class:`~v05.value.HistoryPrior`); prompts never seen get the fitted prior, and the first batch
-    (empty history) the uninformed Beta(1, 1)."""
+    them (:class:`~v05.value.HistoryPrior`); prompts never seen get the fitted prior. A batch met with an empty
+    history (the first) gets the batch-level prior cross-fitted on its own first round
+    (:meth:`~v05.value.HistoryPrior.cold_start`; ``docs/method.md`` 6.1)."""
 
     def predict(self, table, step, pass_rate, counts):
-        return HistoryPrior().predict(self.history, step, table.texts)
+        if len(self.history):
+            return HistoryPrior().predict(self.history, step, table.texts)
+        return HistoryPrior().cold_start(pass_rate, counts)
 
 
 class ValueModelSource(OutcomeSource):

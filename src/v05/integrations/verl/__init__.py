@@ -8,6 +8,7 @@
 - ``topup``: which prompts get follow-up rollouts (pure; driven by :class:`v05.budget.RolloutPlan`).
 - ``sampler``: the replay buffer that runs those decisions against TransferQueue.
 - ``trainer``: ``V05SyncTrainer``, registered as ``trainer.v1.trainer_mode=v05_sync``.
+- ``history``: the run's outcome history behind ``+v05.prior_source=history`` (pure; the trainer feeds it).
 - ``metrics``: the one writer of V0.5's values into verl's step metrics (every name it logs).
 - ``compat``: the verl members the plug-in relies on, checked against the installed verl.
 - ``main``: ``python -m v05.integrations.verl.main``, verl's launcher with V0.5's checks before Ray starts

@@ -59,6 +59,8 @@ VERL_MEMBERS: tuple[Member, ...] = (
     Member(_TRAINER, "_compute_advantage", "method", ("self", "batch", "metrics"),
            "V0.5's estimators get no prior and no parent grouping"),
     Member(_TRAINER, "on_step_end", "method", ("self",), "kept prompt rows of a step are not released"),
+    Member(_TRAINER, "_save_checkpoint", "method", ("self",), "the history prior's outcome history is not saved"),
+    Member(_TRAINER, "_load_checkpoint", "method", ("self",), "the history prior's outcome history is not restored"),
     Member(_TRAINER, "trainer_mode", "attribute", (),
            "V05SyncTrainer's property no longer stands in for it: verl keys sync behaviour on the literal 'sync'"),
     Member(_TRAINER, "config", "attribute", (), "the trainer reads its algorithm and +v05 settings from it"),
@@ -71,6 +73,7 @@ VERL_MEMBERS: tuple[Member, ...] = (
     Member(f"{_V1}.agent_loop_tq", "__rollout_n__", "field", (),
            "per-prompt rollout counts (static, osla) are ignored: every prompt gets rollout.n"),
     Member(f"{_V1}.trainer_base", "is_padding", "field", (), "verl's padding rows would be scored as rollouts"),
+    Member(f"{_V1}.trainer_base", "raw_prompt", "field", (), "the history prior cannot key prompts by their text"),
     # the top-up sampler (sampler.py) subclasses ReplayBuffer
     Member(_BUFFER, "__init__", "method", ("self", "trainer_mode", "trainer_config", "max_off_policy_threshold",
                                            "max_off_policy_strategy", "sampler_kwargs", "poll_interval", "refill_fn",

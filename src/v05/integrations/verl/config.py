@@ -3,6 +3,7 @@
 verl's ``algorithm`` section is a dataclass that refuses unknown keys, so V0.5 keeps its own top-level group
 (all keys optional; defaults below)::
 
+    +v05.prior_source=column            # column (the dataset's) | history (the run's own outcomes) | none
     +v05.prior_key=prior_value          # dataset column with each prompt's prior pass rate in [0, 1]
     +v05.prior_var_key=null             # column with its variance (v05_prior_var needs one)
     +v05.scale=binary                   # reward range: binary (0/1), pm1 (+-1) or [lo,hi]
@@ -39,6 +40,7 @@ from v05.budget.rule import K_MAX_LIMIT
 from v05.integrations.verl.estimator import PREFIX, our_name, verl_names
 
 MODES = ("fixed", "static", "osla")
+PRIOR_SOURCES = ("column", "history", "none")
 SAMPLER_PATH = "pkg://v05.integrations.verl.sampler"
 SAMPLER_NAME = "V05ReplayBuffer"
 TRAINER_MODE = "v05_sync"
@@ -140,10 +142,17 @@ def _renamed(mapping, where: str):
 class V05VerlConfig:
     """V0.5's settings for a verl run (``+v05.*``); see the module docstring."""
 
+    prior_source: str = "column"
+    """Where each prompt's prior comes from: 'column' (the dataset column ``prior_key``), 'history' (each
+    prompt's Beta posterior of its own past outcomes in this run, ``v05.value.HistoryPrior``: the trainer
+    writes it into the batch under ``prior_key`` before the planner and the estimator read it; no column
+    needed) or 'none' (no prior, for the value-free estimators without osla)."""
     prior_key: str = "prior_value"
-    """Dataset column with each prompt's prior pass rate in [0, 1] (carried to every rollout)."""
+    """Dataset column with each prompt's prior pass rate in [0, 1] (carried to every rollout); under
+    prior_source=history the field the run's own prior is written to."""
     prior_var_key: str | None = None
-    """Dataset column with the prior's variance, for estimators that weight by it (v05_prior_var)."""
+    """Dataset column with the prior's variance, for estimators that weight by it (v05_prior_var); read only
+    with prior_source=column (history gives its own variance)."""
     scale: str | tuple = "binary"
     """The rewards' range: 'binary' (0/1), 'pm1' (+-1) or [lo, hi]."""
     options: dict = field(default_factory=dict)
@@ -165,8 +174,12 @@ class V05VerlConfig:
         return out
 
     def check(self, where: str) -> None:
+        check_choice(self.prior_source, f"{where}.prior_source", PRIOR_SOURCES)
         _check_str(self.prior_key, f"{where}.prior_key")
         _check_str(self.prior_var_key, f"{where}.prior_var_key", optional=True)
+        if self.prior_source != "column" and self.prior_var_key is not None:
+            raise ValueError(f"{where}.prior_var_key is read only with {where}.prior_source=column (it is "
+                             f"{self.prior_source!r}: the history prior carries its own variance, none has none)")
         try:
             RewardScale.parse(self.scale)
         except (TypeError, ValueError) as e:
@@ -205,8 +218,14 @@ def _verl_checks(v05: V05VerlConfig, verl_config) -> None:
     if verl_config.algorithm.get("use_kl_in_reward", False):
         raise ValueError(f"algorithm.use_kl_in_reward=True puts a KL term into the rewards, which {adv!r} needs "
                          "inside v05.scale; use actor_rollout_ref.actor.use_kl_loss=True instead")
-    if get_estimator(name).needs_prior_var and v05.prior_var_key is None:
-        raise ValueError(f"algorithm.adv_estimator={adv!r} weights the prior by its variance: set v05.prior_var_key")
+    if get_estimator(name).needs_prior_var and v05.prior_source == "column" and v05.prior_var_key is None:
+        raise ValueError(f"algorithm.adv_estimator={adv!r} weights the prior by its variance: set v05.prior_var_key "
+                         "(or use v05.prior_source=history)")
+    if v05.prior_source == "none" and (get_estimator(name).uses_prior or mode == "osla"):
+        why = f"algorithm.adv_estimator={adv!r} fuses a prior" if get_estimator(name).uses_prior else \
+            "v05.rollouts.mode=osla plans top-ups from a prior"
+        raise ValueError(f"v05.prior_source='none' gives no prior, but {why}; choose another v05.prior_source (e.g. "
+                         "'history') or an estimator without a prior (e.g. 'v05_eb_batch', 'v05_grpo')")
     if mode == "osla":
         filter_groups = verl_config.algorithm.get("filter_groups", None)
         if filter_groups is not None and filter_groups.get("enable", False):

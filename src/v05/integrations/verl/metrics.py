@@ -8,7 +8,8 @@ import math
 from collections.abc import Mapping, MutableMapping
 
 METRICS = {
-    "v05/prior/mean": "mean prior of the trained sessions: the dataset column reached the estimator",
+    "v05/prior/mean": "mean prior of the trained sessions, as the estimator read it (the dataset column, or the "
+                      "history prior)",
     "v05/rollouts/per_prompt": "mean rollouts per prompt after top-ups (osla)",
     "v05/rollouts/max_per_prompt": "most rollouts any prompt got (osla)",
     "v05/rollouts/top_up_rounds": "generation passes after the first (osla)",

@@ -13,13 +13,20 @@ What it changes, and nothing else:
   and ``v05_parent_uid`` from TransferQueue, groups rollouts by parent, leaves verl's padding rows out, scores
   each session's final output and calls the estimator registered in verl. Under Reinforce-Ada the sampler has
   left all but ``n`` rollouts a prompt out of the batch; their rewards join their prompt's pool for the estimator
-  only. verl's own estimators run unchanged.
+  (and the history prior's outcomes) only. verl's own estimators run unchanged.
+- **History prior.** With ``+v05.prior_source=history`` the prior is not a column: each submitted batch gets
+  its prompts' priors from the run's outcome history (:mod:`~v05.integrations.verl.history`), written into the
+  batch under ``v05.prior_key`` (and the variance under :data:`PRIOR_VAR_FIELD`) before the planner and the
+  estimator read them; the trained outcomes join the history, which is saved in every checkpoint folder
+  (``v05_state.json``) and restored on resume.
 
 verl 0.9.1 keys sync behaviour on the literal mode name ``"sync"`` (``trainer_base.py``: replay-buffer choice,
 dataloader fetch size, checkpointing of TransferQueue); :attr:`trainer_mode` therefore reads ``"sync"``.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -34,16 +41,22 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import response_to_nested
 
 from v05._validation import check_in_range
-from v05.baselines import get_estimator
+from v05.baselines import RewardScale, get_estimator
+from v05.integrations.state import read_state_or_older, write_state
 from v05.integrations.verl.compat import check_verl
 from v05.integrations.verl.config import TRAINER_MODE, V05VerlConfig, check_run, check_static_counts
 from v05.integrations.verl.estimator import our_name
+from v05.integrations.verl.history import RunHistory
 from v05.integrations.verl.keys import final_outputs
 from v05.integrations.verl.metrics import record
 from v05.integrations.verl.topup import FollowUp
 
 PARENT_KEY = "v05_parent_uid"
 """Field carried by every rollout: the uid of the first-round prompt whose group it belongs to."""
+PRIOR_VAR_FIELD = "v05_prior_var"
+"""Field carrying the history prior's variance to every rollout (``+v05.prior_source=history``)."""
+STATE_FORMAT = "v05.verl/1"
+"""Format of the trainer's ``v05_state.json`` in a checkpoint folder (:mod:`v05.integrations.state`)."""
 
 
 @register_trainer(TRAINER_MODE)
@@ -55,6 +68,8 @@ class V05SyncTrainer(PPOTrainerSync):
         self.v05: V05VerlConfig = check_run(config)
         self.estimator = our_name(str(config.algorithm.adv_estimator))
         self._kept_rows: dict[str, tuple[TensorDict, int]] = {}
+        self.run_history = RunHistory() if self.v05.prior_source == "history" and self._needs_prior else None
+        """The run's outcome history (``+v05.prior_source=history``), else None."""
         super().__init__(config)
 
     @property
@@ -87,9 +102,21 @@ class V05SyncTrainer(PPOTrainerSync):
                                  f"{sorted(table.column_names)}. examples/verl/prepare_data.py writes prior_value")
         self._row_fields(table.select_columns(self._dataset_columns())[:], where="training data column")
 
-    def _dataset_columns(self) -> list[str]:
+    @property
+    def _needs_prior(self) -> bool:
+        """True when the estimator fuses a prior or the planner plans from one."""
         uses_prior = self.estimator is not None and get_estimator(self.estimator).uses_prior
-        keys = [self.v05.prior_key] if uses_prior or self.v05.rollouts.mode == "osla" else []
+        return uses_prior or self.v05.rollouts.mode == "osla"
+
+    @property
+    def _prior_var_field(self) -> str | None:
+        """The field the estimator reads the prior's variance from, if any."""
+        if self.run_history is not None:
+            return PRIOR_VAR_FIELD
+        return self.v05.prior_var_key
+
+    def _dataset_columns(self) -> list[str]:
+        keys = [self.v05.prior_key] if self._needs_prior and self.v05.prior_source == "column" else []
         keys += [self.v05.prior_var_key] if self.v05.prior_var_key and self.estimator is not None else []
         keys += [self.v05.rollouts.n_key] if self.v05.rollouts.mode == "static" else []
         return keys
@@ -115,6 +142,8 @@ class V05SyncTrainer(PPOTrainerSync):
         uids = [str(uid) for uid in batch["uid"]]
         tu.assign_non_tensor_stack(batch, PARENT_KEY, uids)
         fields = self._row_fields(batch, where="batch column")
+        if self.run_history is not None:
+            fields[self.v05.prior_key] = self._put_history_prior(batch, uids)
         mode = self.v05.rollouts.mode
         if mode == "static":
             batch["__rollout_n__"] = torch.as_tensor(fields[self.v05.rollouts.n_key])
@@ -124,6 +153,14 @@ class V05SyncTrainer(PPOTrainerSync):
             batch["__rollout_n__"] = torch.as_tensor([first[uid] for uid in uids])
             self._kept_rows.update({uid: (batch, i) for i, uid in enumerate(uids)})
         return super()._submit_batch_to_rollout(batch)
+
+    def _put_history_prior(self, batch: TensorDict, uids: list[str]) -> np.ndarray:
+        """Write each prompt's prior from the run's history into ``batch`` (mean under ``v05.prior_key``,
+        variance under :data:`PRIOR_VAR_FIELD`); returns the means."""
+        prior = self.run_history.submit(self.global_steps, uids, list(batch["raw_prompt"]))
+        tu.assign_non_tensor_stack(batch, self.v05.prior_key, prior.mean.tolist())
+        tu.assign_non_tensor_stack(batch, PRIOR_VAR_FIELD, prior.var.tolist())
+        return prior.mean
 
     def _submit_follow_ups(self, follow_ups: list[FollowUp]) -> None:
         """Send top-up requests: the parent's prompt row under a new uid, tagged with the parent, n rollouts."""
@@ -142,6 +179,30 @@ class V05SyncTrainer(PPOTrainerSync):
     def on_step_end(self):
         super().on_step_end()
         self._kept_rows.clear()  # every group of the step has been trained on
+
+    # -- checkpoint -------------------------------------------------------------------------------------
+
+    def _save_checkpoint(self):
+        """verl's checkpoint, with the run's outcome history written first into the same ``global_step_<n>``
+        folder (so a checkpoint verl marks as the latest always has it)."""
+        if self.run_history is not None:
+            folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
+            os.makedirs(folder, exist_ok=True)
+            write_state(folder, self.run_history.state_dict(), STATE_FORMAT)
+        super()._save_checkpoint()
+
+    def _load_checkpoint(self):
+        """verl's resume, then the outcome history of the checkpoint resumed (a missing or corrupt file is named
+        in a warning and the newest older intact one used; none: the history restarts empty)."""
+        super()._load_checkpoint()
+        if self.run_history is None or self.global_steps == 0:
+            return
+        trainer = self.config.trainer
+        folder = trainer.resume_from_path if trainer.resume_mode == "resume_path" else \
+            os.path.join(trainer.default_local_dir, f"global_step_{self.global_steps}")
+        state = read_state_or_older(folder, STATE_FORMAT)
+        if state is not None:
+            self.run_history.load_state_dict(state)
 
     # -- advantage --------------------------------------------------------------------------------------
 
@@ -183,25 +244,31 @@ class V05SyncTrainer(PPOTrainerSync):
         picked = rows[final]  # (n_sessions,) batch rows scored
         extra = self._advantage_fields(batch, picked)
         scores = data.batch["token_level_rewards"][torch.as_tensor(picked)].sum(-1, keepdim=True)  # (n_sessions, 1)
-        if self.v05.rollouts.mode == "osla":
+        if self.v05.rollouts.mode == "osla":  # Reinforce-Ada: each prompt's whole pool, the batch's sessions first
             extra, scores = with_left_out(extra, scores, self.replay_buffer.pop_left_out())
+        prior, prior_var = extra.get(self.v05.prior_key), extra.get(self._prior_var_field)
+        if self.run_history is not None:  # left-out rollouts: no request uid, so never counted as a first round
+            unit = RewardScale.parse(self.v05.scale).to_unit(scores[:, 0].detach().to("cpu", torch.float64).numpy())
+            requests = np.concatenate([data.non_tensor_batch["uid"][picked],
+                                       np.full(len(scores) - len(picked), None, dtype=object)])
+            prior, prior_var = self.run_history.observe(self.global_steps, extra[PARENT_KEY], requests, unit,
+                                                        prior, prior_var)
         fn = get_adv_estimator_fn(str(self.config.algorithm.adv_estimator))
         scalar, _ = fn(scores, torch.ones_like(scores), index=extra[PARENT_KEY], config=self.config.algorithm,
-                       prior=extra.get(self.v05.prior_key), prior_var=extra.get(self.v05.prior_var_key),
-                       scale=self.v05.scale, options=self.v05.options)
+                       prior=prior, prior_var=prior_var, scale=self.v05.scale, options=self.v05.options)
         scalar = scalar[:len(picked)]  # the batch's sessions (the left-out rollouts only shaped the baselines)
         mask = data.batch["response_mask"]
         per_row = torch.zeros(len(real), dtype=scores.dtype)
         per_row[torch.as_tensor(rows)] = scalar[:, 0][torch.as_tensor(session)].to(per_row.dtype)
-        if self.v05.prior_key in extra:
-            record(metrics, {"v05/prior/mean": np.mean(extra[self.v05.prior_key])})
+        if prior is not None:
+            record(metrics, {"v05/prior/mean": np.mean(prior)})
         return per_row.unsqueeze(-1).to(mask.device) * mask
 
     def _advantage_fields(self, batch, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Parent uid, prior and prior variance of the given batch rows, read from TransferQueue."""
         uses_prior = get_estimator(self.estimator).uses_prior
         names = [PARENT_KEY] + ([self.v05.prior_key] if uses_prior else [])
-        names += [self.v05.prior_var_key] if self.v05.prior_var_key else []
+        names += [self._prior_var_field] if self._prior_var_field and uses_prior else []
         keys = [batch.keys[i] for i in rows]
         data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=names)
         out = {PARENT_KEY: np.array([str(v) for v in data[PARENT_KEY]], dtype=object)}
