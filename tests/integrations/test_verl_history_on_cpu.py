@@ -261,3 +261,18 @@ def test_observe_matches_a_slow_loop(groups, rnd, cold):
         return
     expected = HistoryPrior().cold_start([np.mean(f) for f, _ in groups], [len(f) for f, _ in groups])
     np.testing.assert_allclose(prior, [expected.mean[int(p[1:])] for p in parents])
+
+
+def test_left_out_rollouts_join_the_pass_rate_but_not_the_first_round():
+    """Under reinforce_ada the trainer passes the left-out rollouts with no request uid: the recorded pass rate is
+    the whole pool's (the kept rows are a balanced sample), and the cold start reads only the kept first round."""
+    run = RunHistory()
+    run.submit(1, ["a", "b"], [[{"role": "user", "content": "pa"}], [{"role": "user", "content": "pb"}]])
+    parents = np.array(["a", "a", "b", "b", "a", "a", "a", "b"], dtype=object)
+    requests = np.array(["a", "a", "b", "b", None, None, None, None], dtype=object)
+    rewards = np.array([1, 0, 1, 1, 1, 1, 1, 0], dtype=float)
+    prior, _ = run.observe(1, parents, requests, rewards, np.full(8, 0.5), np.full(8, 0.1))
+    assert dict(zip(run.history.prompt, run.history.pass_rate)) == {"pa": 0.8, "pb": 2 / 3}
+    assert dict(zip(run.history.prompt, run.history.n_samples)) == {"pa": 5, "pb": 3}
+    expected = HistoryPrior().cold_start([0.5, 1.0], [2, 2])
+    np.testing.assert_allclose(prior, expected.mean[[0, 0, 1, 1, 0, 0, 0, 1]])
