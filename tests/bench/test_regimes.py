@@ -138,12 +138,13 @@ def test_a_tiny_map_of_rules_counts_rounds_and_differences_to_v05(tmp_path):
     assert "DAPO dynamic - V0.5" in text
 
 
-@pytest.mark.parametrize(("methods", "fragments"), [
-    ("GRPO,EB batc", ["methods: 'EB batc' is not one of"]),
-    ("rule", ["methods: 'rule' is not one of"]),
-    ("V0.5,CurES", ["methods must include 'GRPO'"]),
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--methods", "GRPO,EB batc"], ["methods: 'EB batc' is not one of"]),
+    (["--methods", "rule"], ["methods: 'rule' is not one of"]),
+    (["--methods", "V0.5,CurES"], ["methods must include 'GRPO'"]),
+    (["--methods", "rules", "--difficulties", "spread,flat"], ["difficulties: 'flat' is not one of"]),
 ])
-def test_the_cli_names_a_bad_method_set_before_any_run(tmp_path, monkeypatch, methods, fragments):
+def test_the_cli_names_a_bad_method_set_before_any_run(tmp_path, monkeypatch, args, fragments):
     from typer.testing import CliRunner
 
     from v05.cli import app
@@ -153,6 +154,5 @@ def test_the_cli_names_a_bad_method_set_before_any_run(tmp_path, monkeypatch, me
         raise AssertionError("reached the runs before checking the methods")
 
     monkeypatch.setattr(rg, "run", boom)
-    one_red_line(CliRunner().invoke(app, ["bench", "rl-regimes", "--out", str(tmp_path / "o"), "--methods", methods]),
-                 *fragments)
+    one_red_line(CliRunner().invoke(app, ["bench", "rl-regimes", "--out", str(tmp_path / "o"), *args]), *fragments)
     assert not (tmp_path / "o").exists()

@@ -246,6 +246,8 @@ def rl_regimes(
     rollouts: int = typer.Option(10240, min=1, help="Rollouts of every run."),
     workers: int = typer.Option(2, min=1, help="Runs trained in parallel (one CPU thread each)."),
     value_model: str = typer.Option("default", help="Value model for V0.5's prior: 'default' or a directory."),
+    difficulties: str = typer.Option("spread,u-shaped", help="Difficulty mixes to run, comma-separated: spread, "
+                                     "u-shaped (e.g. half the map at a time)."),
     methods: str = typer.Option("registered", help=f"A named set ({', '.join(REGIME_PRESETS)}) or a comma-separated "
                                 f"list, GRPO included, of {', '.join(REGIME_METHODS)}."),
 ) -> None:
@@ -260,6 +262,7 @@ def rl_regimes(
     with user_errors("settings"):
         settings = bench.RegimeSettings(seeds=tuple(parse_list(seeds, "--seeds", "int>=0")), total_rollouts=rollouts,
                                         workers=workers, value_model=value_model,
+                                        difficulties=tuple(parse_list(difficulties, "--difficulties", "name")),
                                         methods=REGIME_PRESETS.get(methods.strip()) or tuple(parse_list(methods, "--methods", "name")))
         for c, m, s in settings.jobs():
             settings.config(c, m, s)  # every run's settings checked before the first one trains
