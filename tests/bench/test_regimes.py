@@ -156,3 +156,12 @@ def test_the_cli_names_a_bad_method_set_before_any_run(tmp_path, monkeypatch, ar
     monkeypatch.setattr(rg, "run", boom)
     one_red_line(CliRunner().invoke(app, ["bench", "rl-regimes", "--out", str(tmp_path / "o"), *args]), *fragments)
     assert not (tmp_path / "o").exists()
+
+
+def test_every_method_has_a_colour_distinct_within_its_presets():
+    from v05.bench.regimes_report import COLORS
+
+    assert set(COLORS) == set(rg.METHODS) - {rg.REFERENCE}
+    for methods in rg.PRESETS.values():
+        colours = [COLORS[m] for m in methods if m != rg.REFERENCE]
+        assert len(set(colours)) == len(colours)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from v05.bench.regimes import FIXED_V05, METHODS, REFERENCE
+from v05.bench.regimes import FIXED_V05, REFERENCE
 from v05.bench.report_files import write_documents
 
-COLORS = {"RLOO": "tab:blue", "V0.5": "tab:red", "V0.5 oracle prior": "tab:orange", "V0.5 + OSLA": "tab:purple"}
-"""The first map's colours; the other methods take the tab20 colour of their place in ``METHODS``."""
-
-
-def color(method: str):
-    import matplotlib
-
-    return COLORS.get(method) or matplotlib.colormaps["tab20"](list(METHODS).index(method) % 20)
+COLORS = {"RLOO": "tab:blue", "V0.5": "tab:red", "V0.5 oracle prior": "tab:orange", "V0.5 + OSLA": "tab:purple",
+          "Dr. GRPO": "tab:brown", "V0.5 leave-one-out": "tab:pink", "V0.5 history prior": "tab:green",
+          "EB batch": "tab:olive", "V0.5 calibrated": "tab:cyan", "OSLA 2 rounds": "tab:pink", "OSLA eb": "tab:brown",
+          "Reinforce-Ada": "tab:green", "Knapsack": "tab:olive", "CurES": "tab:cyan", "Dynamic sampling": "tab:gray",
+          "DAPO dynamic": "black"}
+"""One colour a method (distinct within each preset of ``v05.bench.regimes.PRESETS``)."""
 
 
 def write_report(report: dict, out: Path) -> dict[str, Path]:
@@ -81,8 +79,8 @@ def markdown(report: dict) -> str:
 
 
 def plot(report: dict, path: Path) -> None:
-    """Paired difference to GRPO with its 95% CI, one row per condition; with rounds recorded, a second panel
-    with the mean generation rounds per step."""
+    """Paired difference to GRPO with its 95% CI, one row per condition; when some method draws more than one
+    generation round a step, a second panel with the mean rounds per step."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +90,7 @@ def plot(report: dict, path: Path) -> None:
     methods = [m for m in st["methods"] if m != REFERENCE]
     conditions = [tuple(json.loads(k)) for k in report["start"]]
     cells = {(tuple(c["condition"]), c["method"]): c for c in report["cells"]}
-    rounds = all("rounds" in c for c in report["cells"])
+    rounds = all("rounds" in c for c in report["cells"]) and any(c["rounds_per_step"] > 1 for c in report["cells"])
     height = 0.55 * len(conditions) * max(len(methods), 4) / 2 + 1.5
     fig, axes = plt.subplots(1, 2 if rounds else 1, figsize=(12 if rounds else 8, height), sharey=True,
                              squeeze=False, gridspec_kw={"width_ratios": [2, 1] if rounds else [1]})
@@ -105,9 +103,9 @@ def plot(report: dict, path: Path) -> None:
                 continue
             y = i + (j - (len(methods) - 1) / 2) * step
             ax.errorbar(c["diff_to_grpo"], y, xerr=[[c["diff_to_grpo"] - c["ci_low"]], [c["ci_high"] - c["diff_to_grpo"]]],
-                        fmt="o", color=color(method), label=method if i == 0 else None, capsize=2, ms=4)
+                        fmt="o", color=COLORS.get(method, "grey"), label=method if i == 0 else None, capsize=2, ms=4)
             if rounds:
-                axes[0, 1].plot(c["rounds_per_step"], y, "o", color=color(method), ms=4)
+                axes[0, 1].plot(c["rounds_per_step"], y, "o", color=COLORS.get(method, "grey"), ms=4)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(conditions)), [label(c) for c in conditions])
     ax.invert_yaxis()
