@@ -1,5 +1,6 @@
 """The regime map: conditions, paired intervals, and a tiny end-to-end run with its report."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -165,3 +166,24 @@ def test_every_method_has_a_colour_distinct_within_its_presets():
     for methods in rg.PRESETS.values():
         colours = [COLORS[m] for m in methods if m != rg.REFERENCE]
         assert len(set(colours)) == len(colours)
+
+
+def _part(difficulty: str, methods=("GRPO", "V0.5")) -> dict:
+    settings = rg.RegimeSettings(group_sizes=(2,), streams=("recurring",), difficulties=(difficulty,), methods=methods,
+                                 seeds=(0, 1))
+    runs = [{"condition": list(c), "method": m, "seed": s, "held_out": 0.3 + 0.01 * s + 0.02 * (m == "V0.5"),
+             "steps": 10, "rounds": 10} for c, m, s in settings.jobs()]
+    return {"settings": {**dataclasses.asdict(settings)}, "start": {json.dumps(list(c)): {} for c in settings.conditions()},
+            "runs": runs, "cells": rg.summarise(runs)}
+
+
+def test_combine_joins_the_halves_of_a_map_in_the_map_s_order():
+    both = rg.combine([_part("u-shaped"), _part("spread")])
+    assert both["settings"]["difficulties"] == ["u-shaped", "spread"]
+    assert list(both["start"]) == [json.dumps([2, "recurring", d]) for d in ("u-shaped", "spread")]
+    assert len(both["runs"]) == 8 and len(both["cells"]) == 4
+    assert all(c["diff_to_grpo"] == pytest.approx(0.02 if c["method"] == "V0.5" else 0) for c in both["cells"])
+    with pytest.raises(ValueError, match="differ in more than their conditions"):
+        rg.combine([_part("spread"), _part("u-shaped", ("GRPO", "RLOO"))])
+    with pytest.raises(ValueError, match="in more than one report"):
+        rg.combine([_part("spread"), _part("spread")])

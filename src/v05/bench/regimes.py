@@ -230,6 +230,28 @@ def run(settings: RegimeSettings, out, *, progress=None) -> dict:
 
 
 
+def combine(reports: list[dict]) -> dict:
+    """One report from parts of a map run separately (e.g. ``--difficulties spread``, then ``u-shaped``): the same
+    settings but for the conditions, which must not overlap; the cells are summarised again over every run."""
+    def rest(report):
+        return {k: v for k, v in report["settings"].items() if k not in ("group_sizes", "streams", "difficulties")}
+
+    first = reports[0]
+    if any(rest(r) != rest(first) for r in reports[1:]):
+        raise ValueError("combine: the reports differ in more than their conditions (methods, seeds, rollouts...)")
+    starts = [key for r in reports for key in r["start"]]
+    if len(set(starts)) != len(starts):
+        raise ValueError("combine: a condition is in more than one report")
+    settings = {**first["settings"], **{k: list(dict.fromkeys(x for r in reports for x in r["settings"][k]))
+                                        for k in ("group_sizes", "streams", "difficulties")}}
+    start = {key: r["start"][key] for r in reports for key in r["start"]}
+    order = [json.dumps([k, s, d]) for k in settings["group_sizes"] for s in settings["streams"]
+             for d in settings["difficulties"]]
+    runs = sorted((run for r in reports for run in r["runs"]), key=lambda run: order.index(json.dumps(run["condition"])))
+    return {"settings": settings, "start": {key: start[key] for key in order if key in start}, "runs": runs,
+            "cells": summarise(runs)}
+
+
 def summarise(runs: list[dict]) -> list[dict]:
     """One cell per (condition, method): mean held-out pass rate, the paired difference to GRPO and (when V0.5
     ran) to V0.5 at fixed k, and the generation rounds: mean per step and total per run."""
