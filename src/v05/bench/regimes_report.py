@@ -91,7 +91,7 @@ def plot(report: dict, path: Path) -> None:
     conditions = [tuple(json.loads(k)) for k in report["start"]]
     cells = {(tuple(c["condition"]), c["method"]): c for c in report["cells"]}
     rounds = all("rounds" in c for c in report["cells"]) and any(c["rounds_per_step"] > 1 for c in report["cells"])
-    height = 0.55 * len(conditions) * max(len(methods), 4) / 2 + 1.5
+    height = 0.2 * len(conditions) * max(len(methods), 4) + 2
     fig, axes = plt.subplots(1, 2 if rounds else 1, figsize=(12 if rounds else 8, height), sharey=True,
                              squeeze=False, gridspec_kw={"width_ratios": [2, 1] if rounds else [1]})
     ax = axes[0, 0]
@@ -114,7 +114,7 @@ def plot(report: dict, path: Path) -> None:
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=7, loc="best")
     if rounds:
-        axes[0, 1].set(xlabel="generation rounds per training step (mean over seeds)", title="Generation rounds")
+        axes[0, 1].set(xlabel="rounds per step (mean over seeds)", title="Generation rounds per step")
         axes[0, 1].set_xlim(left=0)
         axes[0, 1].grid(alpha=0.3, axis="x")
     fig.tight_layout()
