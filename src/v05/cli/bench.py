@@ -260,10 +260,10 @@ def rl_regimes(
     from v05.bench import regimes_report as report
 
     with user_errors("settings"):
+        chosen = REGIME_PRESETS.get(methods.strip()) or tuple(parse_list(methods, "--methods", "name"))
         settings = bench.RegimeSettings(seeds=tuple(parse_list(seeds, "--seeds", "int>=0")), total_rollouts=rollouts,
-                                        workers=workers, value_model=value_model,
-                                        difficulties=tuple(parse_list(difficulties, "--difficulties", "name")),
-                                        methods=REGIME_PRESETS.get(methods.strip()) or tuple(parse_list(methods, "--methods", "name")))
+                                        workers=workers, value_model=value_model, methods=chosen,
+                                        difficulties=tuple(parse_list(difficulties, "--difficulties", "name")))
         for c, m, s in settings.jobs():
             settings.config(c, m, s)  # every run's settings checked before the first one trains
     prepare_out(out)
