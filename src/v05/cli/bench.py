@@ -14,7 +14,7 @@ import typer
 
 from v05._validation import check_choice
 from v05.bench.regimes import METHODS as REGIME_METHODS
-from v05.bench.regimes import REGISTERED as REGIME_DEFAULTS
+from v05.bench.regimes import PRESETS as REGIME_PRESETS
 from v05.cli.errors import fail, handles_user_errors, user_errors
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
@@ -274,19 +274,24 @@ def rl_regimes(
     rollouts: int = typer.Option(10240, min=1, help="Rollouts of every run."),
     workers: int = typer.Option(2, min=1, help="Runs trained in parallel (one CPU thread each)."),
     value_model: str = typer.Option("default", help="Value model for V0.5's prior: 'default' or a directory."),
-    methods: str = typer.Option(",".join(REGIME_DEFAULTS),
-                                help=f"Comma-separated, GRPO included; any of {', '.join(REGIME_METHODS)}."),
+    difficulties: str = typer.Option("spread,u-shaped", help="Difficulty mixes to run, comma-separated: spread, "
+                                     "u-shaped (e.g. half the map at a time)."),
+    methods: str = typer.Option("registered", help=f"A named set ({', '.join(REGIME_PRESETS)}) or a comma-separated "
+                                f"list, GRPO included, of {', '.join(REGIME_METHODS)}."),
 ) -> None:
-    """Train GRPO, RLOO, V0.5 (value and oracle prior) and V0.5 + OSLA over k x prompt stream x difficulty."""
+    """Train methods over k x prompt stream x difficulty at equal rollouts (default: the registered map's GRPO,
+    RLOO, V0.5 with value and oracle prior, V0.5 + OSLA; 'value-free': value-free priors; 'rules': every
+    rollout rule, generation rounds counted)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from v05.bench import regimes as bench
     from v05.bench import regimes_report as report
 
     with user_errors("settings"):
+        chosen = REGIME_PRESETS.get(methods.strip()) or tuple(parse_list(methods, "--methods", "name"))
         settings = bench.RegimeSettings(seeds=tuple(parse_list(seeds, "--seeds", "int>=0")), total_rollouts=rollouts,
-                                        workers=workers, value_model=value_model,
-                                        methods=tuple(m.strip() for m in methods.split(",")))
+                                        workers=workers, value_model=value_model, methods=chosen,
+                                        difficulties=tuple(parse_list(difficulties, "--difficulties", "name")))
         for c, m, s in settings.jobs():
             settings.config(c, m, s)  # every run's settings checked before the first one trains
     prepare_out(out)
