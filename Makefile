@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --prior-noise 0.25,0.5,1,2,4 --hallucination 0.1,0.25 --k 2,4,8 --seeds 5 --estimators mean,rloo,js_loo,v05_eb_loo,v05_eb_reg_loo --out runs/bench/shrink_loo_mmlupro
 	$(BIN)/v05 bench rl-regimes --out runs/bench/regimes
 	$(BIN)/v05 bench rl-regimes --methods "GRPO,Dr. GRPO,V0.5 leave-one-out" --out runs/bench/regimes_ext
+	$(BIN)/v05 bench rl-regimes --methods value-free --out runs/bench/regimes_valuefree
+	$(BIN)/v05 bench rl-regimes --methods rules --out runs/bench/regimes_rules
 	$(BIN)/v05 bench rlv --out runs/bench/rlv
 	$(BIN)/v05 bench baseline --table ../shared/data/v0_demo --prior value --prior-noise 1 --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/v0_demo_value
 	$(BIN)/v05 bench baseline --table ../shared/data/mmlupro_29models --prior value --seeds 5 --k 2,4,8,16 --osla --osla-rule paper,eb --out runs/bench/mmlupro_value
