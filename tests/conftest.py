@@ -37,3 +37,16 @@ def tiny_value_model():
     from v05.value import ValueModel
 
     return ValueModel(encoder="hashing-64", cache_dir=False, n_pairs=500).fit(arithmetic_table())
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Fail the test if ``v05 bench baseline`` reads the table or starts the simulation (a CLI check must come first)."""
+    import v05.bench.baseline
+    import v05.data
+
+    def boom(*a, **k):
+        raise AssertionError("reached the long computation before checking the input")
+
+    monkeypatch.setattr(v05.data, "load_any", boom)
+    monkeypatch.setattr(v05.bench.baseline, "run", boom)

@@ -10,8 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from v05_testing.cli import one_red_line
-import v05.bench.baseline
-import v05.data
 from v05.cli import app
 
 
@@ -29,16 +27,6 @@ def test_importing_the_cli_does_not_import_matplotlib():
 ])
 def test_click_usage_errors_are_one_red_line(args, fragments):
     one_red_line(CliRunner().invoke(app, args), *fragments)
-
-
-@pytest.fixture
-def nothing_runs(monkeypatch):
-    """Fail the test if the command reads the table or starts the simulation."""
-    def boom(*a, **k):
-        raise AssertionError("reached the long computation before checking the input")
-
-    monkeypatch.setattr(v05.data, "load_any", boom)
-    monkeypatch.setattr(v05.bench.baseline, "run", boom)
 
 
 @pytest.mark.parametrize("extra, fragments", [

@@ -177,6 +177,13 @@ def kept_share(keep: np.ndarray, sizes: list[int], process_index: int,
     return position[mine], mine
 
 
+def padding(key: str, pad_token_id: int) -> tuple[bool, int]:
+    """How TRL pads the output ``key``: (on the left?, the fill value)."""
+    left = key in LEFT_PADDED
+    fill = (LEFT_PADDED if left else RIGHT_PADDED)[key]
+    return left, pad_token_id if fill == "pad" else fill
+
+
 def gather_output(accelerator, out: dict, pad_token_id: int) -> dict:
     """Every process's rows of a ``_generate_and_score_completions`` output, process after process (padded to
     the widest process with TRL's values); ``num_items_in_batch`` is left out (the caller recounts it)."""
@@ -189,10 +196,8 @@ def gather_output(accelerator, out: dict, pad_token_id: int) -> dict:
         elif key in ROW_KEYS:
             gathered[key] = accelerator.gather(value)
         elif key in LEFT_PADDED or key in RIGHT_PADDED:
-            left = key in LEFT_PADDED
-            fill = (LEFT_PADDED if left else RIGHT_PADDED)[key]
-            value = accelerator.pad_across_processes(value, dim=1, pad_index=pad_token_id if fill == "pad" else fill,
-                                                     pad_first=left)
+            left, fill = padding(key, pad_token_id)
+            value = accelerator.pad_across_processes(value, dim=1, pad_index=fill, pad_first=left)
             gathered[key] = accelerator.gather(value)
         else:
             raise NotImplementedError(f"cannot share the output {key!r} out over the processes (multimodal inputs)")
@@ -239,9 +244,8 @@ def merge_outputs(parts: list[dict], pad_token_id: int) -> dict:
         elif key in ROW_KEYS:
             merged[key] = torch.cat(values)
         elif key in LEFT_PADDED or key in RIGHT_PADDED:
-            left = key in LEFT_PADDED
-            fill = (LEFT_PADDED if left else RIGHT_PADDED)[key]
-            merged[key] = _cat_padded(values, pad_token_id if fill == "pad" else fill, left)
+            left, fill = padding(key, pad_token_id)
+            merged[key] = _cat_padded(values, fill, left)
         else:
             raise NotImplementedError(f"top-ups cannot merge the output {key!r} (multimodal inputs); set k_max=None "
                                       "to train without top-ups")
