@@ -49,7 +49,16 @@ def test_the_likelihood_is_the_binomial_under_the_logit_normal():
         k = pr * nn
         integrand = lambda u: expit(u) ** k * expit(-u) ** (nn - k) * np.exp(-(u - m) ** 2 / (2 * v)) / np.sqrt(2 * np.pi * v)  # noqa: E731
         want += np.log(quad(integrand, -40, 40)[0])
-    assert adapt_loo._loglik(mean, var, p, n) == pytest.approx(want, rel=1e-4)
+    assert adapt_loo._loglik(mean, var, p, n, steps=0) == pytest.approx(want, rel=1e-4)
+
+
+def test_the_likelihood_profiles_the_common_shift():
+    rng = np.random.default_rng(5)
+    mean, var = rng.normal(size=200), np.full(200, 2.0)
+    y, n = rng.binomial(1, expit(mean + 0.8 + rng.normal(size=200))).astype(float), np.ones(200)
+    grid = max(adapt_loo._loglik(mean + c, var, y, n, steps=0) for c in np.linspace(-1, 3, 401))
+    assert adapt_loo._loglik(mean, var, y, n) == pytest.approx(grid, abs=1e-2)
+    assert adapt_loo._loglik(mean, var, y, n) > adapt_loo._loglik(mean, var, y, n, steps=0) + 1
 
 
 def test_a_missed_surface_feature_is_found_and_the_variance_follows_the_context():

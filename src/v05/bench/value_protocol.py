@@ -54,6 +54,11 @@ Issue 18 (added with value_surface / value_cold_surface and the surface rival, b
   runs  (one process, nice, 1 thread) first the four v0_demo cells, then ``--mmlupro-subset 4000`` for
         mmlupro_from_v0 and mmlupro_category_out (math) as a quick look, then the full mmlupro_from_v0 and
         mmlupro_category_out (math), then, as time allows, mmlupro and mmlupro_by_category (math).
+  change after the first look (v0_demo cells and the 4000-question mmlupro_from_v0 / category-out math,
+        runs/bench/value_surface and value_surface_sub4000, version 1): every leave-one-out likelihood now
+        profiles a common logit shift (the ability's re-fit), and a prompt with other policies' rows keeps the
+        trained tau2 (version 1 chose no correction for skewed 0/1 contexts, and its history ECE rose on
+        mmlupro_from_v0); the cells are then rerun in full with version 2 (runs/bench/value_surface2).
 
 ``--seeds`` and ``--categories`` (the categories of the two per-category cells) run a smaller part of this
 protocol when time is short; each cell's value.json records the seeds and categories it ran.

@@ -19,7 +19,10 @@ the training domain's variance ``tau2``. This one differs in three ways, each de
   domain's (the cold predictions are calibrated where ``tau2`` was too large).
 
 Order: ``tau2`` is first chosen for the uncorrected prior, the candidate is then chosen with it, and ``tau2``
-again for the chosen candidate; the chosen weights are refined by ``refine`` reweighted steps.
+again for the chosen candidate; the chosen weights are refined by ``refine`` reweighted steps. Every likelihood
+of the comparison profiles one common logit shift (by Newton steps): at prediction time the policy's ability
+is re-fitted under the corrected prior, so a candidate is not judged on an overall level it would not keep
+(the one-step fit, linearised at the latent median, moves the level of a skewed 0/1 context by itself).
 
 Rule for tiny contexts: with fewer than ``MIN_CONTEXT`` rows nothing is fitted (:func:`fit_loo_correction`
 returns None) and the model predicts exactly as without the correction. The grids and prior variances were fixed
@@ -44,6 +47,8 @@ TAU2_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 
 """Candidate variances of the text prior's error (logit scale), re-estimated in context."""
 MIN_CONTEXT = 20
 """Contexts with fewer rows are not corrected at all (the meta-trained prior, exactly)."""
+PROFILE_STEPS = 3
+"""Newton steps of the common logit shift profiled in every leave-one-out likelihood."""
 
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(16)
 _GH_LOGW = np.log(_GH_W / _GH_W.sum())
@@ -174,10 +179,23 @@ def _best_tau2(offset, shift, shift_var, pass_rate, n_samples, base) -> float:
     return float(TAU2_GRID[int(np.argmax(scores))])
 
 
-def _loglik(mean, var, pass_rate, n_samples) -> float:
-    """Sum over rows of ``log E[q^k (1 - q)^(n - k)]``, ``logit q ~ N(mean, var)``, ``k = n * pass_rate``
-    (16-point Gauss-Hermite; the binomial coefficient, the same for every candidate, is left out)."""
-    eta = mean[:, None] + np.sqrt(var)[:, None] * _GH_X  # (n, 16)
-    k = (pass_rate * n_samples)[:, None]
-    ll = k * log_expit(eta) + (n_samples[:, None] - k) * log_expit(-eta)
-    return float(np.sum(logsumexp(ll + _GH_LOGW, axis=1)))
+def _loglik(mean, var, pass_rate, n_samples, *, steps: int = PROFILE_STEPS) -> float:
+    """``max over c`` of the sum over rows of ``log E[q^k (1 - q)^(n - k)]``, ``logit q ~ N(mean + c, var)``,
+    ``k = n * pass_rate`` (16-point Gauss-Hermite; the binomial coefficient, the same for every candidate, is
+    left out). The common shift ``c`` (the ability's re-fit) takes ``steps`` Newton steps from 0, each at most
+    1 in size; ``steps=0`` keeps ``c = 0``."""
+    eta0 = mean[:, None] + np.sqrt(var)[:, None] * _GH_X  # (n, 16)
+    k, n = (pass_rate * n_samples)[:, None], n_samples[:, None]
+    c = 0.0
+    for step in range(steps + 1):
+        eta = eta0 + c
+        ll = k * log_expit(eta) + (n - k) * log_expit(-eta) + _GH_LOGW
+        row = logsumexp(ll, axis=1)
+        if step == steps:
+            return float(np.sum(row))
+        post = np.exp(ll - row[:, None])  # weight of each node given the row
+        q = np.exp(log_expit(eta))
+        g = k - n * q  # d ll / d c at each node
+        grad = np.sum(post * g)
+        hess = np.sum(post * (g * g - n * q * (1 - q))) - np.sum(np.sum(post * g, axis=1) ** 2)
+        c += float(np.clip(-grad / hess if hess < 0 else np.sign(grad), -1.0, 1.0))

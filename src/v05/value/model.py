@@ -200,7 +200,10 @@ class ValueModel:
             loo = self._loo_correction(texts, d_prior, prompt_idx[: len(ctx_p)], ctx_p, ctx_n)
             if loo is not None:  # None: a context too small to correct (adapt_loo.MIN_CONTEXT)
                 shift, shift_var = loo(d_prior, self._features(texts), self.surface(texts))
-                d_prior, tau2 = d_prior - shift, loo.tau2 + shift_var
+                # the context's variance is its total cold error (text prior + this policy's interaction, which
+                # one policy cannot split); a prompt that other policies' rows inform keeps the trained split
+                informed = np.bincount(prompt_idx[len(ctx_p):], minlength=len(texts)) > 0
+                d_prior, tau2 = d_prior - shift, np.where(informed, self.tau2_, loo.tau2) + shift_var
         elif self.adapt:
             correction = self._correction(texts, d_prior, prompt_idx[: len(ctx_p)], ctx_p, ctx_n)
             shift, shift_var = correction(d_prior, self._features(texts))
