@@ -10,8 +10,8 @@ from v05.bench.value_rivals import CONTEXT_RIVALS
 
 def test_evaluate_scores_every_method_on_the_same_queries(fitted, table):
     result = evaluate(table, fitted, split="half", seed=1)
-    assert set(result["methods"]) == {"value", "value_cold", "value_meta", "value_meta_cold", "history_mean",
-                                      *CONTEXT_RIVALS}
+    assert set(result["methods"]) == {"value", "value_cold", "value_meta", "value_meta_cold", "value_surface",
+                                      "value_cold_surface", "history_mean", *CONTEXT_RIVALS}
     assert len(result["pass_rate"]) == len(table) - split_context(table, seed=1).sum()
     for mean, _ in result["predictions"].values():
         assert mean.shape == result["pass_rate"].shape

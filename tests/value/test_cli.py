@@ -13,10 +13,11 @@ runner = CliRunner()
 
 def test_fit_predict_eval_round_trip(table, tmp_path):
     path = save_table(table, tmp_path / "t.jsonl")
-    r = runner.invoke(app, ["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--encoder", "hashing-64"])
+    r = runner.invoke(app, ["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--encoder", "hashing-64",
+                            "--correction", "surface"])
     assert r.exit_code == 0, r.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert "--encoder hashing-64" in config["training_command"]
+    assert "--encoder hashing-64" in config["training_command"] and config["params"]["correction"] == "surface"
 
     save_table(table.select(table.policy == "pol1"), tmp_path / "ctx.jsonl")
     (tmp_path / "targets.txt").write_text("algebra problem 1: hard hard solve it\ngeometry problem 2: solve it\n")
@@ -60,6 +61,8 @@ def test_user_errors_are_one_red_line_before_any_work(table, tmp_path, monkeypat
         (["fit", "--table", str(path), "--out", str(tmp_path / "file")], ["--out", "exists and is not a folder"]),
         (["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--mmlupro-view", "all"],
          ["--mmlupro-view 'all'", "models, halves"]),
+        (["fit", "--table", str(path), "--out", str(tmp_path / "m"), "--correction", "loo"],
+         ["--correction 'loo'", "embedding, surface"]),
         (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--split", "thirds"], ["--split 'thirds'", "half, column"]),
         (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--refit-folds", "1"], ["--refit-folds 1"]),
         (["eval", "--table", str(path), "--out", str(tmp_path / "e"), "--category", "law"],

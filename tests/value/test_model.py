@@ -17,9 +17,10 @@ def context_of(table, policy="pol2", n=40):
 
 def test_init_only_stores_arguments():
     vm = ValueModel(encoder="hashing-32", ridge=0.5, rank_weight=0.1, n_pairs=7, stack_prior=2.0, adapt=False,
-                    random_state=3, cache_dir=False)
+                    correction="surface", random_state=3, cache_dir=False)
     assert vm.get_params() == {"encoder": "hashing-32", "ridge": 0.5, "rank_weight": 0.1, "n_pairs": 7,
-                               "stack_prior": 2.0, "adapt": False, "random_state": 3, "cache_dir": False}
+                               "stack_prior": 2.0, "adapt": False, "correction": "surface", "random_state": 3,
+                               "cache_dir": False}
     assert not [k for k in vars(vm) if k.endswith("_")]
 
 

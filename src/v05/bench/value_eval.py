@@ -17,6 +17,7 @@ from v05.value.model import ValueModel
 
 HEAD = "value"
 HEAD_COLD = "value_cold"
+SURFACE, SURFACE_COLD = "value_surface", "value_cold_surface"
 
 
 def split_context(table, *, split: str = "half", seed: int = 0) -> np.ndarray:
@@ -66,7 +67,8 @@ def evaluate(table, models, *, split: str = "half", seed: int = 0, rivals: bool 
         ``{"methods": {name: metrics}, "predictions": {name: (mean, var or None)}, "pass_rate", "policy",
         "n_samples", "in_sample"}`` over the concatenated queries; ``in_sample`` is :func:`in_sample`'s record.
         ``value``/``value_cold`` are the model as configured; a model that adapts in context
-        (``adapt=True``) is also scored without it as ``value_meta``/``value_meta_cold``.
+        (``adapt=True``) is also scored without it as ``value_meta``/``value_meta_cold``; a model whose
+        correction is not ``"surface"`` is also scored with that one as ``value_surface``/``value_cold_surface``.
     """
     table = _require_prompts(table)
     is_context = split_context(table, split=split, seed=seed)
@@ -119,11 +121,15 @@ def _predict_policy(vm, table, ctx, qry, n_all, rivals: bool) -> dict:
         meta = copy.copy(vm)  # shares the embedding and difficulty memos
         meta.adapt = False
         variants.append(("value_meta", "value_meta_cold", meta))
+    if not (vm.adapt and vm.correction == "surface"):
+        surface = copy.copy(vm)
+        surface.adapt, surface.correction = True, "surface"
+        variants.append((SURFACE, SURFACE_COLD, surface))
     for with_history, cold, model in variants:
         out[with_history] = model.predict(c_txt, c_p, q_txt, history=history, context_n_samples=n_all[ctx])
         out[cold] = model.predict(c_txt, c_p, q_txt, context_n_samples=n_all[ctx])
     if rivals:
-        cx, qx = (Prompts(vm.embed(t), np.log1p([len(s) for s in t])) for t in (c_txt, q_txt))
+        cx, qx = (Prompts(vm.embed(t), np.log1p([len(s) for s in t]), vm.surface(t)) for t in (c_txt, q_txt))
         for name, fn in CONTEXT_RIVALS.items():
             out[name] = (fn(cx, c_p, qx), None)
         out["history_mean"] = (history_mean(c_p, q_txt, history.prompt.tolist(), history.pass_rate), None)

@@ -6,7 +6,11 @@ Methods, all on the same queries and the same encoder's embeddings (``--encoder`
   value / value_cold            the shipped head with the in-context correction of the text prior
                                 (v05.value.adapt), with and without other policies' rows as history
   value_meta / value_meta_cold  the same models without the correction (the head before this change)
-  context_mean, knn (k=20), ridge (strength by leave-one-out over 1e-1..1e4), logistic (C=1), length
+  value_surface / value_cold_surface  the same models with ``correction="surface"`` (v05.value.adapt_loo,
+                                issue 18: surface features beside the embedding, the correction's strength and
+                                the text prior's variance chosen in context by leave-one-out)
+  context_mean, knn (k=20), ridge (strength by leave-one-out over 1e-1..1e4), logistic (C=1), length,
+  surface (ridge on the context-standardised surface features of v05.value.surface, strength by leave-one-out)
                                 rivals that read only the policy's context: the cold comparison
   history_mean                  other policies' mean pass rate on the same prompt (history rival)
 Metrics: intra-context AUC (pass rate >= 0.5 positive), Brier, ECE (10 bins), MSE; coverage of the 1-sigma
@@ -40,6 +44,21 @@ its value.json and must read 0 policies and, except ``mmlupro``/``mmlupro_by_cat
 Decision rules, also fixed in advance (docs/value.md): the adaptive head becomes the default if its history
 AUC is within 0.005 of the meta head's in every in-domain cell; SmolLM2 replaces MiniLM as the default
 encoder only if its cold AUC is higher in most cells and lower by more than 0.01 in none.
+Issue 18 (added with value_surface / value_cold_surface and the surface rival, before any of their results):
+  goal  in every cell, ``value_cold_surface`` is below no cold rival (context_mean, knn, ridge, logistic,
+        length, surface) beyond its interval (no rival's AUC above the upper end of its 95% interval), and
+        its ECE is <= 0.05;
+  rule  ``correction="surface"`` becomes the default of ``adapt`` if ``value_cold_surface``'s AUC is higher
+        than ``value_cold``'s in most cells and lower by more than 0.01 in none, and ``value_surface``'s AUC is
+        within 0.005 of ``value``'s in every cell.
+  runs  (one process, nice, 1 thread) first the four v0_demo cells, then ``--mmlupro-subset 4000`` for
+        mmlupro_from_v0 and mmlupro_category_out (math) as a quick look, then the full mmlupro_from_v0 and
+        mmlupro_category_out (math), then, as time allows, mmlupro and mmlupro_by_category (math).
+  change after the first look (v0_demo cells and the 4000-question mmlupro_from_v0 / category-out math,
+        runs/bench/value_surface and value_surface_sub4000, version 1): every leave-one-out likelihood now
+        profiles a common logit shift (the ability's re-fit), and a prompt with other policies' rows keeps the
+        trained tau2 (version 1 chose no correction for skewed 0/1 contexts, and its history ECE rose on
+        mmlupro_from_v0); the cells are then rerun in full with version 2 (runs/bench/value_surface2).
 
 ``--seeds`` and ``--categories`` (the categories of the two per-category cells) run a smaller part of this
 protocol when time is short; each cell's value.json records the seeds and categories it ran.

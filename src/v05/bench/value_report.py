@@ -96,7 +96,7 @@ def plot_calibration(result: dict, path, *, title: str) -> None:
 
 
 SUMMARY_METRICS = ("auc", "brier", "ece")
-INTERVAL_METHODS = ("value", "value_cold", "value_meta", "value_meta_cold")
+INTERVAL_METHODS = ("value", "value_cold", "value_meta", "value_meta_cold", "value_surface", "value_cold_surface")
 
 
 def write_summary(docs: dict, out, *, title: str) -> dict[str, Path]:
@@ -168,5 +168,5 @@ def plot_summary(summary: dict, path) -> None:
     plt.close(fig)
 
 
-HISTORY_METHODS = ("value", "value_meta", "history_mean")
+HISTORY_METHODS = ("value", "value_meta", "value_surface", "history_mean")
 """Methods that read other policies' outcomes on the same prompts (the rest are cold)."""

@@ -1,7 +1,8 @@
 """Baseline predictors the value model is compared against, on the same splits.
 
 Each reads one policy's context (its prompts and pass rates) and returns predicted pass rates in [0, 1] for
-the target prompts; prompts come as :class:`Prompts` (unit-norm embeddings and log character lengths).
+the target prompts; prompts come as :class:`Prompts` (unit-norm embeddings, log character lengths and surface
+features).
 ``history_mean`` also reads other policies' outcomes on the same prompts.
 """
 
@@ -17,10 +18,12 @@ RIDGE_ALPHAS = tuple(np.logspace(-1, 4, 11))
 
 @dataclass(frozen=True)
 class Prompts:
-    """Embeddings ``x`` (n, dim), unit norm, and ``log_length`` (n,) = log(1 + characters) of some prompts."""
+    """Embeddings ``x`` (n, dim), unit norm, ``log_length`` (n,) = log(1 + characters) and ``surface`` (n, k),
+    the surface features of :func:`v05.value.surface.surface_features`, of some prompts."""
 
     x: np.ndarray
     log_length: np.ndarray
+    surface: np.ndarray
 
 
 def context_mean(ctx: Prompts, ctx_p, tgt: Prompts) -> np.ndarray:
@@ -67,6 +70,20 @@ def length(ctx: Prompts, ctx_p, tgt: Prompts) -> np.ndarray:
     return np.clip(intercept + slope * tgt.log_length, 0.0, 1.0)
 
 
+def surface(ctx: Prompts, ctx_p, tgt: Prompts) -> np.ndarray:
+    """Ridge regression of pass rate on the surface features standardised over the context, its strength chosen
+    there by leave-one-out error over ``RIDGE_ALPHAS``; clipped to [0, 1]. A feature constant over the context
+    is left out."""
+    from sklearn.linear_model import RidgeCV
+
+    center, sd = ctx.surface.mean(axis=0), ctx.surface.std(axis=0)
+    keep = sd > 1e-9
+    if not keep.any():
+        return context_mean(ctx, ctx_p, tgt)
+    cs, ts = ((p.surface[:, keep] - center[keep]) / sd[keep] for p in (ctx, tgt))
+    return np.clip(RidgeCV(alphas=RIDGE_ALPHAS).fit(cs, ctx_p).predict(ts), 0.0, 1.0)
+
+
 def history_mean(ctx_p, tgt_prompts, hist_prompts, hist_p) -> np.ndarray:
     """Mean pass rate of other policies on the same prompt text; the context mean where a prompt has none."""
     index = {t: i for i, t in enumerate(dict.fromkeys(tgt_prompts))}
@@ -78,5 +95,6 @@ def history_mean(ctx_p, tgt_prompts, hist_prompts, hist_p) -> np.ndarray:
     return per_prompt[[index[t] for t in tgt_prompts]]
 
 
-CONTEXT_RIVALS = {"context_mean": context_mean, "knn": knn, "ridge": ridge, "logistic": logistic, "length": length}
+CONTEXT_RIVALS = {"context_mean": context_mean, "knn": knn, "ridge": ridge, "logistic": logistic, "length": length,
+                  "surface": surface}
 """Rivals that read only the policy's context (no other policy's outcomes): the cold comparison."""

@@ -4,7 +4,8 @@ One call = a 256-prompt context and 64 targets (and optionally a history of earl
 loop makes every step. Reported: targets per second and context+target prompts per second, with embeddings
 already memoised (the steady state: prompts recur) and with every text embedded afresh (MiniLM, no cache),
 plus the peak Python heap of one call (tracemalloc) and the process's peak RSS. The memoised calls are timed
-with the in-context correction of the text prior off and on (``adapt``), whatever the model's setting.
+with the in-context correction of the text prior off and on (``adapt``), whatever the model's setting, and
+with the leave-one-out correction with surface features (``correction="surface"``, keys ``..._adapt_surface``).
 
     v05 bench value-speed --out runs/bench/value_speed.json
 """
@@ -50,15 +51,15 @@ def run(data: Path, model: str = "default", repeats: int = 20) -> dict:
     figures["with_embedding"] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
 
     vm = fresh  # every text now memoised
-    for adapt in (False, True):
-        vm.adapt = adapt
+    for adapt, correction, label in ((False, "embedding", "false"), (True, "embedding", "true"), (True, "surface", "surface")):
+        vm.adapt, vm.correction = adapt, correction
         for name, hist_table in (("embedded_no_history", None), ("embedded_history", history)):
             vm.predict(c_txt, c_p, t_txt, history=hist_table)
             t0 = time.perf_counter()
             for _ in range(repeats):
                 vm.predict(c_txt, c_p, t_txt, history=hist_table)
             dt = (time.perf_counter() - t0) / repeats
-            figures[f"{name}_adapt_{adapt}".lower()] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
+            figures[f"{name}_adapt_{label}"] = {"call_s": dt, "targets_per_s": 64 / dt, "prompts_per_s": 320 / dt}
     tracemalloc.start()
     vm.predict(c_txt, c_p, t_txt, history=history)
     figures["peak_heap_mb_one_call_with_history"] = tracemalloc.get_traced_memory()[1] / 2**20

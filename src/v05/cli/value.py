@@ -83,22 +83,28 @@ def fit(
     ridge: float = typer.Option(0.03, help="L2 penalty on the text-difficulty weights (> 0)."),
     rank_weight: float = typer.Option(0.25, help="Weight of the pairwise ranking loss in [0, 1] (rest: soft cross-entropy)."),
     adapt: bool = typer.Option(True, help="Correct the text prior in context at prediction time (v05.value.adapt)."),
+    correction: str = typer.Option("embedding", help="Which correction --adapt applies: 'embedding' (v05.value.adapt) "
+                                   "or 'surface' (surface features, strength and variance by leave-one-out: "
+                                   "v05.value.adapt_loo)."),
     mmlupro_view: str = typer.Option("models", help="For the mmlupro_29models folder: 'models' or 'halves'."),
     seed: int = typer.Option(0, min=0, help="Random seed."),
 ) -> None:
     """Meta-train a value model across the policies of the given tables."""
     from v05.value import ValueModel
+    from v05.value.model import CORRECTIONS
 
     _choice(mmlupro_view, "--mmlupro-view", MMLUPRO_VIEWS)
+    _choice(correction, "--correction", CORRECTIONS)
     _out_dir(out)
-    vm = ValueModel(encoder=encoder, ridge=ridge, rank_weight=rank_weight, adapt=adapt, random_state=seed)
+    vm = ValueModel(encoder=encoder, ridge=ridge, rank_weight=rank_weight, adapt=adapt, correction=correction,
+                    random_state=seed)
     vm.validate_params()
     _one_thread()
     tables = [_load(t, mmlupro_view) for t in table]
     vm.fit(*tables)
     args = [a for t in table for a in ("--table", str(t))] + [
         "--out", str(out), "--encoder", encoder, "--ridge", f"{ridge:g}", "--rank-weight", f"{rank_weight:g}",
-        "--adapt" if adapt else "--no-adapt", "--mmlupro-view", mmlupro_view, "--seed", str(seed)]
+        "--adapt" if adapt else "--no-adapt", "--correction", correction, "--mmlupro-view", mmlupro_view, "--seed", str(seed)]
     vm.save(out, command="v05 value fit " + " ".join(shlex.quote(a) for a in args))
     typer.echo(f"{out}: {vm.n_policies_} policies, {vm.n_rows_} rows; tau2={vm.tau2_:g} s2={vm.s2_:g}")
 

@@ -17,9 +17,11 @@ import numpy as np
 from v05._validation import as_1d, check_bool, check_number, check_positive_int
 from v05.value import store
 from v05.value.adapt import TextCorrection, fit_correction
+from v05.value.adapt_loo import LooCorrection, fit_loo_correction
 from v05.value.embed import get_encoder
 from v05.value.irt import fit_irt, logit_normal_moments, stacked_shift
 from v05.value.store import shipped_models  # noqa: F401  (re-exported: v05.value.shipped_models)
+from v05.value.surface import surface_features
 from v05.value.train import fit_text_difficulty, select_variances
 
 DEFAULT_CONTEXT_SAMPLES = 4
@@ -49,6 +51,11 @@ class ValueModel:
     adapt : bool, default=True
         Correct the text prior in context (:mod:`v05.value.adapt`): a Bayesian ridge on the context's
         residuals whose strength the context chooses, so the model adapts to a domain it was not trained on.
+    correction : {"embedding", "surface"}, default="embedding"
+        Which correction ``adapt`` applies: ``"embedding"`` (:mod:`v05.value.adapt`: embedding features,
+        strength by marginal likelihood up to 0.1, the training variance kept) or ``"surface"``
+        (:mod:`v05.value.adapt_loo`: surface features beside the embedding, strength and the text prior's
+        variance chosen by leave-one-out in context). No effect when ``adapt`` is False.
     random_state : int or None, default=0
     cache_dir : path, False or None, default=None
         Embedding cache (``None``: the default folder; ``False``: no cache).
@@ -65,13 +72,14 @@ class ValueModel:
     """
 
     def __init__(self, encoder="minilm-l6-v2", *, ridge=0.03, rank_weight=0.25, n_pairs=20000, stack_prior=100.0,
-                 adapt=True, random_state=0, cache_dir=None):
+                 adapt=True, correction="embedding", random_state=0, cache_dir=None):
         self.encoder = encoder
         self.ridge = ridge
         self.rank_weight = rank_weight
         self.n_pairs = n_pairs
         self.stack_prior = stack_prior
         self.adapt = adapt
+        self.correction = correction
         self.random_state = random_state
         self.cache_dir = cache_dir
 
@@ -116,7 +124,7 @@ class ValueModel:
         A neural encoder's first pass over many texts shows a progress bar.
         """
         if getattr(self, "_encoder_obj", None) is None:
-            self._encoder_obj, self._memo = get_encoder(self.encoder), {}
+            self._encoder_obj, self._memo, self._surface_memo = get_encoder(self.encoder), {}, {}
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if todo:
             vectors = self._encoder_obj.encode(todo, cache_dir=self.cache_dir, progress=True)
@@ -188,7 +196,15 @@ class ValueModel:
         prompt_idx = np.fromiter((index[t] for part in rows_prompt for t in part), dtype=np.int64)
         policy_idx, rows_p, rows_n = np.concatenate(pol), np.concatenate(rows_p), np.concatenate(rows_n)
         d_prior, tau2 = self.text_difficulty(texts), self.tau2_
-        if self.adapt:
+        if self.adapt and self.correction == "surface":
+            loo = self._loo_correction(texts, d_prior, prompt_idx[: len(ctx_p)], ctx_p, ctx_n)
+            if loo is not None:  # None: a context too small to correct (adapt_loo.MIN_CONTEXT)
+                shift, shift_var = loo(d_prior, self._features(texts), self.surface(texts))
+                # the context's variance is its total cold error (text prior + this policy's interaction, which
+                # one policy cannot split); a prompt that other policies' rows inform keeps the trained split
+                informed = np.bincount(prompt_idx[len(ctx_p):], minlength=len(texts)) > 0
+                d_prior, tau2 = d_prior - shift, np.where(informed, self.tau2_, loo.tau2) + shift_var
+        elif self.adapt:
             correction = self._correction(texts, d_prior, prompt_idx[: len(ctx_p)], ctx_p, ctx_n)
             shift, shift_var = correction(d_prior, self._features(texts))
             d_prior, tau2 = d_prior - shift, self.tau2_ + shift_var
@@ -206,6 +222,22 @@ class ValueModel:
         x = self._features([texts[i] for i in ctx_idx])
         return fit_correction(cold.a[0] - f[ctx_idx], f[ctx_idx], x, ctx_p, ctx_n, tau2=self.tau2_, s2=self.s2_)
 
+    def _loo_correction(self, texts, f, ctx_idx, ctx_p, ctx_n) -> LooCorrection | None:
+        """The leave-one-out correction with surface features (:mod:`v05.value.adapt_loo`), fitted on the
+        context rows against the cold prediction ``a - f``."""
+        cold = fit_irt(np.zeros(len(ctx_idx), np.int64), ctx_idx, ctx_p, ctx_n, f, 1, tau2=self.tau2_, s2=self.s2_)
+        ctx_texts = [texts[i] for i in ctx_idx]
+        return fit_loo_correction(cold.a[0] - f[ctx_idx], f[ctx_idx], self._features(ctx_texts), self.surface(ctx_texts),
+                                  ctx_p, ctx_n, s2=self.s2_, a_var=float(cold.a_var[0]))
+
+    def surface(self, texts) -> np.ndarray:
+        """Surface features of ``texts`` (:func:`v05.value.surface.surface_features`), memoised like embeddings."""
+        memo = self.__dict__.setdefault("_surface_memo", {})
+        todo = [t for t in dict.fromkeys(texts) if t not in memo]
+        if todo:
+            memo.update(zip(todo, surface_features(todo)))
+        return np.stack([memo[t] for t in texts]) if len(texts) else surface_features([])
+
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
             raise NotFittedError("ValueModel is not fitted; call fit() or ValueModel.load(path)")
@@ -222,6 +254,8 @@ class ValueModel:
         check_number(self.stack_prior, "stack_prior", minimum=0, min_open=True, allow_inf=True)
         if not isinstance(self.adapt, (bool, np.bool_)):
             raise TypeError(f"adapt must be a bool; got {type(self.adapt).__name__} {self.adapt!r}")
+        if self.correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {list(CORRECTIONS)}; got {self.correction!r}")
         if self.random_state is not None:
             check_positive_int(self.random_state, "random_state", minimum=0)
 
@@ -298,8 +332,11 @@ class ValueModel:
         return vm
 
 
-PARAMS = ("encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "adapt", "random_state", "cache_dir")
-"""Constructor arguments; all but ``cache_dir`` are stored with the weights."""
+PARAMS = ("encoder", "ridge", "rank_weight", "n_pairs", "stack_prior", "adapt", "correction", "random_state", "cache_dir")
+"""Constructor arguments; all but ``cache_dir`` are stored with the weights (a config without ``correction``,
+written before it existed, loads with the default)."""
+CORRECTIONS = ("embedding", "surface")
+"""Values of ``ValueModel(correction=...)``: the in-context corrections of the text prior."""
 
 
 def _check_context(context_prompts, context_pass_rates, target_prompts, context_n_samples):
