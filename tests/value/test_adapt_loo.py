@@ -47,7 +47,9 @@ def test_the_likelihood_is_the_binomial_under_the_logit_normal():
     want = 0.0
     for m, v, pr, nn in zip(mean, var, p, n):
         k = pr * nn
-        integrand = lambda u: expit(u) ** k * expit(-u) ** (nn - k) * np.exp(-(u - m) ** 2 / (2 * v)) / np.sqrt(2 * np.pi * v)  # noqa: E731
+        def integrand(u, k=k, nn=nn, m=m, v=v):
+            return expit(u) ** k * expit(-u) ** (nn - k) * np.exp(-(u - m) ** 2 / (2 * v)) / np.sqrt(2 * np.pi * v)
+
         want += np.log(quad(integrand, -40, 40)[0])
     assert adapt_loo._loglik(mean, var, p, n, steps=0) == pytest.approx(want, rel=1e-4)
 
