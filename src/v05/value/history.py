@@ -86,11 +86,24 @@ class HistoryPrior:
         (module docstring), or Beta(1, 1) with fewer than two prompts scored."""
         pass_rate, counts = np.asarray(pass_rate, float), np.asarray(counts, int)
         mean, var = beta_moments(np.ones(len(counts)), np.ones(len(counts)))
-        seen = np.flatnonzero(counts > 0)
-        if len(seen) < 2:
-            return Prior(mean, var)
-        halves = (seen[0::2], seen[1::2])
-        for targets, fitted_on in ((halves[0], halves[1]), (halves[1], halves[0]), (np.flatnonzero(counts <= 0), seen)):
+        for targets, fitted_on in cross_fit_splits(counts):
             alpha0, beta0 = fit_beta_prior(pass_rate[fitted_on] * counts[fitted_on], counts[fitted_on])
             mean[targets], var[targets] = beta_moments(alpha0, beta0)
         return Prior(mean, var)
+
+
+def cross_fit_splits(counts) -> list[tuple[np.ndarray, np.ndarray]]:
+    """How a cold batch is cross-fitted on its own first round: (targets, prompts fitted on) pairs. The scored
+    prompts (``counts > 0``) alternate into two halves, each predicted from the other; unscored prompts from all
+    scored ones. No pair with fewer than two scored prompts (the caller keeps its uninformed prior).
+
+    >>> [(t.tolist(), f.tolist()) for t, f in cross_fit_splits([2, 0, 2, 2])]
+    [([0, 3], [2]), ([2], [0, 3]), ([1], [0, 2, 3])]
+    """
+    counts = np.asarray(counts)
+    seen = np.flatnonzero(counts > 0)
+    if len(seen) < 2:
+        return []
+    halves = (seen[0::2], seen[1::2])
+    pairs = [(halves[0], halves[1]), (halves[1], halves[0]), (np.flatnonzero(counts <= 0), seen)]
+    return [(t, f) for t, f in pairs if len(t)]

@@ -18,6 +18,7 @@ from v05._validation import py
 from v05.baselines import Prior
 from v05.integrations.trl.rows import PromptTable
 from v05.value import HistoryPrior
+from v05.value.history import cross_fit_splits
 from v05.value.prior import OutcomeHistory, ValueModelPrior
 
 UNINFORMED = (0.5, 1.0 / 12.0)
@@ -174,13 +175,7 @@ class ValueModelSource(OutcomeSource):
 
     def _cold_start(self, texts, step, pass_rate, counts):
         mean, var = np.full(len(texts), UNINFORMED[0]), np.full(len(texts), UNINFORMED[1])
-        seen = np.flatnonzero(counts > 0)
-        if len(seen) < 2:
-            return Prior(mean, var)
-        halves = (seen[0::2], seen[1::2])
-        for targets, context in ((halves[0], halves[1]), (halves[1], halves[0]), (np.flatnonzero(counts == 0), seen)):
-            if len(targets) == 0:
-                continue
+        for targets, context in cross_fit_splits(counts):
             ctx = OutcomeHistory()
             ctx.add(step, [texts[j] for j in context], pass_rate[context], counts[context])
             part = self.reader.predict(ctx, step, [texts[j] for j in targets])
