@@ -52,11 +52,13 @@ def test_reg_with_a_flat_line_is_eb_batch_with_that_global_mean(batch, centre):
                        lambda: run("eb_batch", batch, global_mean=centre))
 
 
+@pytest.mark.parametrize("reg, fixed_prior", [("v05_eb_reg", "v05_eb"), ("v05_eb_reg_loo", "v05_eb_loo")])
 @PROPS
 @given(batch=valid_batches, tau2=st.one_of(st.none(), st.floats(0.0, 1.0)))
-def test_reg_with_the_identity_line_is_exactly_v05_eb(batch, tau2):
-    got, want = same_or_both_raise(lambda: run("v05_eb_reg", batch, slope=1.0, intercept=0.0, tau2=tau2),
-                                   lambda: run("v05_eb", batch, tau2=tau2))
+def test_reg_with_the_identity_line_is_exactly_the_form_with_the_prior_as_it_is(reg, fixed_prior, batch, tau2):
+    """v05_eb_reg at slope 1, intercept 0 is v05_eb; its leave-one-out twin is v05_eb_loo."""
+    got, want = same_or_both_raise(lambda: run(reg, batch, slope=1.0, intercept=0.0, tau2=tau2),
+                                   lambda: run(fixed_prior, batch, tau2=tau2))
     if got is not None:
         np.testing.assert_array_equal(got.weight, want.weight)
 
@@ -235,15 +237,6 @@ def test_js_all_equal_batch_and_lone_rollouts():
 
 
 # -- v05_eb_reg_loo --------------------------------------------------------------------------------------------
-
-
-@PROPS
-@given(batch=valid_batches, tau2=st.one_of(st.none(), st.floats(0.0, 1.0)))
-def test_reg_loo_with_the_identity_line_is_exactly_v05_eb_loo(batch, tau2):
-    got, want = same_or_both_raise(lambda: run("v05_eb_reg_loo", batch, slope=1.0, intercept=0.0, tau2=tau2),
-                                   lambda: run("v05_eb_loo", batch, tau2=tau2))
-    if got is not None:
-        np.testing.assert_array_equal(got.weight, want.weight)
 
 
 @PROPS

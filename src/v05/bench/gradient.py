@@ -616,10 +616,11 @@ def plan_weights(name: str, prior: Prior | None, plan_prior: Prior, pool: Pool, 
 
 
 def osla_cell(name: str, prior: Prior, pool: Pool, config, repeats: int, rng: np.random.Generator) -> dict:
-    """Figures of ``repeats`` OSLA-allocated estimates, and their mean rollouts per prompt."""
-    results = [osla_weights(name, prior, pool, config, rng) for _ in range(repeats)]
-    weights = np.stack([w for w, _ in results])  # (R, U)
-    return {**cell_stats(weights, pool), "rollouts_per_prompt": float(np.mean([n for _, n in results])) / len(pool.rewards)}
+    """Figures of ``repeats`` OSLA-allocated estimates (no budget), and their mean rollouts per prompt
+    (:func:`plan_cell` planned on the fused prior; the OSLA cells record no rounds, as before the rules)."""
+    cell = plan_cell(name, prior, prior, pool, config, repeats, rng, None)
+    del cell["rounds"]
+    return cell
 
 
 def plan_cell(name: str, prior: Prior | None, plan_prior: Prior, pool: Pool, rule, repeats: int,

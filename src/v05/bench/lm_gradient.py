@@ -390,10 +390,10 @@ def measure(rewards: np.ndarray, row: np.ndarray, gram: np.ndarray, priors: dict
                 c["rollouts_vs_rloo"] = cell_rloo["nsr"] / c["nsr"]
                 c["rollouts_vs_rloo_ci"] = interval(noise_to_signal(rloo) / noise_to_signal(mine))
         value = boots[("v05_eb", "value")]
+        value_cell = next(d for d in cells if d["k"] == k and (d["estimator"], d["prior"]) == ("v05_eb", "value"))
         for c in cells:  # what the value model adds: the rollouts a value-free row needs for V0.5's noise
             if c["k"] == k and (c["estimator"], c["prior"]) in VALUE_FREE:
                 free = boots[(c["estimator"], c["prior"])]
-                value_cell = next(d for d in cells if d["k"] == k and (d["estimator"], d["prior"]) == ("v05_eb", "value"))
                 c["value_prior_worth"] = c["nsr"] / value_cell["nsr"]
                 c["value_prior_worth_ci"] = interval(noise_to_signal(free) / noise_to_signal(value))
     return {"reference": quality, "cells": cells}
